@@ -1,0 +1,1 @@
+"""The twisted.web side: the Resource tree, the client-key guard, limits and the relay."""

@@ -1,0 +1,42 @@
+# -*- test-case-name: tests.web.test_surface -*-
+"""Model listings: `/v1/models` (OpenAI shape, or Claude shape for claude-cli) and `/v1beta/models`."""
+
+from __future__ import annotations
+
+from twisted.web.server import Request
+
+from cliproxy.formats import Family
+from cliproxy.web.errors import error_response, json_response
+from cliproxy.web.resources import ApiResource
+
+
+class OpenAIModels(ApiResource):
+    """GET /v1/models. Claude Code (User-Agent claude-cli/...) gets Anthropic's shape."""
+
+    family = Family.OPENAI
+
+    def render_GET(self, request: Request) -> bytes:
+        ua = (request.getHeader(b"user-agent") or b"").lower()
+        if ua.startswith(b"claude-cli"):
+            return json_response(request, 200, self.app.model_list(Family.CLAUDE))
+        return json_response(request, 200, self.app.model_list(Family.OPENAI))
+
+    render_HEAD = render_GET
+
+
+class GeminiModels(ApiResource):
+    """GET /v1beta/models and GET /v1beta/models/{model}."""
+
+    family = Family.GEMINI
+
+    def render_GET(self, request: Request) -> bytes:
+        rest = request.postpath
+        if rest and rest[0]:
+            model = rest[0].decode("utf-8", "replace")
+            found = self.app.gemini_model(model)
+            if found is None:
+                return error_response(
+                    request, Family.GEMINI, 404, f"model {model!r} not found; GET /v1beta/models lists them"
+                )
+            return json_response(request, 200, found)
+        return json_response(request, 200, self.app.model_list(Family.GEMINI))

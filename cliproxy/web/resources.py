@@ -1,0 +1,170 @@
+# -*- test-case-name: tests.web.test_surface -*-
+"""The Resource tree's building blocks: JSON containers, the API base class, small pages."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from twisted.web.resource import Resource
+from twisted.web.server import Request
+
+from cliproxy import __version__
+from cliproxy.formats import Family
+from cliproxy.web.errors import error_response, family_for_path, json_response
+from cliproxy.web.guard import authenticate
+
+CORS_HEADERS = (
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-allow-methods", b"GET, POST, PUT, PATCH, DELETE, OPTIONS"),
+    (b"access-control-allow-headers", b"*"),
+    (b"access-control-expose-headers", b"X-Request-Id, X-CPA-VERSION, X-SERVER-VERSION"),
+)
+
+ENDPOINTS = [
+    "GET /healthz",
+    "GET /v1/models",
+    "POST /v1/chat/completions",
+    "POST /v1/completions",
+    "POST /v1/responses",
+    "POST /v1/messages",
+    "POST /v1/messages/count_tokens",
+    "GET /v1beta/models",
+    "POST /v1beta/models/{model}:generateContent",
+    "POST /v1beta/models/{model}:streamGenerateContent",
+    "POST /v1beta/models/{model}:countTokens",
+]
+
+
+def add_cors(request: Request) -> None:
+    for name, value in CORS_HEADERS:
+        request.setHeader(name, value)
+
+
+class NotFound(Resource):
+    """404 as JSON in the family the path suggests."""
+
+    isLeaf = True
+
+    def render(self, request: Request) -> bytes:
+        family = family_for_path(request.path)
+        path = request.path.decode("latin-1", "replace")
+        return error_response(
+            request,
+            family,
+            404,
+            f"no route for {request.method.decode('latin-1')} {path}; GET / lists the endpoints",
+        )
+
+
+class Container(Resource):
+    """A path segment holding named children; anything else is a JSON 404."""
+
+    def getChild(self, path: bytes, request: Request) -> Resource:
+        return NotFound()
+
+    def render(self, request: Request) -> bytes:
+        return NotFound().render(request)
+
+
+class Preflight(Resource):
+    """CORS preflight: any OPTIONS request is answered 204 at once."""
+
+    isLeaf = True
+
+    def render(self, request: Request) -> bytes:
+        add_cors(request)
+        request.setResponseCode(204)
+        return b""
+
+
+class Root(Container):
+    def getChildWithDefault(self, path: bytes, request: Request) -> Resource:
+        if request.method == b"OPTIONS":
+            return Preflight()
+        return super().getChildWithDefault(path, request)
+
+    def render(self, request: Request) -> bytes:
+        if request.method == b"OPTIONS":
+            return Preflight().render(request)
+        return NotFound().render(request)
+
+
+class Health(Resource):
+    isLeaf = True
+
+    def render_GET(self, request: Request) -> bytes:
+        return json_response(request, 200, {"status": "ok"})
+
+    render_HEAD = render_GET
+
+
+class Index(Resource):
+    isLeaf = True
+
+    def render_GET(self, request: Request) -> bytes:
+        return json_response(
+            request,
+            200,
+            {
+                "name": "cliproxy",
+                "message": "CLI Proxy API Server",
+                "version": __version__,
+                "endpoints": ENDPOINTS,
+            },
+        )
+
+    render_HEAD = render_GET
+
+
+class ApiResource(Resource):
+    """Base for API endpoints: CORS, the client-key guard, JSON errors in `family`'s shape.
+
+    Subclasses implement `render_GET`/`render_POST`; the guard has run and
+    `request.client_key` is set when they are called.
+    """
+
+    isLeaf = True
+    family = Family.OPENAI
+
+    def __init__(self, app: Any) -> None:
+        super().__init__()
+        self.app = app
+
+    def family_for(self, request: Request) -> Family:
+        return self.family
+
+    def render(self, request: Request) -> bytes | int:
+        add_cors(request)
+        family = self.family_for(request)
+        method = request.method.decode("latin-1")
+        handler = getattr(self, "render_" + method, None)
+        if handler is None:
+            allowed = sorted(
+                name[7:] for name in dir(self) if name.startswith("render_") and name[7:].isupper()
+            )
+            request.setHeader(b"allow", ", ".join(allowed).encode("ascii"))
+            return error_response(
+                request, family, 405, f"method {method} not allowed here; use {', '.join(allowed)}"
+            )
+        auth = authenticate(request, self.app.config.api_keys)
+        if not auth.ok:
+            return error_response(request, family, 401, auth.message)
+        request.client_key = auth.key  # type: ignore[attr-defined]
+        return handler(request)
+
+    def read_json(self, request: Request) -> tuple[dict[str, Any] | None, bytes | None]:
+        """The request body as a JSON object, or an error body already set up on `request`."""
+        family = self.family_for(request)
+        content = request.content
+        content.seek(0)
+        raw = content.read()
+        if not raw.strip():
+            return None, error_response(request, family, 400, "request body is empty; send JSON")
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as e:
+            return None, error_response(request, family, 400, f"request body is not valid JSON: {e}")
+        if not isinstance(body, dict):
+            return None, error_response(request, family, 400, "request body must be a JSON object")
+        return body, None
