@@ -13,6 +13,10 @@ class ModelAlias:
 
     name: str
     alias: str
+    #: the model is served on the image endpoints (openai-compatibility `image: true`)
+    image: bool = False
+    #: thinking levels the upstream accepts (openai-compatibility `thinking.levels`)
+    thinking_levels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
