@@ -1,0 +1,266 @@
+# -*- test-case-name: tests.config.test_config_load -*-
+"""config.yaml bytes to a validated `Config`, all checks done up front."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from ._amp import read_amp
+from ._fields import Context, Section, kind_of
+from ._providers import (
+    read_key_list,
+    read_legacy_gemini,
+    read_oauth_excluded,
+    read_oauth_model_alias,
+    read_openai_compat,
+)
+from ._yaml import YamlMap, load_tree, plain
+from .errors import ConfigError
+from .model import (
+    DEFAULT_AUTH_DIR,
+    DEFAULT_PORT,
+    PANEL_REPOSITORY,
+    Config,
+    Limits,
+    RemoteManagement,
+    Routing,
+    Streaming,
+    TLSConfig,
+    UpstreamTimeouts,
+)
+
+ROUTING_STRATEGIES = {
+    "round-robin": "round-robin",
+    "roundrobin": "round-robin",
+    "rr": "round-robin",
+    "fill-first": "fill-first",
+    "fillfirst": "fill-first",
+    "ff": "fill-first",
+}
+
+#: CLIProxyAPI keys we accept and keep in `Config.raw` without acting on them (name -> shape).
+KEPT_KEYS: dict[str, tuple[type, ...]] = {
+    "pprof": (dict,),
+    "plugins": (dict,),
+    "logs-max-total-size-mb": (int,),
+    "error-logs-max-files": (int,),
+    "redis-usage-queue-retention-seconds": (int,),
+    "disable-image-generation": (bool, str),
+    "gpt-image-2-base-model": (str,),
+    "auth-auto-refresh-workers": (int,),
+    "quota-exceeded": (dict,),
+    "codex": (dict,),
+    "antigravity-signature-cache-enabled": (bool,),
+    "antigravity-signature-bypass-strict": (bool,),
+    "claude-header-defaults": (dict,),
+    "codex-header-defaults": (dict,),
+    "payload": (dict,),
+    # Newer CLIProxyAPI releases; accepted so their configs load without noise.
+    "save-cooldown-status": (bool,),
+    "transient-error-cooldown-seconds": (int,),
+    "disable-claude-cloak-mode": (bool,),
+    "claude-code": (dict,),
+    "video-result-auth-cache-ttl": (str, int),
+    "xai": (dict,),
+    "antigravity": (dict,),
+    "interactions-api-key": (list,),
+    "xai-api-key": (list,),
+    "oauth-request-scoped-errors": (dict,),
+    "credential-concurrency": (dict,),
+    "credential-in-flight": (dict,),
+}
+
+
+def decode(data: bytes, source: str) -> str:
+    """UTF-8 text of a config file (a BOM is allowed)."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError("not UTF-8 text", line=line, source=source) from None
+
+
+def read_file(path: str) -> bytes:
+    """The bytes of `path` (`~` expanded), or a ConfigError saying why not."""
+    try:
+        with open(os.path.expanduser(path), "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise ConfigError("file not found", source=path) from None
+    except IsADirectoryError:
+        raise ConfigError("is a directory, not a config file", source=path) from None
+    except PermissionError:
+        raise ConfigError("cannot be read: permission denied", source=path) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot be read: {exc.strerror or exc}", source=path) from None
+
+
+def build_config(
+    text: str, source: str, source_path: str = "", ctx: Context | None = None
+) -> Config:
+    """Parse and validate config text.
+
+    Raises:
+        ConfigError: the first problem found, naming key path and line.
+    """
+    root, notes = load_tree(text, source)
+    if root is None:
+        raise ConfigError("no settings found (expected keys such as `port: 8317`)", source=source)
+    if not isinstance(root, YamlMap):
+        line = getattr(root, "line", 1)
+        raise ConfigError(
+            f"the top level must be a mapping of keys, got {kind_of(root)}", line=line, source=source
+        )
+    ctx = ctx or Context(source)
+    for note in notes:
+        ctx.warn(note.path, note.line, note.message)
+    top = Section(ctx, root)
+    config = _read(top, source_path, plain(root))
+    for key, kinds in KEPT_KEYS.items():
+        top.keep(key, *kinds)
+    top.finish()
+    # Warnings are complete only once every section (and the unknown keys) has been seen.
+    return dataclasses.replace(config, warnings=tuple(ctx.warnings))
+
+
+def _listen(top: Section) -> str | None:
+    text = top.string("listen")
+    if not text:
+        return None
+    kind = text.split(":", 1)[0]
+    if not kind or "=" in kind:
+        raise top.error("listen", f"not a Twisted endpoint (try \"tcp:8317:interface=127.0.0.1\"): {text!r}")
+    return text
+
+
+def _tls(top: Section) -> TLSConfig:
+    sec = top.section("tls")
+    if sec is None:
+        return TLSConfig()
+    tls = TLSConfig(
+        enable=sec.boolean("enable", False),
+        cert=sec.string("cert", expand_user=True),
+        key=sec.string("key", expand_user=True),
+    )
+    if tls.enable and not tls.cert:
+        raise sec.error("cert", "required when tls.enable is true")
+    if tls.enable and not tls.key:
+        raise sec.error("key", "required when tls.enable is true")
+    sec.finish()
+    return tls
+
+
+def _remote_management(top: Section) -> RemoteManagement:
+    sec = top.section("remote-management")
+    if sec is None:
+        return RemoteManagement()
+    out = RemoteManagement(
+        allow_remote=sec.boolean("allow-remote", False),
+        secret_key=sec.string("secret-key"),
+        disable_control_panel=sec.boolean("disable-control-panel", False),
+        disable_auto_update_panel=sec.boolean("disable-auto-update-panel", False),
+        panel_github_repository=sec.string("panel-github-repository", PANEL_REPOSITORY)
+        or PANEL_REPOSITORY,
+    )
+    sec.finish()
+    return out
+
+
+def _routing(top: Section) -> Routing:
+    sec = top.section("routing")
+    if sec is None:
+        return Routing()
+    out = Routing(
+        strategy=sec.choice("strategy", "round-robin", ROUTING_STRATEGIES),
+        session_affinity=sec.boolean("session-affinity", False),
+        session_affinity_ttl=sec.duration("session-affinity-ttl", 3600.0),
+    )
+    sec.keep("session-affinity-subagents", bool)
+    sec.finish()
+    return out
+
+
+def _streaming(top: Section) -> Streaming:
+    sec = top.section("streaming")
+    if sec is None:
+        return Streaming()
+    out = Streaming(
+        keepalive_seconds=sec.seconds("keepalive-seconds", 0),
+        bootstrap_retries=sec.integer("bootstrap-retries", 0),
+        idle_timeout_seconds=sec.seconds("idle-timeout-seconds", 300),
+    )
+    sec.finish()
+    return out
+
+
+def _limits(top: Section) -> Limits:
+    sec = top.section("limits")
+    if sec is None:
+        return Limits()
+    default = Limits()
+    out = Limits(
+        max_body_bytes=sec.size("max-body-size", default.max_body_bytes),
+        header_timeout_seconds=sec.seconds("header-timeout-seconds", default.header_timeout_seconds),
+        body_timeout_seconds=sec.seconds("body-timeout-seconds", default.body_timeout_seconds),
+        max_header_bytes=sec.size("max-header-size", default.max_header_bytes),
+    )
+    sec.finish()
+    return out
+
+
+def _upstream_timeouts(top: Section) -> UpstreamTimeouts:
+    sec = top.section("upstream-timeouts")
+    if sec is None:
+        return UpstreamTimeouts()
+    out = UpstreamTimeouts(
+        connect_seconds=sec.seconds("connect-seconds", 30),
+        headers_seconds=sec.seconds("headers-seconds", 120),
+    )
+    sec.finish()
+    return out
+
+
+def _read(top: Section, source_path: str, raw: dict) -> Config:
+    cooling = top.boolean("disable-cooling", False)
+    legacy_gemini = read_legacy_gemini(top)
+    return Config(
+        source_path=source_path,
+        host=top.string("host"),
+        port=top.integer("port", DEFAULT_PORT, minimum=1, maximum=65535),
+        listen=_listen(top),
+        tls=_tls(top),
+        remote_management=_remote_management(top),
+        auth_dir=top.string("auth-dir", DEFAULT_AUTH_DIR, expand_user=True)
+        or os.path.expanduser(DEFAULT_AUTH_DIR),
+        api_keys=top.unique_strings("api-keys"),
+        debug=top.boolean("debug", False),
+        logging_to_file=top.boolean("logging-to-file", False),
+        request_log=top.boolean("request-log", False),
+        usage_statistics_enabled=top.boolean("usage-statistics-enabled", False),
+        commercial_mode=top.boolean("commercial-mode", False),
+        ws_auth=top.boolean("ws-auth", False),
+        enable_gemini_cli_endpoint=top.boolean("enable-gemini-cli-endpoint", False),
+        proxy_url=top.proxy_url("proxy-url"),
+        force_model_prefix=top.boolean("force-model-prefix", False),
+        passthrough_headers=top.boolean("passthrough-headers", False),
+        request_retry=top.integer("request-retry", 0),
+        max_retry_credentials=top.integer("max-retry-credentials", 0),
+        max_retry_interval=top.seconds("max-retry-interval", 0),
+        disable_cooling=cooling,
+        nonstream_keepalive_interval=top.seconds("nonstream-keepalive-interval", 0),
+        routing=_routing(top),
+        streaming=_streaming(top),
+        limits=_limits(top),
+        shutdown_grace_seconds=top.seconds("shutdown-grace-seconds", 30),
+        upstream_timeouts=_upstream_timeouts(top),
+        gemini_api_key=read_key_list(top, "gemini-api-key", cooling, legacy_gemini),
+        claude_api_key=read_key_list(top, "claude-api-key", cooling),
+        codex_api_key=read_key_list(top, "codex-api-key", cooling),
+        vertex_api_key=read_key_list(top, "vertex-api-key", cooling),
+        openai_compatibility=read_openai_compat(top, cooling),
+        ampcode=read_amp(top),
+        oauth_model_alias=read_oauth_model_alias(top),
+        oauth_excluded_models=read_oauth_excluded(top),
+        raw=raw,
+    )

@@ -1,0 +1,260 @@
+# -*- test-case-name: tests.config.test_config_load -*-
+"""The frozen config objects every room reads. Built only by `cliproxy.config._parse`.
+
+Names are the snake_case of CLIProxyAPI's YAML keys. Secrets are kept out of `repr`.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+DEFAULT_PORT = 8317
+DEFAULT_AUTH_DIR = "~/.cli-proxy-api"
+GEMINI_BASE_URL = "https://generativelanguage.googleapis.com"
+CLAUDE_BASE_URL = "https://api.anthropic.com"
+VERTEX_BASE_URL = "https://aiplatform.googleapis.com"
+PANEL_REPOSITORY = "https://github.com/router-for-me/Cli-Proxy-API-Management-Center"
+
+Headers = tuple[tuple[str, str], ...]
+Options = tuple[tuple[str, object], ...]
+
+
+
+def _empty() -> Mapping:
+    return types.MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class TLSConfig:
+    """`tls:`: serve HTTPS from cert/key (paths, `~` expanded)."""
+
+    enable: bool = False
+    cert: str = ""
+    key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteManagement:
+    """`remote-management:` for the `/v0/management` API."""
+
+    allow_remote: bool = False
+    secret_key: str = field(default="", repr=False)
+    disable_control_panel: bool = False
+    disable_auto_update_panel: bool = False
+    panel_github_repository: str = PANEL_REPOSITORY
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """`limits:` (ours): bounds on what a client may send."""
+
+    max_body_bytes: int = 32 * 1024 * 1024
+    header_timeout_seconds: float = 30
+    body_timeout_seconds: float = 60
+    max_header_bytes: int = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Streaming:
+    """`streaming:` keep-alives, retries before the first byte, and our idle timeout."""
+
+    keepalive_seconds: float = 0
+    bootstrap_retries: int = 0
+    idle_timeout_seconds: float = 300
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamTimeouts:
+    """`upstream-timeouts:` (ours): connecting, and waiting for response headers."""
+
+    connect_seconds: float = 30
+    headers_seconds: float = 120
+
+
+@dataclass(frozen=True, slots=True)
+class Routing:
+    """`routing:`: how a credential is picked (strategy is canonical: round-robin|fill-first)."""
+
+    strategy: str = "round-robin"
+    session_affinity: bool = False
+    session_affinity_ttl: float = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class ModelEntry:
+    """An upstream model `name` offered to clients as `alias` (alias defaults to name)."""
+
+    name: str
+    alias: str
+    image: bool = False
+    thinking_levels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderKeyEntry:
+    """One `gemini-api-key` / `claude-api-key` / `codex-api-key` / `vertex-api-key` item.
+
+    `disable_cooling` is already resolved against the global `disable-cooling` (an entry
+    value overrides it). `proxy_url` "" means the global proxy-url, "direct" means none.
+    `options` holds other upstream keys we keep but do not model (cloak, weight, ...).
+    """
+
+    api_key: str = field(repr=False)
+    base_url: str
+    proxy_url: str = ""
+    prefix: str = ""
+    priority: int = 0
+    headers: Headers = ()
+    models: tuple[ModelEntry, ...] = ()
+    excluded_models: tuple[str, ...] = ()
+    disable_cooling: bool = False
+    websockets: bool = False
+    options: Options = ()
+
+    def option(self, name: str, default: object = None) -> object:
+        """A kept upstream key by its YAML name."""
+        return dict(self.options).get(name, default)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAICompatKey:
+    """One `api-key-entries` item of an OpenAI-compatible provider."""
+
+    api_key: str = field(repr=False)
+    proxy_url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAICompatEntry:
+    """One `openai-compatibility` provider; `provider` is its routing key."""
+
+    name: str
+    base_url: str
+    prefix: str = ""
+    priority: int = 0
+    disabled: bool = False
+    headers: Headers = ()
+    disable_cooling: bool = False
+    api_key_entries: tuple[OpenAICompatKey, ...] = ()
+    models: tuple[ModelEntry, ...] = ()
+    options: Options = ()
+
+    @property
+    def provider(self) -> str:
+        return self.name.lower()
+
+
+class AmpUpstreamKey(NamedTuple):
+    """Client keys in `api_keys` reach the Amp upstream with `upstream_api_key`."""
+
+    upstream_api_key: str
+    api_keys: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        return f"AmpUpstreamKey(…{self.upstream_api_key[-4:]}, {len(self.api_keys)} client keys)"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelMapping:
+    """Amp model mapping: requests for `from_` run as `to` (`from_` is a regex if `regex`)."""
+
+    from_: str
+    to: str
+    regex: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AmpConfig:
+    """`ampcode:` (or the flat `amp-*` keys). `fallback` is ours: upstream|deny."""
+
+    upstream_url: str = ""
+    upstream_api_key: str = field(default="", repr=False)
+    upstream_api_keys: tuple[AmpUpstreamKey, ...] = field(default=(), repr=False)
+    restrict_management_to_localhost: bool = True
+    model_mappings: tuple[ModelMapping, ...] = ()
+    force_model_mappings: bool = False
+    fallback: str = "upstream"
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthModelAlias:
+    """`oauth-model-alias.<channel>[]`: list `alias` for upstream `name` (both if `fork`)."""
+
+    name: str
+    alias: str
+    fork: bool = False
+
+
+def escape_endpoint_argument(value: str) -> str:
+    """Quote a value for a Twisted endpoint string (`:` and `\\` are special there)."""
+    return value.replace("\\", "\\\\").replace(":", "\\:")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole validated config file. Every room reads the current snapshot of this."""
+
+    source_path: str = ""
+    host: str = ""
+    port: int = DEFAULT_PORT
+    listen: str | None = None
+    tls: TLSConfig = TLSConfig()
+    remote_management: RemoteManagement = RemoteManagement()
+    auth_dir: str = ""
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    debug: bool = False
+    logging_to_file: bool = False
+    request_log: bool = False
+    usage_statistics_enabled: bool = False
+    commercial_mode: bool = False
+    ws_auth: bool = False
+    enable_gemini_cli_endpoint: bool = False
+    proxy_url: str = ""
+    force_model_prefix: bool = False
+    passthrough_headers: bool = False
+    request_retry: int = 0
+    max_retry_credentials: int = 0
+    max_retry_interval: float = 0
+    disable_cooling: bool = False
+    nonstream_keepalive_interval: float = 0
+    routing: Routing = Routing()
+    streaming: Streaming = Streaming()
+    limits: Limits = Limits()
+    shutdown_grace_seconds: float = 30
+    upstream_timeouts: UpstreamTimeouts = UpstreamTimeouts()
+    gemini_api_key: tuple[ProviderKeyEntry, ...] = ()
+    claude_api_key: tuple[ProviderKeyEntry, ...] = ()
+    codex_api_key: tuple[ProviderKeyEntry, ...] = ()
+    vertex_api_key: tuple[ProviderKeyEntry, ...] = ()
+    openai_compatibility: tuple[OpenAICompatEntry, ...] = ()
+    ampcode: AmpConfig = AmpConfig()
+    oauth_model_alias: Mapping[str, tuple[OAuthModelAlias, ...]] = field(default_factory=_empty)
+    oauth_excluded_models: Mapping[str, tuple[str, ...]] = field(default_factory=_empty)
+    warnings: tuple[str, ...] = ()
+    raw: Mapping[str, object] = field(default_factory=_empty, repr=False, compare=False)
+
+    def listen_endpoint(self) -> str:
+        """The Twisted server endpoint string to listen on.
+
+        `listen` wins when set; otherwise tcp (or ssl when `tls.enable`) on host/port.
+        An empty host means all interfaces.
+        """
+        if self.listen:
+            return self.listen
+        host = self.host.strip()
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]  # "[::1]" as people write it in URLs
+        if self.tls.enable:
+            parts = [
+                f"ssl:port={self.port}",
+                f"privateKey={escape_endpoint_argument(self.tls.key)}",
+                f"certKey={escape_endpoint_argument(self.tls.cert)}",
+            ]
+        else:
+            parts = [f"tcp:port={self.port}"]
+        if host:
+            parts.append(f"interface={escape_endpoint_argument(host)}")
+        return ":".join(parts)
