@@ -206,11 +206,11 @@ class Section:
         if isinstance(value, str):
             seconds = parse_duration(value)
             if seconds is None:
-                raise self.error(key, f"not a duration (try \"90s\", \"5m\" or \"1h\"): {value!r}")
+                raise self.error(key, f'not a duration (try "90s", "5m" or "1h"): {value!r}')
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             seconds = float(value)
         else:
-            raise self.error(key, f"expected a duration such as \"1h\", got {kind_of(value)}")
+            raise self.error(key, f'expected a duration such as "1h", got {kind_of(value)}')
         if seconds < 0:
             raise self.error(key, "must not be negative")
         return seconds
@@ -227,10 +227,10 @@ class Section:
         elif isinstance(value, str):
             parsed = parse_size(value)
             if parsed is None:
-                raise self.error(key, f"not a size (try 1048576 or \"32MiB\"): {value!r}")
+                raise self.error(key, f'not a size (try 1048576 or "32MiB"): {value!r}')
             size = parsed
         else:
-            raise self.error(key, f"expected a size such as \"32MiB\", got {kind_of(value)}")
+            raise self.error(key, f'expected a size such as "32MiB", got {kind_of(value)}')
         if size <= 0:
             raise self.error(key, "must be greater than zero")
         return size
@@ -255,14 +255,14 @@ class Section:
         return text.rstrip("/")
 
     def proxy_url(self, key: str = "proxy-url") -> str:
-        """"" (inherit/none), "direct" (also written "none"), or an http(s)/socks5(h) URL."""
+        """ "" (inherit/none), "direct" (also written "none"), or an http(s)/socks5(h) URL."""
         text = self.string(key)
         if text.lower() in ("direct", "none"):
             return "direct"
         if text:
             problem = check_url(text, PROXY_SCHEMES)
             if problem:
-                raise self.error(key, f"{problem} (or \"direct\"): {text!r}")
+                raise self.error(key, f'{problem} (or "direct"): {text!r}')
         return text
 
     def prefix(self, key: str = "prefix") -> str:

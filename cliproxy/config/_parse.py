@@ -110,7 +110,9 @@ def build_config(
     if not isinstance(root, YamlMap):
         line = getattr(root, "line", 1)
         raise ConfigError(
-            f"the top level must be a mapping of keys, got {kind_of(root)}", line=line, source=source
+            f"the top level must be a mapping of keys, got {kind_of(root)}",
+            line=line,
+            source=source,
         )
     ctx = ctx or Context(source)
     for note in notes:
@@ -130,7 +132,9 @@ def _listen(top: Section) -> str | None:
         return None
     kind = text.split(":", 1)[0]
     if not kind or "=" in kind:
-        raise top.error("listen", f"not a Twisted endpoint (try \"tcp:8317:interface=127.0.0.1\"): {text!r}")
+        raise top.error(
+            "listen", f'not a Twisted endpoint (try "tcp:8317:interface=127.0.0.1"): {text!r}'
+        )
     return text
 
 
@@ -201,7 +205,9 @@ def _limits(top: Section) -> Limits:
     default = Limits()
     out = Limits(
         max_body_bytes=sec.size("max-body-size", default.max_body_bytes),
-        header_timeout_seconds=sec.seconds("header-timeout-seconds", default.header_timeout_seconds),
+        header_timeout_seconds=sec.seconds(
+            "header-timeout-seconds", default.header_timeout_seconds
+        ),
         body_timeout_seconds=sec.seconds("body-timeout-seconds", default.body_timeout_seconds),
         max_header_bytes=sec.size("max-header-size", default.max_header_bytes),
     )
@@ -264,3 +270,26 @@ def _read(top: Section, source_path: str, raw: dict) -> Config:
         oauth_excluded_models=read_oauth_excluded(top),
         raw=raw,
     )
+
+
+def parse_config(text: str, source: str = "<config>") -> Config:
+    """Validate config text; errors and warnings are labelled with `source`.
+
+    Raises:
+        ConfigError: naming the key path and line of the first problem.
+    """
+    return build_config(text, source)
+
+
+def load_config(path: str) -> Config:
+    """Read and validate the config file at `path` (`~` expanded).
+
+    Raises:
+        ConfigError: the file is missing, unreadable, not YAML, or has a bad value.
+    """
+    return parse_bytes(read_file(path), path)
+
+
+def parse_bytes(data: bytes, path: str) -> Config:
+    """Validate the bytes of the config file at `path` (used by the watcher)."""
+    return build_config(decode(data, path), path, source_path=path)

@@ -146,7 +146,9 @@ def read_key_list(
         entry, why = _key_entry(Section.of(top.ctx, item, path, line), kind, global_cooling)
         candidates.append((path, line, entry, why))
     for index, key in enumerate(legacy):
-        entry = ProviderKeyEntry(api_key=key, base_url=GEMINI_BASE_URL, disable_cooling=global_cooling)
+        entry = ProviderKeyEntry(
+            api_key=key, base_url=GEMINI_BASE_URL, disable_cooling=global_cooling
+        )
         path = f"generative-language-api-key[{index}]"
         candidates.append((path, top.line_of("generative-language-api-key"), entry, ""))
     for path, line, entry, why in candidates:
@@ -263,4 +265,3 @@ def read_oauth_excluded(top: Section) -> Mapping[str, tuple[str, ...]]:
 def read_legacy_gemini(top: Section) -> tuple[str, ...]:
     """`generative-language-api-key: [keys]` from CLIProxyAPI v6 configs."""
     return tuple(dict.fromkeys(top.strings("generative-language-api-key")))
-

@@ -135,7 +135,9 @@ class _Builder:
                 key = key.decode("utf-8", "replace")
             child = join_key(path, key)
             if key in out:
-                self.notes.append(Note(child, _line(key_node), "duplicate key, the last one is used"))
+                self.notes.append(
+                    Note(child, _line(key_node), "duplicate key, the last one is used")
+                )
             out[key] = self.build(value_node, child)
             out.lines[key] = _line(value_node)
             if isinstance(value_node, yaml.ScalarNode):

@@ -1,5 +1,5 @@
 # -*- test-case-name: tests.config.test_config_errors -*-
-"""The one error type of the config room, and the one-line message format it shares with warnings."""
+"""The config room's one error type, and the one-line format it shares with warnings."""
 
 from __future__ import annotations
 

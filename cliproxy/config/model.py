@@ -22,7 +22,6 @@ Headers = tuple[tuple[str, str], ...]
 Options = tuple[tuple[str, object], ...]
 
 
-
 def _empty() -> Mapping:
     return types.MappingProxyType({})
 
