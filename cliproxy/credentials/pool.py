@@ -340,10 +340,12 @@ class CredentialPool:
             cred_ids = list(by_cred)
             if rotate:
                 cred_ids = self._rotate(("rr", model, priority), cred_ids, advance)
-            for cid in cred_ids:
+            for position, cid in enumerate(cred_ids):
                 members = by_cred[cid]
                 if len(members) > 1:
-                    members = self._rotate(("pool", model, cid), members, advance)
+                    # An alias pool moves on each time its credential serves first.
+                    first = advance and position == 0
+                    members = self._rotate(("pool", model, cid), members, first)
                 result.extend(members)
         return result
 
@@ -463,8 +465,8 @@ class CredentialPool:
         """Seconds to wait before another pass over the credentials, or None to give up.
 
         core.md §4.3.2: after a failed pass number `attempt` (0 for the first), wait for
-        the shortest cooldown among candidates whose `request-retry` (per-credential
-        option `request_retry`, else the global value) exceeds `attempt`, if that wait
+        the shortest cooldown among candidates whose `request-retry` (the credential's
+        `request-retry` option, else the global value) exceeds `attempt`, if that wait
         fits in `max-retry-interval`. With nothing resting, only a 429 whose upstream
         retry-after fits (and attempts remain) waits. Every failure that is not
         request-invalid qualifies: the old "403, 408, 500, 502, 503, 504" list in the
@@ -478,8 +480,9 @@ class CredentialPool:
             cred = c.credential
             if cred.disabled:
                 continue
-            budget = cred.option("request_retry")
-            budget = request_retry if not isinstance(budget, int) else budget
+            budget = cred.option("request-retry", cred.option("request_retry"))
+            if not isinstance(budget, int) or isinstance(budget, bool):
+                budget = request_retry
             if budget <= attempt:
                 continue
             wait = self.blocked_until(cred, c.upstream_model) - now
