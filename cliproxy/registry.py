@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from cliproxy.credentials.model import Credential
-from cliproxy.credentials.pool import NoCredential
+from cliproxy.credentials.pool import NoCredential, SelectionError
 
 __all__ = [
     "Candidate",
@@ -244,7 +244,7 @@ def _excluded(names: Iterable[str], patterns: Sequence[str]) -> bool:
 # -- resolution ------------------------------------------------------------------------------
 
 
-class UnknownModel(LookupError):
+class UnknownModel(SelectionError, LookupError):
     """No credential serves the model and no built-in provider knows it (HTTP 404)."""
 
     status = 404

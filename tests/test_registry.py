@@ -448,3 +448,12 @@ def test_registry_over_hundreds_of_credentials_builds_fast():
     reg = ModelRegistry(creds)
     assert time.perf_counter() - started < 1.0
     assert len(reg.resolve(SONNET).candidates) == 300
+
+
+def test_all_refusals_share_one_base_with_status_code_and_message():
+    from cliproxy.credentials.pool import AllCoolingDown, SelectionError
+
+    errors = [UnknownModel("x"), NoCredential("x", ["claude"]), AllCoolingDown("x", ["c"], 3)]
+    assert [e.status for e in errors] == [404, 503, 429]
+    assert [e.code for e in errors] == ["model_not_found", "auth_not_found", "model_cooldown"]
+    assert all(isinstance(e, SelectionError) and e.message == str(e) for e in errors)

@@ -23,6 +23,7 @@ from cliproxy.credentials.model import Credential
 
 __all__ = [
     "AllCoolingDown",
+    "SelectionError",
     "CooldownState",
     "CredentialPool",
     "NoCredential",
@@ -118,7 +119,19 @@ def _provider_list(items: Iterable[Routable]) -> tuple[str, ...]:
     return tuple(seen)
 
 
-class NoCredential(Exception):
+class SelectionError(Exception):
+    """A request no credential will serve; `status`, `code` and `message` say how to answer.
+
+    The registry's `UnknownModel` and the pool's `NoCredential` and `AllCoolingDown`
+    derive from it, so the router can catch the three in one place.
+    """
+
+    status = 500
+    code = "internal_error"
+    message = ""
+
+
+class NoCredential(SelectionError):
     """No enabled credential can serve the model: HTTP 503 naming the provider and a fix."""
 
     status = 503
@@ -135,7 +148,7 @@ class NoCredential(Exception):
         super().__init__(self.message)
 
 
-class AllCoolingDown(Exception):
+class AllCoolingDown(SelectionError):
     """Every credential for the model is resting: HTTP 429 with Retry-After.
 
     Attributes:
@@ -309,12 +322,11 @@ class CredentialPool:
                     earliest = until
             else:
                 ready.append(c)
-        providers = _provider_list(candidates)
         if not enabled:
             hint = None
             if candidates:
                 hint = "every credential that serves it is disabled; enable one in config.yaml"
-            raise NoCredential(model, providers, hint)
+            raise NoCredential(model, _provider_list(candidates), hint)
         if not ready:
             assert earliest is not None
             raise AllCoolingDown(
@@ -440,8 +452,8 @@ class CredentialPool:
         keep = set(credential_ids)
         for key in [k for k in self._states if k[0] not in keep]:
             del self._states[key]
-        for key in [k for k in self._cursors if k[0] == "pool" and k[2] not in keep]:
-            del self._cursors[key]
+        for cursor in [k for k in self._cursors if k[0] == "pool" and k[2] not in keep]:
+            del self._cursors[cursor]
 
     def prune(self) -> None:
         """Forget states whose bench ended long enough ago."""
