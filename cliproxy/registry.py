@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from cliproxy.credentials.model import Credential
+from cliproxy.credentials.model import Credential, ModelAlias
 from cliproxy.credentials.pool import NoCredential, SelectionError
 
 __all__ = [
@@ -84,6 +84,8 @@ class ModelSpec:
     methods: tuple[str, ...] = ()
     thinking: ThinkingSpec | None = None
     image: bool = False
+    #: configured by the user and unknown to the catalog: apply thinking unvalidated
+    user_defined: bool = False
 
 
 class Catalog:
@@ -337,18 +339,16 @@ class _Route:
     candidates: list[Candidate] = field(default_factory=list)
 
 
-def _compat_spec(
-    name: str, provider: str, levels: Sequence[str], image: bool, created: int
-) -> ModelSpec:
-    """Listing fields for a configured model the catalog does not know."""
-    return ModelSpec(
-        id=name,
-        display_name=name,
-        created=created,
-        owned_by=provider,
-        thinking=ThinkingSpec(levels=tuple(levels or COMPAT_THINKING_LEVELS)),
-        image=image,
-    )
+def _configured_spec(client: str, cred: Credential, m: ModelAlias, created: int) -> ModelSpec:
+    """Listing fields for a model from config that the catalog does not describe.
+
+    openai-compatibility models accept the configured thinking levels (low/medium/high
+    unless set). Other unknown names are user-defined: thinking is passed on unchecked.
+    """
+    if cred.kind == _COMPAT_KIND:
+        thinking = ThinkingSpec(levels=tuple(m.thinking_levels or COMPAT_THINKING_LEVELS))
+        return ModelSpec(client, client, created, cred.provider, thinking=thinking, image=m.image)
+    return ModelSpec(client, client, created, cred.provider, image=m.image, user_defined=True)
 
 
 class ModelRegistry:
@@ -405,11 +405,11 @@ class ModelRegistry:
         if cred.models:
             for m in cred.models:
                 client = m.alias or m.name
-                spec = self.catalog.find(m.name, section)
+                spec = None
+                if cred.kind != _COMPAT_KIND:
+                    spec = self.catalog.find(m.name, section)
                 if spec is None:
-                    spec = _compat_spec(
-                        client, cred.provider, m.thinking_levels, m.image, self._created
-                    )
+                    spec = _configured_spec(client, cred, m, self._created)
                 yield client, m.name, spec, True
                 if client.casefold() != m.name.casefold():
                     # The upstream name keeps working, it just is not listed.

@@ -457,3 +457,14 @@ def test_all_refusals_share_one_base_with_status_code_and_message():
     assert [e.status for e in errors] == [404, 503, 429]
     assert [e.code for e in errors] == ["model_not_found", "auth_not_found", "model_cooldown"]
     assert all(isinstance(e, SelectionError) and e.message == str(e) for e in errors)
+
+
+def test_unknown_names_on_key_entries_are_user_defined_but_compat_ones_have_levels():
+    key = ModelRegistry([cred("a", models=(ModelAlias("claude-next", "next"),))])
+    spec = key.resolve("next").candidates[0].spec
+    assert spec.user_defined and spec.thinking is None and spec.owned_by == "claude"
+    # A compat gateway serving a name the catalog knows still uses the configured levels.
+    gw = ModelRegistry([compat("g", models=(ModelAlias("gpt-5.5", "gpt-5.5"),))])
+    spec = gw.resolve("gpt-5.5").candidates[0].spec
+    assert not spec.user_defined and spec.thinking.levels == ("low", "medium", "high")
+    assert gw.list_models()[0].owned_by == "openrouter"
