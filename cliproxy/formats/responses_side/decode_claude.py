@@ -1,0 +1,219 @@
+# -*- test-case-name: tests.formats.test_resp_stream -*-
+"""Claude Messages responses (stream events and whole messages) into the neutral form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cliproxy.formats.responses_side.ir import (
+    CONTENT_FILTER,
+    LENGTH,
+    PAUSE,
+    STOP,
+    STOP_SEQUENCE,
+    TOOL_USE,
+    Decoder,
+    Message,
+    ToolCallBlock,
+    Usage,
+    as_int,
+    dumps_str,
+    loads_object,
+)
+
+_FINISH = {
+    "end_turn": STOP,
+    "stop_sequence": STOP_SEQUENCE,
+    "max_tokens": LENGTH,
+    "model_context_window_exceeded": LENGTH,
+    "tool_use": TOOL_USE,
+    "pause_turn": PAUSE,
+    "refusal": CONTENT_FILTER,
+}
+
+_ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+
+
+def finish_reason(stop_reason: Any) -> str | None:
+    if not isinstance(stop_reason, str) or not stop_reason:
+        return None
+    return _FINISH.get(stop_reason, STOP)
+
+
+def usage_from_claude(raw: dict[str, Any]) -> Usage:
+    cached = as_int(raw.get("cache_read_input_tokens"))
+    creation = as_int(raw.get("cache_creation_input_tokens"))
+    return Usage(
+        input_tokens=as_int(raw.get("input_tokens")) + cached + creation,
+        output_tokens=as_int(raw.get("output_tokens")),
+        cached_tokens=cached,
+        cache_creation_tokens=creation,
+        seen=True,
+    )
+
+
+def error_status(error: Any) -> tuple[int, str]:
+    """(HTTP status, message) for a Claude error object."""
+    if not isinstance(error, dict):
+        return 500, "upstream error"
+    message = error.get("message")
+    status = _ERROR_STATUS.get(error.get("type"), 500)
+    return status, message if isinstance(message, str) and message else "upstream error"
+
+
+class ClaudeDecoder(Decoder):
+    """Claude SSE: message_start, content_block_start/delta/stop, message_delta, message_stop."""
+
+    def __init__(self, sink, *, nonce: str) -> None:
+        super().__init__(sink, nonce=nonce)
+        self._kinds: dict[Any, str] = {}
+        self._raw_usage: dict[str, Any] = {}
+
+    def feed(self, event) -> None:
+        obj = loads_object(event.data) if event.data else None
+        if obj is None:
+            self.skipped += 1
+            return
+        handler = _HANDLERS.get(obj.get("type") or event.event)
+        if handler is not None:
+            handler(self, obj)
+
+    def _merge_usage(self, raw: Any) -> None:
+        if not isinstance(raw, dict):
+            return
+        for key, value in raw.items():
+            if value is not None:
+                self._raw_usage[key] = value
+        self.usage.replace_with(usage_from_claude(self._raw_usage))
+        self.sink.set_usage(self.usage)
+
+    def _message_start(self, obj: dict[str, Any]) -> None:
+        msg = obj.get("message")
+        if not isinstance(msg, dict):
+            msg = {}
+        self._merge_usage(msg.get("usage"))
+        self.sink.start(_str(msg.get("id")), _str(msg.get("model")))
+
+    def _block_start(self, obj: dict[str, Any]) -> None:
+        index = obj.get("index")
+        block = obj.get("content_block")
+        if not isinstance(block, dict):
+            return
+        kind = block.get("type")
+        if not isinstance(kind, str):
+            return
+        self._kinds[index] = kind
+        sink = self.sink
+        if kind == "text":
+            if isinstance(block.get("text"), str) and block["text"]:
+                sink.text(block["text"])
+        elif kind == "thinking":
+            if isinstance(block.get("thinking"), str) and block["thinking"]:
+                sink.thinking(block["thinking"])
+            if isinstance(block.get("signature"), str) and block["signature"]:
+                sink.signature(block["signature"])
+        elif kind == "tool_use":
+            sink.tool_start(index, _str(block.get("id")) or "", _str(block.get("name")) or "")
+            initial = block.get("input")
+            if isinstance(initial, dict) and initial:
+                sink.tool_args(index, dumps_str(initial))
+        # server_tool_use, web_search_tool_result, redacted_thinking …: not carried
+
+    def _block_delta(self, obj: dict[str, Any]) -> None:
+        index = obj.get("index")
+        delta = obj.get("delta")
+        if not isinstance(delta, dict):
+            return
+        kind = delta.get("type")
+        sink = self.sink
+        if kind == "text_delta":
+            if isinstance(delta.get("text"), str) and delta["text"]:
+                sink.text(delta["text"])
+        elif kind == "thinking_delta":
+            if isinstance(delta.get("thinking"), str) and delta["thinking"]:
+                sink.thinking(delta["thinking"])
+        elif kind == "signature_delta":
+            if isinstance(delta.get("signature"), str) and delta["signature"]:
+                sink.signature(delta["signature"])
+        elif kind == "input_json_delta":
+            part = delta.get("partial_json")
+            if self._kinds.get(index) == "tool_use" and isinstance(part, str) and part:
+                sink.tool_args(index, part)
+
+    def _block_stop(self, obj: dict[str, Any]) -> None:
+        index = obj.get("index")
+        kind = self._kinds.pop(index, None)
+        if kind == "tool_use":
+            self.sink.tool_end(index)
+        elif kind in ("text", "thinking"):
+            self.sink.block_end()
+
+    def _message_delta(self, obj: dict[str, Any]) -> None:
+        self._merge_usage(obj.get("usage"))
+        delta = obj.get("delta")
+        if isinstance(delta, dict):
+            reason = finish_reason(delta.get("stop_reason"))
+            if reason is not None:
+                self.finished = True
+                self.sink.finish(reason, _str(delta.get("stop_sequence")))
+
+    def _message_stop(self, obj: dict[str, Any]) -> None:
+        self.sink.stop()
+
+    def _error(self, obj: dict[str, Any]) -> None:
+        status, message = error_status(obj.get("error"))
+        self.sink.error(status, message)
+
+
+_HANDLERS = {
+    "message_start": ClaudeDecoder._message_start,
+    "content_block_start": ClaudeDecoder._block_start,
+    "content_block_delta": ClaudeDecoder._block_delta,
+    "content_block_stop": ClaudeDecoder._block_stop,
+    "message_delta": ClaudeDecoder._message_delta,
+    "message_stop": ClaudeDecoder._message_stop,
+    "error": ClaudeDecoder._error,
+}
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def message_from_claude(body: dict[str, Any]) -> Message:
+    """A whole Claude `message` object → `Message`."""
+    msg = Message(id=_str(body.get("id")) or "", model=_str(body.get("model")) or "")
+    content = body.get("content")
+    for block in content if isinstance(content, list) else []:
+        if not isinstance(block, dict):
+            continue
+        kind = block.get("type")
+        if kind == "text" and isinstance(block.get("text"), str):
+            msg.add_text(block["text"])
+        elif kind == "thinking":
+            msg.add_thinking(_str(block.get("thinking")) or "", _str(block.get("signature")) or "")
+        elif kind == "tool_use":
+            tool_input = block.get("input")
+            msg.blocks.append(
+                ToolCallBlock(
+                    id=_str(block.get("id")) or "",
+                    name=_str(block.get("name")) or "",
+                    arguments=dumps_str(tool_input if tool_input is not None else {}),
+                )
+            )
+    msg.finish = finish_reason(body.get("stop_reason"))
+    msg.stop_sequence = _str(body.get("stop_sequence"))
+    if isinstance(body.get("usage"), dict):
+        msg.usage = usage_from_claude(body["usage"])
+    return msg

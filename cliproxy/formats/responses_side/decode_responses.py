@@ -1,0 +1,313 @@
+# -*- test-case-name: tests.formats.test_resp_stream -*-
+"""OpenAI Responses (and Codex) responses, events and whole objects, into the neutral form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cliproxy.formats.responses_side.decode_chat import error_status
+from cliproxy.formats.responses_side.ir import (
+    CONTENT_FILTER,
+    LENGTH,
+    STOP,
+    TOOL_USE,
+    Decoder,
+    Message,
+    ToolCallBlock,
+    Usage,
+    as_int,
+    loads_object,
+)
+
+
+def usage_from_responses(raw: dict[str, Any]) -> Usage:
+    in_details = raw.get("input_tokens_details")
+    out_details = raw.get("output_tokens_details")
+    return Usage(
+        input_tokens=as_int(raw.get("input_tokens")),
+        output_tokens=as_int(raw.get("output_tokens")),
+        cached_tokens=as_int(in_details.get("cached_tokens"))
+        if isinstance(in_details, dict)
+        else 0,
+        reasoning_tokens=as_int(out_details.get("reasoning_tokens"))
+        if isinstance(out_details, dict)
+        else 0,
+        seen=True,
+    )
+
+
+def finish_reason(response: dict[str, Any], tools_seen: bool) -> str:
+    if response.get("status") == "incomplete":
+        details = response.get("incomplete_details")
+        reason = details.get("reason") if isinstance(details, dict) else None
+        return CONTENT_FILTER if reason == "content_filter" else LENGTH
+    return TOOL_USE if tools_seen else STOP
+
+
+def summary_text(item: dict[str, Any]) -> str:
+    """A reasoning item's visible text: its summaries, else its raw reasoning content."""
+    for key in ("summary", "content"):
+        parts = item.get(key)
+        if isinstance(parts, list):
+            texts = [
+                p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str)
+            ]
+            if texts:
+                return "\n\n".join(texts)
+    return ""
+
+
+def message_text(item: dict[str, Any]) -> str:
+    parts = item.get("content")
+    if not isinstance(parts, list):
+        return ""
+    out = []
+    for p in parts:
+        if not isinstance(p, dict):
+            continue
+        if p.get("type") == "output_text" and isinstance(p.get("text"), str):
+            out.append(p["text"])
+        elif p.get("type") == "refusal" and isinstance(p.get("refusal"), str):
+            out.append(p["refusal"])
+    return "".join(out)
+
+
+class _Reasoning:
+    __slots__ = ("signature", "parts", "text_seen")
+
+    def __init__(self, signature: str) -> None:
+        self.signature = signature
+        self.parts = 0
+        self.text_seen = False
+
+
+class ResponsesDecoder(Decoder):
+    """Responses SSE: response.created … output_item/… deltas … response.completed."""
+
+    def __init__(self, sink, *, nonce: str) -> None:
+        super().__init__(sink, nonce=nonce)
+        self._begun = False
+        self._reasoning: dict[Any, _Reasoning] = {}
+        self._text_items: set[Any] = set()  # message items whose text came as deltas
+        self._tools: dict[Any, bool] = {}  # tool key → arguments already sent
+        self._tools_seen = False
+        self._anything = False
+
+    def feed(self, event) -> None:
+        obj = loads_object(event.data) if event.data else None
+        if obj is None:
+            self.skipped += 1
+            return
+        kind = obj.get("type") or event.event
+        handler = _HANDLERS.get(kind)
+        if handler is not None:
+            handler(self, obj)
+
+    def _begin(self, response: Any) -> None:
+        if self._begun:
+            return
+        self._begun = True
+        if not isinstance(response, dict):
+            response = {}
+        self.sink.start(_str(response.get("id")), _str(response.get("model")))
+
+    def _created(self, obj: dict[str, Any]) -> None:
+        self._begin(obj.get("response"))
+
+    def _item_added(self, obj: dict[str, Any]) -> None:
+        self._begin(None)
+        item = obj.get("item")
+        if not isinstance(item, dict):
+            return
+        kind = item.get("type")
+        key = _key(obj, item)
+        if kind == "function_call":
+            self._start_tool(key, item)
+        elif kind == "reasoning":
+            self._reasoning[key] = _Reasoning(_str(item.get("encrypted_content")) or "")
+
+    def _start_tool(self, key: Any, item: dict[str, Any]) -> None:
+        self._tools[key] = False
+        self._tools_seen = self._anything = True
+        call_id = _str(item.get("call_id")) or _str(item.get("id")) or ""
+        self.sink.tool_start(key, call_id, _str(item.get("name")) or "")
+
+    def _summary_part_added(self, obj: dict[str, Any]) -> None:
+        state = self._reasoning.get(_key(obj, None))
+        if state is None:
+            return
+        if state.parts and state.text_seen:
+            self.sink.thinking("\n\n")
+        state.parts += 1
+
+    def _reasoning_delta(self, obj: dict[str, Any]) -> None:
+        delta = obj.get("delta")
+        if not isinstance(delta, str) or not delta:
+            return
+        self._begin(None)
+        state = self._reasoning.get(_key(obj, None))
+        if state is not None:
+            state.text_seen = True
+        self._anything = True
+        self.sink.thinking(delta)
+
+    def _text_delta(self, obj: dict[str, Any]) -> None:
+        delta = obj.get("delta")
+        if not isinstance(delta, str) or not delta:
+            return
+        self._begin(None)
+        self._text_items.add(_key(obj, None))
+        self._anything = True
+        self.sink.text(delta)
+
+    def _args_delta(self, obj: dict[str, Any]) -> None:
+        key = _key(obj, None)
+        delta = obj.get("delta")
+        if key in self._tools and isinstance(delta, str) and delta:
+            self._tools[key] = True
+            self.sink.tool_args(key, delta)
+
+    def _args_done(self, obj: dict[str, Any]) -> None:
+        key = _key(obj, None)
+        args = obj.get("arguments")
+        if self._tools.get(key) is False and isinstance(args, str) and args:
+            self._tools[key] = True
+            self.sink.tool_args(key, args)
+
+    def _item_done(self, obj: dict[str, Any]) -> None:
+        item = obj.get("item")
+        if not isinstance(item, dict):
+            return
+        self._begin(None)
+        key = _key(obj, item)
+        kind = item.get("type")
+        sink = self.sink
+        if kind == "reasoning":
+            state = self._reasoning.pop(key, None) or _Reasoning("")
+            emitted = state.text_seen
+            if not emitted:
+                text = summary_text(item)
+                if text:
+                    sink.thinking(text)
+                    emitted = True
+            signature = _str(item.get("encrypted_content")) or state.signature
+            if signature:
+                sink.signature(signature)
+                emitted = True
+            if emitted:
+                self._anything = True
+                sink.block_end()
+        elif kind == "message":
+            if key not in self._text_items:
+                text = message_text(item)
+                if text:
+                    self._anything = True
+                    sink.text(text)
+            self._text_items.discard(key)
+            sink.block_end()
+        elif kind == "function_call":
+            if key not in self._tools:
+                self._start_tool(key, item)
+            if self._tools.pop(key) is False:
+                args = item.get("arguments")
+                if isinstance(args, str) and args:
+                    sink.tool_args(key, args)
+            sink.tool_end(key)
+
+    def _completed(self, obj: dict[str, Any]) -> None:
+        response = obj.get("response")
+        if not isinstance(response, dict):
+            response = {}
+        self._begin(response)
+        if not self._anything:
+            # an upstream that streamed no items: the finished response still has them
+            self._replay(response.get("output"))
+        for key in list(self._tools):
+            self.sink.tool_end(key)
+        self._tools.clear()
+        usage = response.get("usage")
+        if isinstance(usage, dict):
+            self.usage.replace_with(usage_from_responses(usage))
+            self.sink.set_usage(self.usage)
+        self.finished = True
+        self.sink.finish(finish_reason(response, self._tools_seen))
+        self.sink.stop()
+
+    def _replay(self, output: Any) -> None:
+        for n, item in enumerate(output if isinstance(output, list) else []):
+            if isinstance(item, dict):
+                self._item_done({"item": item, "output_index": n})
+
+    def _failed(self, obj: dict[str, Any]) -> None:
+        response = obj.get("response")
+        error = response.get("error") if isinstance(response, dict) else None
+        status, message = error_status(error)
+        self.sink.error(status, message)
+
+    def _error(self, obj: dict[str, Any]) -> None:
+        error = obj.get("error") if isinstance(obj.get("error"), dict) else obj
+        status, message = error_status(error)
+        self.sink.error(status, message)
+
+
+_HANDLERS = {
+    "response.created": ResponsesDecoder._created,
+    "response.in_progress": ResponsesDecoder._created,
+    "response.output_item.added": ResponsesDecoder._item_added,
+    "response.reasoning_summary_part.added": ResponsesDecoder._summary_part_added,
+    "response.reasoning_summary_text.delta": ResponsesDecoder._reasoning_delta,
+    "response.reasoning_text.delta": ResponsesDecoder._reasoning_delta,
+    "response.output_text.delta": ResponsesDecoder._text_delta,
+    "response.refusal.delta": ResponsesDecoder._text_delta,
+    "response.function_call_arguments.delta": ResponsesDecoder._args_delta,
+    "response.function_call_arguments.done": ResponsesDecoder._args_done,
+    "response.output_item.done": ResponsesDecoder._item_done,
+    "response.completed": ResponsesDecoder._completed,
+    "response.incomplete": ResponsesDecoder._completed,
+    "response.failed": ResponsesDecoder._failed,
+    "error": ResponsesDecoder._error,
+}
+
+
+def _key(obj: dict[str, Any], item: dict[str, Any] | None) -> Any:
+    """Items are keyed by id; events that lack one fall back to their output index."""
+    if item is not None and isinstance(item.get("id"), str) and item["id"]:
+        return item["id"]
+    if isinstance(obj.get("item_id"), str) and obj["item_id"]:
+        return obj["item_id"]
+    return obj.get("output_index")
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def message_from_responses(body: dict[str, Any]) -> Message:
+    """A whole `response` object (or its `response.completed` event) → `Message`."""
+    if body.get("type") in ("response.completed", "response.incomplete") and isinstance(
+        body.get("response"), dict
+    ):
+        body = body["response"]
+    msg = Message(id=_str(body.get("id")) or "", model=_str(body.get("model")) or "")
+    output = body.get("output")
+    for item in output if isinstance(output, list) else []:
+        if not isinstance(item, dict):
+            continue
+        kind = item.get("type")
+        if kind == "reasoning":
+            msg.add_thinking(summary_text(item), _str(item.get("encrypted_content")) or "")
+        elif kind == "message":
+            msg.add_text(message_text(item))
+        elif kind == "function_call":
+            args = item.get("arguments")
+            msg.blocks.append(
+                ToolCallBlock(
+                    id=_str(item.get("call_id")) or _str(item.get("id")) or "",
+                    name=_str(item.get("name")) or "",
+                    arguments=args if isinstance(args, str) else "",
+                )
+            )
+    msg.finish = finish_reason(body, msg.has_tool_calls)
+    if isinstance(body.get("usage"), dict):
+        msg.usage = usage_from_responses(body["usage"])
+    return msg

@@ -1,0 +1,280 @@
+# -*- test-case-name: tests.formats.test_resp_nonstream -*-
+"""The neutral ("hub") vocabulary every response decoder speaks and every encoder hears.
+
+Why a hub: four formats make twelve cross pairs. Decoding each provider into one small set of
+events and encoding each client out of it needs four decoders and four encoders instead of
+twelve translators, and a fix to block indexes or terminal handling in one encoder reaches
+every provider at once.
+
+Streams use `Encoder`'s methods as the events (a decoder calls them directly, so no event
+objects are allocated per delta). Whole responses use `Message`.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+# Neutral finish reasons (translators.md §4.1 maps each format's reasons onto these).
+STOP = "stop"
+LENGTH = "length"
+TOOL_USE = "tool_use"
+STOP_SEQUENCE = "stop_sequence"
+CONTENT_FILTER = "content_filter"
+PAUSE = "pause"
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts as the provider reported them, in one common meaning.
+
+    `input_tokens` counts every prompt token, cached ones included; `output_tokens` counts every
+    generated token, reasoning included (OpenAI's meaning). Each encoder derives its client's
+    fields from these (Claude subtracts the cached part back out).
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    cache_creation_tokens: int = 0
+    reasoning_tokens: int = 0
+    seen: bool = False
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    @property
+    def cached(self) -> int:
+        return self.cached_tokens
+
+    @property
+    def reasoning(self) -> int:
+        return self.reasoning_tokens
+
+    def replace_with(self, other: Usage) -> None:
+        self.input_tokens = other.input_tokens
+        self.output_tokens = other.output_tokens
+        self.cached_tokens = other.cached_tokens
+        self.cache_creation_tokens = other.cache_creation_tokens
+        self.reasoning_tokens = other.reasoning_tokens
+        self.seen = other.seen
+
+
+def as_int(value: Any) -> int:
+    """A token count from JSON: ints and integral floats count, anything else is 0."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return max(value, 0)
+    if isinstance(value, float) and value.is_integer():
+        return max(int(value), 0)
+    return 0
+
+
+def dumps(obj: Any) -> bytes:
+    """Compact UTF-8 JSON, the way every upstream we copy writes it."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def dumps_str(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def loads_object(data: bytes) -> dict[str, Any] | None:
+    """Parse one event's JSON object; None for anything that is not a JSON object."""
+    try:
+        obj = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def arguments_object(arguments: str) -> dict[str, Any]:
+    """Tool arguments for clients that take an object (Claude `input`, Gemini `args`).
+
+    Empty → `{}`. Text that is not a JSON object is kept, not dropped, as `{"_raw": text}` so
+    the model can see what it produced and try again.
+    """
+    if not arguments or not arguments.strip():
+        return {}
+    try:
+        value = json.loads(arguments)
+    except ValueError:
+        return {"_raw": arguments}
+    return value if isinstance(value, dict) else {"_raw": arguments}
+
+
+def new_nonce() -> str:
+    return secrets.token_hex(6)
+
+
+def effective_finish(reason: str | None, tools_seen: bool) -> str:
+    """A plain stop after tool calls is a tool-use stop (Gemini and Codex say STOP/completed)."""
+    if reason is None or reason == STOP:
+        return TOOL_USE if tools_seen else STOP
+    return reason
+
+
+# --- whole (non-stream) responses ----------------------------------------------------------
+
+
+@dataclass(slots=True)
+class TextBlock:
+    text: str
+
+
+@dataclass(slots=True)
+class ThinkingBlock:
+    text: str
+    signature: str = ""
+
+
+@dataclass(slots=True)
+class ToolCallBlock:
+    id: str
+    name: str
+    arguments: str  # JSON text as the model produced it
+    signature: str = ""
+
+
+Block = TextBlock | ThinkingBlock | ToolCallBlock
+
+
+@dataclass(slots=True)
+class Message:
+    """One finished assistant turn in neutral form."""
+
+    id: str = ""
+    model: str = ""
+    blocks: list[Block] = field(default_factory=list)
+    finish: str | None = None
+    stop_sequence: str | None = None
+    usage: Usage = field(default_factory=Usage)
+
+    def add_text(self, text: str) -> None:
+        if not text:
+            return
+        last = self.blocks[-1] if self.blocks else None
+        if isinstance(last, TextBlock):
+            last.text += text
+        else:
+            self.blocks.append(TextBlock(text))
+
+    def add_thinking(self, text: str, signature: str = "") -> None:
+        if not text and not signature:
+            return
+        last = self.blocks[-1] if self.blocks else None
+        if isinstance(last, ThinkingBlock) and not last.signature:
+            last.text += text
+            last.signature = signature
+        else:
+            self.blocks.append(ThinkingBlock(text, signature))
+
+    @property
+    def has_tool_calls(self) -> bool:
+        return any(isinstance(b, ToolCallBlock) for b in self.blocks)
+
+
+# --- streams -------------------------------------------------------------------------------
+
+
+class Encoder:
+    """A client encoder: neutral stream events in, client-framed bytes appended to `out`.
+
+    Contract for decoders: call `set_usage` before `start` when one upstream event carries both
+    (so a header that shows usage can show it); `start` may be skipped (encoders start lazily);
+    `stop` and `error` are terminal, after them every call is ignored.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        created: int,
+        nonce: str,
+        tool_names: dict[str, str] | None = None,
+    ) -> None:
+        self.model = model
+        self.created = created
+        self.nonce = nonce
+        self.tool_names = tool_names
+        self.out: list[bytes] = []
+        self.done = False
+        self.started = False
+        self.usage = Usage()
+        self.finish_reason: str | None = None
+        self.stop_sequence: str | None = None
+        self.tools_seen = False
+
+    def drain(self) -> list[bytes]:
+        out, self.out = self.out, []
+        return out
+
+    def client_tool_name(self, name: str) -> str:
+        if self.tool_names:
+            return self.tool_names.get(name, name)
+        return name
+
+    # events; subclasses override the ones their format shows
+
+    def start(self, id: str | None, model: str | None) -> None:
+        raise NotImplementedError
+
+    def text(self, text: str) -> None:
+        raise NotImplementedError
+
+    def thinking(self, text: str) -> None:
+        raise NotImplementedError
+
+    def signature(self, signature: str) -> None:
+        """The opaque signature of the current (or just finished) thinking block."""
+
+    def block_end(self) -> None:
+        """The current text or thinking block is complete; more of the same kind starts anew."""
+
+    def tool_start(self, key: Any, id: str, name: str, signature: str | None = None) -> None:
+        raise NotImplementedError
+
+    def tool_args(self, key: Any, delta: str) -> None:
+        raise NotImplementedError
+
+    def tool_end(self, key: Any) -> None:
+        raise NotImplementedError
+
+    def set_usage(self, usage: Usage) -> None:
+        """Cumulative usage so far (the decoder keeps merging into the same object)."""
+        self.usage = usage
+
+    def finish(self, reason: str, stop_sequence: str | None = None) -> None:
+        self.finish_reason = reason
+        if stop_sequence:
+            self.stop_sequence = stop_sequence
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def error(self, status: int, message: str) -> None:
+        raise NotImplementedError
+
+
+class Decoder:
+    """A provider decoder: one upstream `SSEEvent` in, calls on an `Encoder` out."""
+
+    def __init__(self, sink: Encoder, *, nonce: str) -> None:
+        self.sink = sink
+        self.nonce = nonce
+        self.usage = Usage()
+        #: a finish reason was seen: a close without the terminal marker is still complete
+        self.finished = False
+        self.skipped = 0
+
+    def feed(self, event: Any) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Upstream closed. Emit the terminal sequence if the stream is complete enough."""
+        if self.finished and not self.sink.done:
+            self.sink.stop()

@@ -1,0 +1,162 @@
+# -*- test-case-name: tests.formats.test_resp_nonstream -*-
+"""The entry points: pick a decoder and an encoder (or a pass-through) for a pair of formats."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from cliproxy.formats import Format
+from cliproxy.formats.responses_side.decode_chat import ChatDecoder, message_from_chat
+from cliproxy.formats.responses_side.decode_claude import ClaudeDecoder, message_from_claude
+from cliproxy.formats.responses_side.decode_gemini import GeminiDecoder, message_from_gemini
+from cliproxy.formats.responses_side.decode_responses import (
+    ResponsesDecoder,
+    message_from_responses,
+)
+from cliproxy.formats.responses_side.encode_chat import ChatEncoder, chat_from_message
+from cliproxy.formats.responses_side.encode_claude import ClaudeEncoder, claude_from_message
+from cliproxy.formats.responses_side.encode_gemini import GeminiEncoder, gemini_from_message
+from cliproxy.formats.responses_side.encode_responses import (
+    ResponsesEncoder,
+    responses_from_message,
+)
+from cliproxy.formats.responses_side.ir import Decoder, Encoder, Message, new_nonce
+from cliproxy.formats.responses_side.passthrough import (
+    ChatPassThrough,
+    ClaudePassThrough,
+    GeminiPassThrough,
+    ResponsesPassThrough,
+)
+from cliproxy.formats.responses_side.stream import HubTranslator, StreamTranslator
+
+_DECODERS: dict[Format, type[Decoder]] = {
+    Format.CLAUDE: ClaudeDecoder,
+    Format.OPENAI_CHAT: ChatDecoder,
+    Format.OPENAI_RESPONSES: ResponsesDecoder,
+    Format.GEMINI: GeminiDecoder,
+}
+
+_ENCODERS: dict[Format, type[Encoder]] = {
+    Format.CLAUDE: ClaudeEncoder,
+    Format.OPENAI_CHAT: ChatEncoder,
+    Format.OPENAI_RESPONSES: ResponsesEncoder,
+    Format.GEMINI: GeminiEncoder,
+}
+
+_PASS_THROUGH = {
+    Format.CLAUDE: ClaudePassThrough,
+    Format.OPENAI_CHAT: ChatPassThrough,
+    Format.OPENAI_RESPONSES: ResponsesPassThrough,
+    Format.GEMINI: GeminiPassThrough,
+}
+
+_FROM_BODY: dict[Format, Callable[[dict[str, Any]], Message]] = {
+    Format.CLAUDE: message_from_claude,
+    Format.OPENAI_CHAT: message_from_chat,
+    Format.OPENAI_RESPONSES: message_from_responses,
+    Format.GEMINI: message_from_gemini,
+}
+
+_TO_BODY: dict[Format, Callable[..., dict[str, Any]]] = {
+    Format.CLAUDE: claude_from_message,
+    Format.OPENAI_CHAT: chat_from_message,
+    Format.OPENAI_RESPONSES: responses_from_message,
+    Format.GEMINI: gemini_from_message,
+}
+
+
+def translate_response(
+    provider: Format,
+    client: Format,
+    body: dict[str, Any],
+    *,
+    model: str,
+    tool_names: dict[str, str] | None = None,
+    created: int | None = None,
+    nonce: str | None = None,
+) -> dict[str, Any]:
+    """A whole upstream response in `provider`'s format → the same answer in `client`'s.
+
+    Args:
+        model: the model the client asked for; echoed back.
+        tool_names: upstream tool name → the client's name, for names the request side
+            shortened or sanitised.
+        created, nonce: the timestamp and the random part of generated ids (tests pin them).
+
+    The same format on both sides returns `body` itself, untouched, like the stream fast path.
+    """
+    provider, client = Format(provider), Format(client)
+    if provider is client:
+        return body
+    message = _FROM_BODY[provider](body if isinstance(body, dict) else {})
+    return _TO_BODY[client](
+        message,
+        model=model,
+        created=int(time.time()) if created is None else created,
+        nonce=nonce or new_nonce(),
+        tool_names=tool_names,
+    )
+
+
+def _encoder(
+    client: Format,
+    model: str,
+    *,
+    created: int | None,
+    nonce: str,
+    tool_names: dict[str, str] | None,
+    gemini_sse: bool,
+) -> Encoder:
+    kw: dict[str, Any] = {
+        "created": int(time.time()) if created is None else created,
+        "nonce": nonce,
+        "tool_names": tool_names,
+    }
+    if client is Format.GEMINI:
+        kw["sse"] = gemini_sse
+    return _ENCODERS[client](model, **kw)
+
+
+def stream_translator(
+    provider: Format,
+    client: Format,
+    *,
+    model: str,
+    tool_names: dict[str, str] | None = None,
+    gemini_sse: bool = True,
+    created: int | None = None,
+    nonce: str | None = None,
+) -> StreamTranslator:
+    """A translator for one streamed response from `provider` to a `client`.
+
+    Args:
+        model: the model the client asked for; echoed in every header.
+        tool_names: upstream tool name → the client's name.
+        gemini_sse: for Gemini clients: True for `alt=sse` framing, False for the JSON array
+            Gemini sends without `alt=sse`.
+        created, nonce: the timestamp and the random part of generated ids (tests pin them).
+    """
+    provider, client = Format(provider), Format(client)
+    nonce = nonce or new_nonce()
+    encoder = _encoder(
+        client, model, created=created, nonce=nonce, tool_names=tool_names, gemini_sse=gemini_sse
+    )
+    if provider is client:
+        if client is Format.GEMINI:
+            return GeminiPassThrough(encoder, sse=gemini_sse)
+        return _PASS_THROUGH[client](encoder)
+    return HubTranslator(_DECODERS[provider](encoder, nonce=nonce), encoder)
+
+
+def error_event(client: Format, status: int, message: str, *, gemini_sse: bool = True) -> bytes:
+    """A terminal error event in `client`'s stream format, for errors before any translator.
+
+    `message` may be plain text or an upstream JSON error body (its message is extracted).
+    """
+    encoder = _encoder(
+        Format(client), "", created=0, nonce=new_nonce(), tool_names=None, gemini_sse=gemini_sse
+    )
+    encoder.error(status, message)
+    return b"".join(encoder.drain())
