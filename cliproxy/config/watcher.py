@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,7 @@ from .errors import ConfigError
 from .model import Config
 
 Subscriber = Callable[[Config, Config], object]
+_SETTLE_NS = 2_000_000_000
 
 
 class ConfigStore:
@@ -137,7 +139,10 @@ class ConfigWatcher(Service):
                 self._missing_logged = True
             return False
         self._missing_logged = False
-        if stat == self._stat:
+        # mtime has coarse granularity: a same-size rewrite within one tick keeps the same
+        # stat, so a recently modified file is hashed on every tick until it settles.
+        settled = time.time_ns() - stat[0] > _SETTLE_NS
+        if stat == self._stat and settled:
             return False
         self._stat = stat
         return self._load(force=False)
