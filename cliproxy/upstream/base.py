@@ -1,0 +1,153 @@
+# -*- test-case-name: tests.upstream.test_executors -*-
+"""What every executor shares: the request it builds, and how it is sent.
+
+`Executor.build` is pure (credential + translated body → method, URL, headers, bytes),
+so URL and header rules are tested without sockets. `Executor.send` hands the call to
+the shared `UpstreamHTTP`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from cliproxy.credentials.model import Credential
+from cliproxy.formats import Format
+from cliproxy.upstream.body import accept_encoding
+from cliproxy.upstream.headers import HeaderMap
+
+#: the actions an executor may be asked to build
+ACTIONS = ("generate", "count_tokens", "models")
+
+
+class UnsupportedAction(Exception):
+    """This provider has no upstream call for the action (e.g. codex count_tokens is local)."""
+
+
+class UpstreamConfigError(ValueError):
+    """The credential cannot be used as configured (e.g. codex-api-key without base-url)."""
+
+
+@dataclass(frozen=True)
+class UpstreamCall:
+    """One upstream HTTP request, ready to send."""
+
+    method: str
+    url: str
+    headers: dict[str, str] = field(repr=False)
+    body: bytes = field(repr=False)
+    stream: bool
+    provider: str
+    action: str = "generate"
+
+
+def json_bytes(obj: Any) -> bytes:
+    """Compact UTF-8 JSON; falls back to ASCII escapes for lone surrogates."""
+    try:
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(obj, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+def base_url(cred: Credential, default: str | None) -> str:
+    """The credential's base URL without a trailing slash, else `default`.
+
+    Raises:
+        UpstreamConfigError: no base URL and no default.
+    """
+    url = (cred.base_url or "").strip().rstrip("/") or (default or "")
+    if not url:
+        raise UpstreamConfigError(f"credential {cred.label} of kind {cred.kind} has no base-url")
+    return url
+
+
+def path_segment(value: str) -> str:
+    """Quote a model name for use inside a URL path."""
+    return quote(value, safe="-._~@")
+
+
+class Executor:
+    """One provider kind: URL, headers, auth and wire format of its upstream.
+
+    Subclasses set `provider`, `format`, `kinds` (credential kinds they serve) and
+    implement `build`.
+    """
+
+    provider: str = ""
+    format: Format = Format.OPENAI_CHAT
+    #: the upstream is always called with streaming (the router aggregates non-stream calls)
+    always_streams: bool = False
+    kinds: tuple[str, ...] = ()
+
+    def build(
+        self,
+        cred: Credential,
+        *,
+        model: str,
+        body: dict[str, Any],
+        stream: bool,
+        action: str = "generate",
+        client_headers: Mapping[str, str] | None = None,
+        alt: str | None = None,
+    ) -> UpstreamCall:
+        """The upstream request for `body` (already in this provider's format).
+
+        Args:
+            cred: the credential to call with.
+            model: upstream model name (alias resolved, prefix stripped).
+            body: the translated request; it is not modified.
+            stream: whether the upstream is asked to stream.
+            action: "generate", "count_tokens" or "models".
+            client_headers: the client's request headers; only named, non-credential
+                headers are copied (e.g. `anthropic-beta`).
+            alt: Gemini's `alt` query value, when the client gave one.
+
+        Raises:
+            UnsupportedAction: the provider has no upstream call for `action`.
+            UpstreamConfigError: the credential is unusable.
+        """
+        raise NotImplementedError
+
+    async def send(
+        self, http: Any, call: UpstreamCall, proxy_url: str | None, timeout: float | None
+    ) -> Any:
+        """Send `call` through `http` (an `UpstreamHTTP`); returns the unbuffered `IResponse`.
+
+        `proxy_url` is the effective proxy (`""`/`None`: environment); `timeout` bounds
+        the wait for response headers.
+        """
+        return await http.request(
+            call.method,
+            call.url,
+            headers=call.headers,
+            body=call.body,
+            proxy_url=proxy_url,
+            timeout_headers=timeout,
+        )
+
+    # -- helpers for subclasses ----------------------------------------------------------
+
+    @staticmethod
+    def _check_action(action: str, supported: tuple[str, ...], provider: str) -> None:
+        if action not in supported:
+            raise UnsupportedAction(f"provider {provider} has no upstream {action!r} call")
+
+    @staticmethod
+    def _accept(headers: HeaderMap, stream: bool) -> None:
+        """Streams must arrive uncompressed and unbuffered; other answers may be compressed."""
+        if stream:
+            headers["Accept"] = "text/event-stream"
+            headers["Accept-Encoding"] = "identity"
+        else:
+            headers["Accept"] = "application/json"
+            headers["Accept-Encoding"] = accept_encoding()
+
+    @staticmethod
+    def _custom(headers: HeaderMap, cred: Credential) -> dict[str, str]:
+        """Apply the credential's own `headers:` last (they override) and finish."""
+        for name, value in cred.headers:
+            headers[name] = value
+        return headers.to_dict()

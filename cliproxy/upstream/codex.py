@@ -1,0 +1,108 @@
+# -*- test-case-name: tests.upstream.test_executors -*-
+"""Codex API keys (`codex-api-key`): the Responses API at `{base}/responses` (core §2.5).
+
+The upstream is always streamed; the router reads the SSE to the end for non-stream
+clients. A key entry must name its `base-url` (config loading drops it otherwise).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from cliproxy.credentials.model import Credential
+from cliproxy.formats import Format
+from cliproxy.upstream.base import Executor, UpstreamCall, base_url, json_bytes
+from cliproxy.upstream.headers import HeaderMap, lookup
+
+DEFAULT_USER_AGENT = (
+    "codex-tui/0.135.0 (Mac OS 26.5.0; arm64) iTerm.app/3.6.10 (codex-tui; 0.135.0)"
+)
+#: copied from the client when present, never invented
+CLIENT_ONLY_HEADERS = (
+    "Version",
+    "X-Codex-Turn-Metadata",
+    "X-Client-Request-Id",
+    "X-Codex-Beta-Features",
+)
+#: fields the Codex backend rejects or that would tie the call to server-side state
+_DROPPED = ("previous_response_id", "prompt_cache_retention", "safety_identifier", "stream_options")
+IMAGE_TOOL = {"type": "image_generation", "output_format": "png"}
+
+
+class CodexExecutor(Executor):
+    """POST {base}/responses, always `stream: true`, `store: false`.
+
+    Args:
+        user_agent: `codex-header-defaults.user-agent`; a client's own UA still wins.
+        image_generation: append the `image_generation` tool (a credential option
+            `image-generation: false` turns it off per key).
+    """
+
+    provider = "codex"
+    format = Format.OPENAI_RESPONSES
+    always_streams = True
+    kinds = ("codex-api-key",)
+
+    def __init__(self, *, user_agent: str | None = None, image_generation: bool = True) -> None:
+        self.user_agent = user_agent or DEFAULT_USER_AGENT
+        self.image_generation = image_generation
+
+    def build(
+        self,
+        cred: Credential,
+        *,
+        model: str,
+        body: dict[str, Any],
+        stream: bool,
+        action: str = "generate",
+        client_headers: Mapping[str, str] | None = None,
+        alt: str | None = None,
+    ) -> UpstreamCall:
+        # count_tokens is computed locally for Codex (core §2.5)
+        self._check_action(action, ("generate",), self.provider)
+        client_headers = client_headers or {}
+        base = base_url(cred, None)
+
+        payload = {k: v for k, v in body.items() if k not in _DROPPED}
+        payload["model"] = model
+        payload["stream"] = True
+        payload["store"] = False
+        if payload.get("instructions") is None:
+            payload["instructions"] = ""
+        if self._wants_image_tool(cred, model):
+            tools = list(payload.get("tools") or [])
+            if not any(isinstance(t, dict) and t.get("type") == "image_generation" for t in tools):
+                tools.append(dict(IMAGE_TOOL))
+            payload["tools"] = tools
+
+        h = HeaderMap()
+        h["Content-Type"] = "application/json"
+        h["Authorization"] = f"Bearer {cred.api_key}"
+        self._accept(h, True)
+        for name in CLIENT_ONLY_HEADERS:
+            value = lookup(client_headers, name)
+            if value:
+                h[name] = value
+        ua = lookup(client_headers, "user-agent") or self.user_agent
+        h["User-Agent"] = ua
+        session = lookup(client_headers, "session_id") or payload.get("prompt_cache_key")
+        if not session and "Mac OS" in ua:
+            session = str(uuid.uuid4())
+        if session:
+            h["Session_id"] = str(session)
+        return UpstreamCall(
+            "POST",
+            f"{base}/responses",
+            self._custom(h, cred),
+            json_bytes(payload),
+            True,
+            self.provider,
+            action,
+        )
+
+    def _wants_image_tool(self, cred: Credential, model: str) -> bool:
+        if not self.image_generation or model.endswith("spark"):
+            return False
+        return cred.option("image-generation", True) not in (False, "false")

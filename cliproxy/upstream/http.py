@@ -1,0 +1,259 @@
+# -*- test-case-name: tests.upstream.test_http -*-
+"""The one HTTP client every executor sends through.
+
+`UpstreamHTTP` is built once at startup with the reactor. It keeps one persistent
+connection pool and one treq `HTTPClient` per proxy setting (so a connection opened
+through one proxy is never reused for another), and always asks for unbuffered
+responses so bodies stream.
+
+treq traps handled here:
+* treq adds `Accept-Encoding: gzip` after ours (its `ContentDecoderAgent`); an agent
+  under it puts our value back, so streams really ask for `identity`.
+* treq keeps a cookie jar per client; upstream cookies must not travel between
+  credentials, so ours refuses every cookie.
+* redirects are never followed (a POST body must not be replayed elsewhere).
+* treq 22.2 calls `method.encode()`: methods are passed as `str`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from http.cookiejar import DefaultCookiePolicy
+from typing import Any
+from urllib.parse import urlsplit
+
+from treq.client import HTTPClient
+from twisted.internet import defer
+from twisted.logger import Logger
+from twisted.web.client import Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool, ProxyAgent
+from twisted.web.http_headers import Headers
+from twisted.web.iweb import IAgent, IBodyProducer
+from zope.interface import implementer
+
+from cliproxy.upstream.handshakes import basic_proxy_authorization
+from cliproxy.upstream.headers import HeaderMap
+from cliproxy.upstream.proxy import (
+    DIRECT_VALUES,
+    ProxyConfigError,
+    ProxySpec,
+    parse_proxy_url,
+    proxy_from_environment,
+)
+from cliproxy.upstream.tunnel import UpstreamEndpointFactory
+
+try:  # treq >= 23 types its jar; older treq uses the stdlib one
+    from treq.cookies import IndexableCookieJar as _CookieJar
+except ImportError:  # pragma: no cover - depends on the installed treq
+    from http.cookiejar import CookieJar as _CookieJar
+
+log = Logger()
+
+#: seconds to open a TCP connection (and to finish a proxy handshake)
+DEFAULT_CONNECT_TIMEOUT = 10.0
+#: idle keep-alive connections kept per (scheme, host, port)
+DEFAULT_MAX_PERSISTENT_PER_HOST = 16
+#: seconds an idle pooled connection is kept; below common server idle timeouts
+#: (nginx 75 s) so we rarely write a request into a connection the server is closing
+DEFAULT_CACHED_CONNECTION_TIMEOUT = 60
+
+
+@implementer(IBodyProducer)
+class BytesProducer:
+    """A request body already in memory: written in one go, with a known length."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+        self.length = len(body)
+
+    def startProducing(self, consumer: Any) -> defer.Deferred:
+        consumer.write(self._body)
+        return defer.succeed(None)
+
+    def pauseProducing(self) -> None:
+        pass
+
+    def resumeProducing(self) -> None:
+        pass
+
+    def stopProducing(self) -> None:
+        pass
+
+
+def _no_cookies() -> Any:
+    return _CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+
+
+@implementer(IAgent)
+class _CallerAcceptEncoding:
+    """Undo the `Accept-Encoding: gzip` treq appends after the caller's own value."""
+
+    def __init__(self, agent: Any) -> None:
+        self._agent = agent
+
+    def request(self, method, uri, headers=None, bodyProducer=None):  # noqa: ANN001
+        if headers is not None:
+            values = headers.getRawHeaders(b"accept-encoding")
+            if values and len(values) > 1:
+                headers = headers.copy()
+                headers.setRawHeaders(b"accept-encoding", values[:-1])
+        return self._agent.request(method, uri, headers, bodyProducer)
+
+
+@implementer(IAgent)
+class _HTTPProxyAgent:
+    """Through an HTTP(S) proxy: absolute-form for http:// targets, CONNECT for https://."""
+
+    def __init__(self, forward: Any, tunnel: Any, proxy_authorization: bytes | None) -> None:
+        self._forward = forward
+        self._tunnel = tunnel
+        self._auth = proxy_authorization
+
+    def request(self, method, uri, headers=None, bodyProducer=None):  # noqa: ANN001
+        if uri.lower().startswith(b"http:"):
+            headers = Headers() if headers is None else headers.copy()
+            if self._auth is not None:
+                headers.setRawHeaders(b"proxy-authorization", [self._auth])
+            return self._forward.request(method, uri, headers, bodyProducer)
+        return self._tunnel.request(method, uri, headers, bodyProducer)
+
+
+class UpstreamHTTP:
+    """The shared upstream HTTP client.
+
+    Args:
+        reactor: the reactor (connections, timers, name resolution).
+        connect_timeout: seconds per TCP connect and per proxy handshake.
+        max_persistent_per_host: idle connections kept per host and proxy setting.
+        cached_connection_timeout: seconds an idle connection is kept.
+        trust_root: `IOpenSSLTrustRoot` for https:// upstreams and proxies; `None` uses
+            the platform's CA store. Tests pass a self-signed certificate here.
+        tls_policy: a whole `IPolicyForHTTPS` instead of `trust_root`.
+        environ: environment for proxy fallback (`HTTPS_PROXY`, `NO_PROXY`...); read
+            when a request has no `proxy_url`. `None` means `os.environ`.
+    """
+
+    def __init__(
+        self,
+        reactor: Any,
+        *,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        max_persistent_per_host: int = DEFAULT_MAX_PERSISTENT_PER_HOST,
+        cached_connection_timeout: float = DEFAULT_CACHED_CONNECTION_TIMEOUT,
+        trust_root: Any = None,
+        tls_policy: Any = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.reactor = reactor
+        self._connect_timeout = connect_timeout
+        self._max_per_host = max_persistent_per_host
+        self._cached_timeout = cached_connection_timeout
+        self._tls_policy = tls_policy or BrowserLikePolicyForHTTPS(trustRoot=trust_root)
+        self._environ = environ
+        self._clients: dict[str, HTTPClient] = {}
+        self._pools: dict[str, HTTPConnectionPool] = {}
+
+    # -- building clients ----------------------------------------------------------------
+
+    def _pool(self, key: str) -> HTTPConnectionPool:
+        pool = HTTPConnectionPool(self.reactor, persistent=True)
+        pool.maxPersistentPerHost = self._max_per_host
+        pool.cachedConnectionTimeout = self._cached_timeout
+        self._pools[key] = pool
+        return pool
+
+    def _build_agent(self, proxy: ProxySpec | None, pool: HTTPConnectionPool) -> Any:
+        factory = UpstreamEndpointFactory(
+            self.reactor, proxy, self._tls_policy, self._connect_timeout
+        )
+        agent = Agent.usingEndpointFactory(self.reactor, factory, pool=pool)
+        if proxy is not None and proxy.scheme in ("http", "https"):
+            auth = (
+                basic_proxy_authorization(proxy.username, proxy.password)
+                if proxy.username is not None
+                else None
+            )
+            forward = ProxyAgent(factory.proxy_endpoint(), self.reactor, pool=pool)
+            agent = _HTTPProxyAgent(forward, agent, auth)
+        return _CallerAcceptEncoding(agent)
+
+    def client_for(self, proxy_url: str | None) -> HTTPClient:
+        """The treq client for one proxy setting: a URL, or `direct`/`none`/`None`.
+
+        Raises:
+            ProxyConfigError: the URL cannot be used.
+        """
+        spec = None if not proxy_url else parse_proxy_url(proxy_url)
+        key = "direct" if spec is None else proxy_url.strip()  # type: ignore[union-attr]
+        client = self._clients.get(key)
+        if client is None:
+            if spec is not None:
+                log.info("upstream connections via proxy {proxy}", proxy=spec.redacted)
+            agent = self._build_agent(spec, self._pool(key))
+            client = HTTPClient(agent, cookiejar=_no_cookies())
+            self._clients[key] = client
+        return client
+
+    def _proxy_for(self, url: str, proxy_url: str | None) -> str | None:
+        proxy_url = (proxy_url or "").strip()
+        if proxy_url:
+            return None if proxy_url.lower() in DIRECT_VALUES else proxy_url
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        port = parts.port or (443 if scheme == "https" else 80)
+        return proxy_from_environment(scheme, parts.hostname or "", port, self._environ)
+
+    # -- sending -------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | HeaderMap | None = None,
+        body: bytes = b"",
+        proxy_url: str | None = None,
+        timeout_headers: float | None = None,
+    ) -> defer.Deferred:
+        """Send one request; the Deferred fires with an unbuffered `IResponse`.
+
+        Args:
+            method: `"POST"`, `"GET"`... (str, for treq 22.2).
+            url: absolute http(s) URL.
+            headers: sent as given (values are str).
+            body: request body bytes (sent with a Content-Length).
+            proxy_url: `proxy-url` to use: a URL, `direct`/`none`, or `""`/`None` for the
+                environment's proxy (loopback targets never use it).
+            timeout_headers: seconds to wait for the response headers; on expiry the
+                Deferred fails with `CancelledError` and the connection is dropped.
+                The body is not covered: stream readers bound it with an idle timer.
+        """
+        try:
+            client = self.client_for(self._proxy_for(url, proxy_url))
+        except ProxyConfigError as e:
+            return defer.fail(e)
+        if isinstance(headers, HeaderMap):
+            headers = headers.to_dict()
+        if isinstance(method, bytes):
+            method = method.decode("ascii")
+        return client.request(
+            method,
+            url,
+            headers=dict(headers or {}),
+            data=BytesProducer(body) if body else None,
+            allow_redirects=False,
+            unbuffered=True,
+            reactor=self.reactor,
+            timeout=timeout_headers,
+        )
+
+    def close(self) -> defer.Deferred:
+        """Close every idle pooled connection (service shutdown)."""
+        pools = list(self._pools.values())
+        self._pools.clear()
+        self._clients.clear()
+        return defer.DeferredList(
+            [p.closeCachedConnections() for p in pools], consumeErrors=True
+        ).addCallback(lambda _: None)
+
+
+__all__ = ["BytesProducer", "UpstreamHTTP"]

@@ -1,0 +1,257 @@
+# -*- test-case-name: tests.upstream.test_proxies -*-
+"""Client endpoints that reach a target through a proxy, for `Agent.usingEndpointFactory`.
+
+Twisted's `ProxyAgent` only forwards plain-HTTP requests. For everything else
+(`CONNECT` tunnels through HTTP(S) proxies, SOCKS5) `TunnelEndpoint` connects to the
+proxy, runs a handshake from `handshakes.py`, and then hands the open tunnel to the
+real protocol (HTTP/1.1, or TLS wrapping HTTP/1.1 for https:// targets).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet import defer
+from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
+from twisted.internet.interfaces import IStreamClientEndpoint
+from twisted.internet.protocol import Factory, Protocol
+from twisted.python.failure import Failure
+from twisted.web.iweb import IAgentEndpointFactory, IPolicyForHTTPS
+from zope.interface import implementer
+
+from cliproxy.upstream.handshakes import HTTPConnectHandshake, ProxyError, Socks5Handshake
+from cliproxy.upstream.proxy import ProxySpec
+
+
+class _TunnelProtocol(Protocol):
+    """Runs a handshake on the proxy connection, then becomes a pass-through.
+
+    After the tunnel opens, every byte and the final `connectionLost` go to the inner
+    protocol, which uses the proxy connection's transport as its own.
+    """
+
+    def __init__(
+        self,
+        handshake: Any,
+        factory: Any,
+        result: defer.Deferred,
+        clock: Any,
+        timeout: float | None,
+    ) -> None:
+        self._handshake = handshake
+        self._factory = factory
+        self._result = result
+        self._clock = clock
+        self._timeout = timeout
+        self._timer: Any = None
+        self.inner: Any = None
+
+    def connectionMade(self) -> None:
+        if self._result.called:  # cancelled while the TCP connect was finishing
+            self.transport.abortConnection()
+            return
+        if self._timeout is not None:
+            self._timer = self._clock.callLater(self._timeout, self._timed_out)
+        self.transport.write(self._handshake.start())
+
+    def _timed_out(self) -> None:
+        self._timer = None
+        self._fail(ProxyError(f"proxy handshake took longer than {self._timeout:g}s"))
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+    def _fail(self, error: Exception) -> None:
+        self._stop_timer()
+        if not self._result.called:
+            self._result.errback(Failure(error))
+        self.transport.abortConnection()
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.inner is not None:
+            self.inner.dataReceived(data)
+            return
+        if self._result.called:
+            return
+        try:
+            reply, leftover = self._handshake.receive(data)
+        except ProxyError as e:
+            self._fail(e)
+            return
+        if reply:
+            self.transport.write(reply)
+        if leftover is not None:
+            self._open(leftover)
+
+    def _open(self, leftover: bytes) -> None:
+        self._stop_timer()
+        inner = self._factory.buildProtocol(self.transport.getPeer())
+        if inner is None:
+            self._fail(ProxyError("connection refused by the protocol factory"))
+            return
+        self.inner = inner
+        inner.makeConnection(self.transport)
+        self._result.callback(inner)
+        if leftover:
+            inner.dataReceived(leftover)
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        self._stop_timer()
+        if self.inner is not None:
+            self.inner.connectionLost(reason)
+            return
+        if not self._result.called:
+            why = reason.getErrorMessage() if reason is not None else "closed"
+            self._result.errback(
+                Failure(ProxyError(f"proxy closed the connection during the handshake ({why})"))
+            )
+
+
+class _OneProtocolFactory(Factory):
+    noisy = False
+
+    def __init__(self, protocol: Protocol) -> None:
+        self._protocol = protocol
+
+    def buildProtocol(self, addr: Any) -> Protocol:
+        self._protocol.factory = self
+        return self._protocol
+
+
+@implementer(IStreamClientEndpoint)
+class TunnelEndpoint:
+    """Connect to `proxy_endpoint`, run `make_handshake()`, then use the tunnel.
+
+    Args:
+        proxy_endpoint: how to reach the proxy itself (TCP, or TLS for https:// proxies).
+        make_handshake: returns a fresh handshake (or a Deferred of one, when the target
+            name must be resolved locally first).
+        clock: `IReactorTime` for the handshake deadline.
+        timeout: seconds the proxy may take to open the tunnel.
+    """
+
+    def __init__(
+        self,
+        proxy_endpoint: Any,
+        make_handshake: Callable[[], Any],
+        clock: Any,
+        timeout: float | None,
+    ) -> None:
+        self._proxy_endpoint = proxy_endpoint
+        self._make_handshake = make_handshake
+        self._clock = clock
+        self._timeout = timeout
+
+    def connect(self, protocolFactory: Any) -> defer.Deferred:
+        pending: list[defer.Deferred] = []
+        protocols: list[_TunnelProtocol] = []
+
+        def cancel(_: defer.Deferred) -> None:
+            # before the TCP connection exists, cancel the attempt; after, drop it
+            for d in pending:
+                if not d.called:
+                    d.cancel()
+            for p in protocols:
+                if p.transport is not None:
+                    p.transport.abortConnection()
+
+        result: defer.Deferred = defer.Deferred(cancel)
+
+        def with_handshake(handshake: Any) -> defer.Deferred:
+            proto = _TunnelProtocol(handshake, protocolFactory, result, self._clock, self._timeout)
+            protocols.append(proto)
+            d = self._proxy_endpoint.connect(_OneProtocolFactory(proto))
+            pending.append(d)
+            return d
+
+        start = defer.maybeDeferred(self._make_handshake)
+        pending.append(start)
+        start.addCallback(with_handshake)
+
+        def failed(f: Failure) -> None:
+            if not result.called:
+                result.errback(f)
+
+        start.addErrback(failed)
+        return result
+
+
+def _tls_endpoint(policy: Any, host: str, port: int, inner: Any) -> Any:
+    return wrapClientTLS(policy.creatorForNetloc(host.encode("idna"), port), inner)
+
+
+@implementer(IAgentEndpointFactory)
+class UpstreamEndpointFactory:
+    """Endpoints for an `Agent`: direct, or through one proxy (CONNECT or SOCKS5).
+
+    Args:
+        reactor: provides `IReactorTCP`, `IReactorTime`, and `resolve` (socks5 local DNS).
+        proxy: the proxy, or `None` for direct connections.
+        tls_policy: `IPolicyForHTTPS` for https:// targets and https:// proxies.
+        connect_timeout: seconds for each TCP connect and for the proxy handshake.
+    """
+
+    def __init__(
+        self,
+        reactor: Any,
+        proxy: ProxySpec | None,
+        tls_policy: Any,
+        connect_timeout: float | None,
+    ) -> None:
+        self._reactor = reactor
+        self._proxy = proxy
+        self._policy = IPolicyForHTTPS(tls_policy)
+        self._timeout = connect_timeout
+
+    def _tcp(self, host: str, port: int) -> HostnameEndpoint:
+        kwargs: dict[str, Any] = {}
+        if self._timeout is not None:
+            kwargs["timeout"] = self._timeout
+        return HostnameEndpoint(self._reactor, host, port, **kwargs)
+
+    def proxy_endpoint(self) -> Any:
+        """The endpoint of the proxy itself (TLS-wrapped for https:// proxies)."""
+        proxy = self._proxy
+        assert proxy is not None
+        ep = self._tcp(proxy.host, proxy.port)
+        if proxy.scheme == "https":
+            ep = _tls_endpoint(self._policy, proxy.host, proxy.port, ep)
+        return ep
+
+    def _handshake_maker(self, host: str, port: int) -> Callable[[], Any]:
+        proxy = self._proxy
+        assert proxy is not None
+        if proxy.scheme in ("http", "https"):
+            return lambda: HTTPConnectHandshake(host, port, proxy.username, proxy.password)
+        if proxy.remote_dns:
+            return lambda: Socks5Handshake(host, port, proxy.username, proxy.password)
+
+        def resolve_then_handshake() -> defer.Deferred:
+            # socks5:// means the name is resolved here, not on the proxy
+            d = defer.maybeDeferred(self._reactor.resolve, host)
+            return d.addCallback(
+                lambda address: Socks5Handshake(address, port, proxy.username, proxy.password)
+            )
+
+        return resolve_then_handshake
+
+    def endpointForURI(self, uri: Any) -> Any:
+        host = uri.host.decode("ascii") if isinstance(uri.host, bytes) else uri.host
+        scheme = uri.scheme.decode("ascii") if isinstance(uri.scheme, bytes) else uri.scheme
+        if scheme not in ("http", "https"):
+            raise ValueError(f"unsupported upstream scheme {scheme!r}")
+        if self._proxy is None:
+            ep: Any = self._tcp(host, uri.port)
+        else:
+            ep = TunnelEndpoint(
+                self.proxy_endpoint(),
+                self._handshake_maker(host, uri.port),
+                self._reactor,
+                self._timeout,
+            )
+        if scheme == "https":
+            ep = _tls_endpoint(self._policy, host, uri.port, ep)
+        return ep
