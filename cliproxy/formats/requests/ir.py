@@ -1,0 +1,173 @@
+# -*- test-case-name: tests.formats.test_requests_roundtrip -*-
+"""The intermediate representation every request format is parsed into and emitted from.
+
+Why a hub rather than twelve hand-written pairs: with four formats there are twelve
+directions, and every feature (images, tool ids, thinking, stop sequences...) would have to be
+mapped twelve times, each pair drifting in its own way (the Go code shows exactly that: one
+pair forwards `max_tokens`, the next forgets it). With a hub each format has one parser and
+one emitter, a feature is mapped once per format, and a round-trip property test over the
+hub checks every pair at once. Per-pair quirks that matter survive as small decisions inside
+an emitter (for example: only a Claude target needs tool ids sanitised).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Text:
+    text: str
+
+
+@dataclass
+class Media:
+    """An image, document or audio clip, carried inline (base64) or by reference.
+
+    Exactly one of `data`, `url`, `file_id` is normally set.
+    """
+
+    kind: str  # "image" | "document" | "audio"
+    mime: str | None = None
+    data: str | None = None  # base64, no data: prefix
+    url: str | None = None
+    file_id: str | None = None
+    filename: str | None = None
+    detail: str | None = None  # OpenAI image detail
+
+
+@dataclass
+class ToolCall:
+    id: str
+    name: str
+    arguments: str  # JSON text of an object
+    signature: str | None = None  # a Gemini thought signature attached to the call
+
+
+@dataclass
+class ToolResult:
+    id: str
+    name: str | None
+    content: list[Text | Media]
+    is_error: bool = False
+
+
+@dataclass
+class Thinking:
+    text: str
+    signature: str | None = None
+    redacted: str | None = None  # Claude redacted_thinking data
+
+
+Part = Text | Media | ToolCall | ToolResult | Thinking
+
+
+@dataclass
+class Message:
+    role: str  # "system" | "user" | "assistant"
+    parts: list[Part]
+
+
+@dataclass
+class Tool:
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] | None = None
+    kind: str = "function"  # "function" | "web_search"
+    options: dict[str, Any] = field(default_factory=dict)  # web_search: allowed_domains, ...
+
+
+@dataclass
+class ToolChoice:
+    mode: str  # "auto" | "none" | "required" | "tool"
+    name: str | None = None
+
+
+@dataclass
+class Reasoning:
+    """Thinking settings as the client expressed them (see thinking.py for the vocabulary)."""
+
+    mode: str | None  # "none" | "auto" | "level" | "budget" | None (only include_thoughts given)
+    level: str | None = None
+    budget: int | None = None
+    include_thoughts: bool | None = None
+    summary: str | None = None  # Responses reasoning.summary
+
+
+@dataclass
+class ResponseFormat:
+    type: str  # "text" | "json_object" | "json_schema"
+    name: str | None = None
+    schema: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+@dataclass
+class Conversation:
+    system: list[Text] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+    tools: list[Tool] = field(default_factory=list)
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    stop: list[str] | None = None
+    n: int | None = None
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    response_format: ResponseFormat | None = None
+    reasoning: Reasoning | None = None
+    user: str | None = None
+
+
+def coalesce(messages: list[Message]) -> list[Message]:
+    """Merge consecutive user or assistant messages, tool results first in a user message.
+
+    Claude and Gemini want one turn per role, and Claude wants the tool_result blocks at the
+    head of the user turn that answers a tool_use turn.
+    """
+    out: list[Message] = []
+    for msg in messages:
+        if out and msg.role != "system" and out[-1].role == msg.role:
+            out[-1] = Message(msg.role, out[-1].parts + msg.parts)
+        else:
+            out.append(Message(msg.role, list(msg.parts)))
+    for msg in out:
+        if msg.role == "user":
+            results = [p for p in msg.parts if isinstance(p, ToolResult)]
+            if results and len(results) != len(msg.parts):
+                msg.parts = results + [p for p in msg.parts if not isinstance(p, ToolResult)]
+    return out
+
+
+def hoist_system(conv: Conversation) -> tuple[list[Text], list[Message]]:
+    """All system text (top-level first, then system messages in order) and the other messages.
+
+    For targets with a single system slot (Claude, Gemini).
+    """
+    system = list(conv.system)
+    rest: list[Message] = []
+    for msg in conv.messages:
+        if msg.role == "system":
+            system.extend(p for p in msg.parts if isinstance(p, Text))
+        else:
+            rest.append(msg)
+    if not rest and any(t.text for t in system):
+        # A conversation made only of instructions: Claude and Gemini need a user turn, so the
+        # instructions become it (Go's Gemini translator does the same for a lone system message).
+        return [], [Message("user", list(system))]
+    return system, rest
+
+
+def call_names(messages: list[Message]) -> dict[str, str]:
+    """Tool call id -> function name, over the whole conversation."""
+    return {p.id: p.name for m in messages for p in m.parts if isinstance(p, ToolCall) and p.id}
+
+
+def result_text(result: ToolResult) -> str:
+    """The text of a tool result, parts joined with blank lines."""
+    return "\n\n".join(p.text for p in result.content if isinstance(p, Text))

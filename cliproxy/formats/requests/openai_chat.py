@@ -1,0 +1,427 @@
+# -*- test-case-name: tests.formats.test_requests_openai_chat -*-
+"""OpenAI Chat Completions request bodies <-> the intermediate representation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cliproxy.formats import Format
+from cliproxy.formats.requests import thinking
+from cliproxy.formats.requests._wire import (
+    args_text,
+    as_int,
+    as_list,
+    as_number,
+    as_str,
+    audio_format,
+    audio_mime,
+    data_url,
+    get,
+    json_text,
+    kind_of_mime,
+    media_fallback_text,
+    media_from_url,
+    mime_from_name,
+    signature_for,
+    signature_provider,
+    stop_list,
+    synth_call_id,
+)
+from cliproxy.formats.requests.errors import TranslationError
+from cliproxy.formats.requests.ir import (
+    Conversation,
+    Media,
+    Message,
+    Part,
+    ResponseFormat,
+    Text,
+    Thinking,
+    Tool,
+    ToolCall,
+    ToolChoice,
+    ToolResult,
+    coalesce,
+)
+
+# ---- parsing ------------------------------------------------------------------------------
+
+
+def parse(body: dict[str, Any]) -> Conversation:
+    """A Chat Completions request as a Conversation. Unknown part types are dropped."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        raise TranslationError("messages must be an array")
+    conv = Conversation()
+    names: dict[str, str] = {}
+    legacy_ids: dict[str, list[str]] = {}  # function name -> ids of legacy function_call turns
+    calls = 0
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, dict):
+            raise TranslationError(f"messages[{i}] must be an object")
+        role = msg.get("role")
+        content = msg.get("content")
+        where = f"messages[{i}].content"
+        if role in ("system", "developer"):
+            conv.messages.append(
+                Message("system", [p for p in parse_parts(content, where) if isinstance(p, Text)])
+            )
+        elif role == "user":
+            conv.messages.append(Message("user", parse_parts(content, where)))
+        elif role == "assistant":
+            parts: list[Part] = []
+            reasoning = msg.get("reasoning_content")
+            if isinstance(reasoning, str) and reasoning:
+                parts.append(Thinking(reasoning))
+            parts.extend(p for p in parse_parts(content, where) if isinstance(p, Text))
+            for tc in as_list(msg.get("tool_calls"), f"messages[{i}].tool_calls"):
+                fn = tc.get("function") if isinstance(tc, dict) else None
+                name = as_str(get(fn, "name"))
+                if not name:
+                    continue
+                args = args_text(fn.get("arguments"))
+                call_id = as_str(tc.get("id")) or synth_call_id(calls, name, args)
+                calls += 1
+                names[call_id] = name
+                parts.append(ToolCall(call_id, name, args, _thought_signature(tc)))
+            legacy = msg.get("function_call")
+            if isinstance(legacy, dict) and as_str(legacy.get("name")):
+                name = legacy["name"]
+                args = args_text(legacy.get("arguments"))
+                call_id = synth_call_id(calls, name, args)
+                calls += 1
+                legacy_ids.setdefault(name, []).append(call_id)
+                parts.append(ToolCall(call_id, name, args))
+            conv.messages.append(Message("assistant", parts))
+        elif role == "tool":
+            call_id = as_str(msg.get("tool_call_id")) or ""
+            result = ToolResult(call_id, names.get(call_id), parse_result(content, where))
+            conv.messages.append(Message("user", [result]))
+        elif role == "function":
+            name = as_str(msg.get("name")) or ""
+            pending = legacy_ids.get(name) or []
+            call_id = pending.pop(0) if pending else synth_call_id(calls, name)
+            result = ToolResult(call_id, name, parse_result(content, where))
+            conv.messages.append(Message("user", [result]))
+        # other roles carry nothing the other formats could use: dropped
+
+    conv.tools = _parse_tools(body.get("tools"))
+    conv.tool_choice = _parse_tool_choice(body.get("tool_choice"))
+    if isinstance(body.get("parallel_tool_calls"), bool):
+        conv.parallel_tool_calls = body["parallel_tool_calls"]
+    conv.max_tokens = as_int(body.get("max_completion_tokens")) or as_int(body.get("max_tokens"))
+    conv.temperature = as_number(body.get("temperature"))
+    conv.top_p = as_number(body.get("top_p"))
+    conv.top_k = as_int(body.get("top_k"))
+    conv.stop = stop_list(body.get("stop"))
+    conv.n = as_int(body.get("n"))
+    conv.seed = as_int(body.get("seed"))
+    conv.presence_penalty = as_number(body.get("presence_penalty"))
+    conv.frequency_penalty = as_number(body.get("frequency_penalty"))
+    conv.user = as_str(body.get("user"))
+    conv.response_format = _parse_response_format(body.get("response_format"))
+    conv.reasoning = thinking.read(Format.OPENAI_CHAT, body)
+    return conv
+
+
+def _thought_signature(tool_call: dict[str, Any]) -> str | None:
+    """A Gemini thought signature carried the way Gemini's OpenAI endpoint carries it."""
+    for holder in (tool_call, tool_call.get("function")):
+        google = get(get(holder, "extra_content"), "google")
+        sig = get(google, "thought_signature") or get(
+            holder, "thoughtSignature", "thought_signature"
+        )
+        if isinstance(sig, str) and sig:
+            return sig
+    return None
+
+
+def parse_parts(content: Any, where: str) -> list[Part]:
+    """Message content (a string or an array of parts) as IR parts."""
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [Text(content)] if content else []
+    if isinstance(content, dict):
+        content = [content]
+    if not isinstance(content, list):
+        raise TranslationError(f"{where} must be a string or an array")
+    parts: list[Part] = []
+    for item in content:
+        part = _parse_part(item)
+        if part is not None:
+            parts.append(part)
+    return parts
+
+
+def _parse_part(item: Any) -> Part | None:
+    if isinstance(item, str):
+        return Text(item) if item else None
+    if not isinstance(item, dict):
+        return None
+    kind = item.get("type")
+    if kind in ("text", "input_text", "output_text", "refusal"):
+        text = item.get("text") if kind != "refusal" else item.get("refusal")
+        return Text(text) if isinstance(text, str) and text else None
+    if kind == "image_url":
+        image = item.get("image_url")
+        url = image.get("url") if isinstance(image, dict) else image
+        detail = as_str(get(image, "detail"))
+        return media_from_url("image", url, detail=detail)
+    if kind == "input_audio":
+        audio = item.get("input_audio")
+        data = as_str(get(audio, "data"))
+        if not data:
+            return None
+        return Media("audio", audio_mime(get(audio, "format")), data=data)
+    if kind == "file":
+        f = item.get("file")
+        if not isinstance(f, dict):
+            return None
+        filename = as_str(f.get("filename"))
+        if as_str(f.get("file_data")):
+            return media_from_url("document", f["file_data"], filename=filename, bare_ok=True)
+        if as_str(f.get("file_id")):
+            mime = mime_from_name(filename)
+            return Media(kind_of_mime(mime), mime, file_id=f["file_id"], filename=filename)
+    return None
+
+
+def parse_result(content: Any, where: str) -> list[Text | Media]:
+    """A tool message's content: texts and images (other values become their JSON text)."""
+    if isinstance(content, (str, list, dict)) or content is None:
+        parts = parse_parts(content, where)
+        return [p for p in parts if isinstance(p, (Text, Media))]
+    return [Text(json_text(content))]
+
+
+def _parse_tools(tools: Any) -> list[Tool]:
+    out: list[Tool] = []
+    for tool in as_list(tools, "tools"):
+        if not isinstance(tool, dict):
+            continue
+        if tool.get("type", "function") == "function":
+            fn = tool.get("function") if isinstance(tool.get("function"), dict) else tool
+            name = as_str(fn.get("name"))
+            if name:
+                params = get(fn, "parameters", "parametersJsonSchema")
+                out.append(
+                    Tool(
+                        name,
+                        as_str(fn.get("description")) or "",
+                        params if isinstance(params, dict) else None,
+                    )
+                )
+        elif "google_search" in tool or "googleSearch" in tool:
+            # CLIProxyAPI accepts Gemini's search tool in Chat bodies.
+            out.append(Tool("web_search", kind="web_search"))
+    return out
+
+
+def _parse_tool_choice(choice: Any) -> ToolChoice | None:
+    if choice in ("auto", "none", "required"):
+        return ToolChoice(choice)
+    if isinstance(choice, dict):
+        if choice.get("type") == "function":
+            name = as_str(get(choice.get("function"), "name")) or as_str(choice.get("name"))
+            return ToolChoice("tool", name) if name else None
+        if choice.get("type") == "allowed_tools":
+            mode = get(choice.get("allowed_tools"), "mode")
+            return ToolChoice("required" if mode == "required" else "auto")
+    return None
+
+
+def _parse_response_format(fmt: Any) -> ResponseFormat | None:
+    if not isinstance(fmt, dict):
+        return None
+    kind = fmt.get("type")
+    if kind == "json_schema":
+        spec = fmt.get("json_schema") if isinstance(fmt.get("json_schema"), dict) else {}
+        schema = spec.get("schema")
+        return ResponseFormat(
+            "json_schema",
+            as_str(spec.get("name")),
+            schema if isinstance(schema, dict) else None,
+            spec.get("strict") if isinstance(spec.get("strict"), bool) else None,
+        )
+    if kind in ("json_object", "text"):
+        return ResponseFormat(kind)
+    return None
+
+
+# ---- emitting -----------------------------------------------------------------------------
+
+
+def emit(
+    conv: Conversation, *, model: str, stream: bool, caps: thinking.ModelCaps | None
+) -> dict[str, Any]:
+    """A Chat Completions request for `conv`."""
+    messages: list[dict[str, Any]] = []
+    if conv.system:
+        messages.append({"role": "system", "content": _text_content(conv.system)})
+    for msg in coalesce(conv.messages):
+        if msg.role == "system":
+            texts = [p for p in msg.parts if isinstance(p, Text)]
+            if texts:
+                messages.append({"role": "system", "content": _text_content(texts)})
+        elif msg.role == "user":
+            messages.extend(_emit_user(msg.parts))
+        else:
+            messages.append(_emit_assistant(msg.parts))
+
+    body: dict[str, Any] = {"model": model, "messages": messages, "stream": stream}
+    if stream:
+        body["stream_options"] = {"include_usage": True}
+    tools = [_emit_tool(t) for t in conv.tools if t.kind == "function"]
+    if tools:
+        body["tools"] = tools
+        choice = conv.tool_choice
+        if choice is not None:
+            body["tool_choice"] = (
+                {"type": "function", "function": {"name": choice.name}}
+                if choice.mode == "tool"
+                else choice.mode
+            )
+        if conv.parallel_tool_calls is not None:
+            body["parallel_tool_calls"] = conv.parallel_tool_calls
+    _put(body, "max_tokens", conv.max_tokens)
+    _put(body, "temperature", conv.temperature)
+    _put(body, "top_p", conv.top_p)
+    # top_k is not OpenAI's, but CLIProxyAPI sends it and OpenAI-compatible servers take it.
+    _put(body, "top_k", conv.top_k)
+    if conv.stop:
+        body["stop"] = conv.stop[0] if len(conv.stop) == 1 else list(conv.stop)
+    _put(body, "n", conv.n)
+    _put(body, "seed", conv.seed)
+    _put(body, "presence_penalty", conv.presence_penalty)
+    _put(body, "frequency_penalty", conv.frequency_penalty)
+    _put(body, "user", conv.user)
+    rf = conv.response_format
+    if rf is not None:
+        if rf.type == "json_schema" and rf.schema is not None:
+            spec: dict[str, Any] = {"name": rf.name or "response", "schema": rf.schema}
+            if rf.strict is not None:
+                spec["strict"] = rf.strict
+            body["response_format"] = {"type": "json_schema", "json_schema": spec}
+        elif rf.type in ("json_object", "text"):
+            body["response_format"] = {"type": rf.type}
+    thinking.emit(Format.OPENAI_CHAT, body, conv.reasoning, caps)
+    return body
+
+
+def _put(body: dict[str, Any], key: str, value: Any) -> None:
+    if value is not None:
+        body[key] = value
+
+
+def _text_content(texts: list[Text]) -> str | list[dict[str, Any]]:
+    if len(texts) == 1:
+        return texts[0].text
+    return [{"type": "text", "text": t.text} for t in texts]
+
+
+def _emit_user(parts: list[Part]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    rest: list[dict[str, Any]] = []
+    for part in parts:
+        if isinstance(part, ToolResult):
+            out.append({"role": "tool", "tool_call_id": part.id, "content": _result_content(part)})
+        elif isinstance(part, (Text, Media)):
+            rest.append(_user_part(part))
+    if rest:
+        if len(rest) == 1 and rest[0]["type"] == "text":
+            out.append({"role": "user", "content": rest[0]["text"]})
+        else:
+            out.append({"role": "user", "content": rest})
+    return out
+
+
+def _result_content(result: ToolResult) -> str | list[dict[str, Any]]:
+    # An error flag has no place in a tool message: say it in the text instead.
+    parts = [_user_part(p) for p in result.content]
+    if result.is_error and not parts:
+        return "Error"
+    if all(p["type"] == "text" for p in parts):
+        text = "\n\n".join(p["text"] for p in parts)
+        return f"Error: {text}" if result.is_error else text
+    return parts
+
+
+def _user_part(part: Text | Media) -> dict[str, Any]:
+    if isinstance(part, Text):
+        return {"type": "text", "text": part.text}
+    if part.kind == "image" and (part.data is not None or part.url):
+        url = data_url(part.mime, part.data) if part.data is not None else part.url
+        image: dict[str, Any] = {"url": url}
+        if part.detail:
+            image["detail"] = part.detail
+        return {"type": "image_url", "image_url": image}
+    if part.kind == "audio" and part.data is not None:
+        return {
+            "type": "input_audio",
+            "input_audio": {"data": part.data, "format": audio_format(part.mime)},
+        }
+    if part.kind == "document" and (part.data is not None or part.file_id):
+        f: dict[str, Any] = {}
+        if part.data is not None:
+            f["file_data"] = data_url(part.mime, part.data)
+            f["filename"] = part.filename or _default_filename(part.mime)
+        else:
+            f["file_id"] = part.file_id
+            if part.filename:
+                f["filename"] = part.filename
+        return {"type": "file", "file": f}
+    if part.kind == "image" and part.file_id:
+        return {"type": "file", "file": {"file_id": part.file_id}}
+    fallback = media_fallback_text(part)
+    return {"type": "text", "text": fallback.text}
+
+
+def _default_filename(mime: str | None) -> str:
+    sub = (mime or "application/octet-stream").split("/", 1)[-1]
+    return "document." + {"plain": "txt", "octet-stream": "bin"}.get(sub, sub)
+
+
+def _emit_assistant(parts: list[Part]) -> dict[str, Any]:
+    texts = [p for p in parts if isinstance(p, Text)]
+    calls = [p for p in parts if isinstance(p, ToolCall)]
+    msg: dict[str, Any] = {"role": "assistant"}
+    if texts:
+        msg["content"] = _text_content(texts)
+    else:
+        # null beside tool calls is what the OpenAI SDKs themselves send back
+        msg["content"] = None if calls else ""
+    reasoning = [
+        p.text
+        for p in parts
+        if isinstance(p, Thinking)
+        and p.text
+        and (p.signature is None or signature_provider(p.signature)[0] == "openai")
+    ]
+    if reasoning:
+        msg["reasoning_content"] = "\n\n".join(reasoning)
+    if calls:
+        msg["tool_calls"] = [_emit_call(c) for c in calls]
+    return msg
+
+
+def _emit_call(call: ToolCall) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments},
+    }
+    sig = signature_for("gemini", call.signature)
+    if sig:
+        out["extra_content"] = {"google": {"thought_signature": sig}}
+    return out
+
+
+def _emit_tool(tool: Tool) -> dict[str, Any]:
+    fn: dict[str, Any] = {"name": tool.name}
+    if tool.description:
+        fn["description"] = tool.description
+    fn["parameters"] = tool.parameters or {"type": "object", "properties": {}}
+    return {"type": "function", "function": fn}
+
+
+__all__ = ["emit", "parse"]

@@ -1,0 +1,567 @@
+# -*- test-case-name: tests.formats.test_requests_responses -*-
+"""OpenAI Responses request bodies <-> the intermediate representation; Codex fix-ups.
+
+Codex specifics accepted on input: `namespace` tools (flattened to `<ns>__<tool>` functions,
+names.qualified_tool_name), `custom` (freeform) tools (a function taking one string `input`),
+tools declared in `additional_tools` input items, and `id`s on input items (ignored: the other
+formats have no use for them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cliproxy.formats import Format
+from cliproxy.formats.requests import thinking
+from cliproxy.formats.requests._wire import (
+    args_text,
+    as_int,
+    as_list,
+    as_number,
+    as_str,
+    audio_format,
+    audio_mime,
+    data_url,
+    get,
+    json_text,
+    kind_of_mime,
+    media_fallback_text,
+    media_from_url,
+    mime_from_name,
+    signature_for,
+    stop_list,
+    synth_call_id,
+)
+from cliproxy.formats.requests.errors import TranslationError
+from cliproxy.formats.requests.ir import (
+    Conversation,
+    Media,
+    Message,
+    Part,
+    ResponseFormat,
+    Text,
+    Thinking,
+    Tool,
+    ToolCall,
+    ToolChoice,
+    ToolResult,
+    coalesce,
+)
+from cliproxy.formats.requests.names import codex_call_id, codex_short_names, qualified_tool_name
+from cliproxy.formats.requests.schema import object_schema
+
+_FREEFORM_PARAMETERS = {
+    "type": "object",
+    "properties": {"input": {"type": "string", "description": "The raw input for the tool."}},
+    "required": ["input"],
+}
+
+# ---- parsing ------------------------------------------------------------------------------
+
+
+def parse(body: dict[str, Any]) -> Conversation:
+    """A Responses request as a Conversation. Unknown item and part types are dropped."""
+    conv = Conversation()
+    instructions = body.get("instructions")
+    if isinstance(instructions, str) and instructions:
+        conv.system.append(Text(instructions))
+    raw = body.get("input")
+    if isinstance(raw, str):
+        items: list[Any] = [{"type": "message", "role": "user", "content": raw}]
+    elif raw is None:
+        items = []
+    elif isinstance(raw, list):
+        items = raw
+    else:
+        raise TranslationError("input must be a string or an array")
+
+    names: dict[str, str] = {}
+    extra_tools: list[Any] = []
+    calls = 0
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise TranslationError(f"input[{i}] must be an object")
+        kind = item.get("type") or ("message" if "role" in item else None)
+        where = f"input[{i}]"
+        if kind == "message":
+            conv.messages.append(_parse_message(item, where))
+        elif kind in ("function_call", "custom_tool_call"):
+            name = as_str(item.get("name")) or ""
+            namespace = as_str(item.get("namespace"))
+            if namespace:
+                name = qualified_tool_name(namespace, name)
+            if kind == "function_call":
+                args = args_text(item.get("arguments"))
+            else:
+                args = json_text(
+                    {"input": item.get("input") if isinstance(item.get("input"), str) else ""}
+                )
+            call_id = (
+                as_str(item.get("call_id"))
+                or as_str(item.get("id"))
+                or synth_call_id(calls, name, args)
+            )
+            calls += 1
+            names[call_id] = name
+            conv.messages.append(Message("assistant", [ToolCall(call_id, name, args)]))
+        elif kind in ("function_call_output", "custom_tool_call_output"):
+            call_id = as_str(item.get("call_id")) or ""
+            content = _parse_output(item.get("output"), f"{where}.output")
+            conv.messages.append(
+                Message("user", [ToolResult(call_id, names.get(call_id), content)])
+            )
+        elif kind == "reasoning":
+            conv.messages.append(Message("assistant", [_parse_reasoning(item)]))
+        elif kind == "additional_tools":
+            extra_tools.extend(as_list(item.get("tools"), f"{where}.tools"))
+        # item_reference, web_search_call, local_shell_call, ...: nothing to carry
+
+    conv.tools = parse_tools(as_list(body.get("tools"), "tools") + extra_tools)
+    conv.tool_choice = _parse_tool_choice(body.get("tool_choice"))
+    if isinstance(body.get("parallel_tool_calls"), bool):
+        conv.parallel_tool_calls = body["parallel_tool_calls"]
+    conv.max_tokens = as_int(body.get("max_output_tokens"))
+    conv.temperature = as_number(body.get("temperature"))
+    conv.top_p = as_number(body.get("top_p"))
+    # not in the Responses API, but CLIProxyAPI reads it and some clients send it
+    conv.stop = stop_list(get(body, "stop_sequences", "stop"))
+    conv.user = as_str(body.get("user")) or as_str(body.get("safety_identifier"))
+    conv.response_format = _parse_text_format(body.get("text"))
+    conv.reasoning = thinking.read(Format.OPENAI_RESPONSES, body)
+    return conv
+
+
+def _parse_message(item: dict[str, Any], where: str) -> Message:
+    role = item.get("role")
+    parts = parse_parts(item.get("content"), f"{where}.content")
+    if role in ("system", "developer"):
+        return Message("system", [p for p in parts if isinstance(p, Text)])
+    if role == "assistant":
+        return Message("assistant", [p for p in parts if isinstance(p, Text)])
+    return Message("user", parts)
+
+
+def parse_parts(content: Any, where: str) -> list[Part]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [Text(content)] if content else []
+    if not isinstance(content, list):
+        raise TranslationError(f"{where} must be a string or an array")
+    parts: list[Part] = []
+    for item in content:
+        part = _parse_part(item)
+        if part is not None:
+            parts.append(part)
+    return parts
+
+
+def _parse_part(item: Any) -> Part | None:
+    if isinstance(item, str):
+        return Text(item) if item else None
+    if not isinstance(item, dict):
+        return None
+    kind = item.get("type", "input_text")
+    if kind in ("input_text", "output_text", "text", "summary_text"):
+        text = item.get("text")
+        return Text(text) if isinstance(text, str) and text else None
+    if kind == "refusal":
+        text = item.get("refusal")
+        return Text(text) if isinstance(text, str) and text else None
+    if kind == "input_image":
+        detail = as_str(item.get("detail"))
+        url = get(item, "image_url", "url")
+        if isinstance(url, dict):
+            url = url.get("url")
+        if as_str(url):
+            return media_from_url("image", url, detail=detail)
+        if as_str(item.get("file_id")):
+            return Media("image", file_id=item["file_id"], detail=detail)
+        return None
+    if kind == "input_file":
+        filename = as_str(item.get("filename"))
+        if as_str(item.get("file_data")):
+            return media_from_url("document", item["file_data"], filename=filename, bare_ok=True)
+        if as_str(item.get("file_url")):
+            return media_from_url("document", item["file_url"], filename=filename)
+        if as_str(item.get("file_id")):
+            mime = mime_from_name(filename)
+            return Media(kind_of_mime(mime), mime, file_id=item["file_id"], filename=filename)
+        return None
+    if kind == "input_audio":
+        audio = item.get("input_audio") if isinstance(item.get("input_audio"), dict) else item
+        data = as_str(audio.get("data"))
+        return Media("audio", audio_mime(audio.get("format")), data=data) if data else None
+    return None
+
+
+def _parse_output(output: Any, where: str) -> list[Text | Media]:
+    if isinstance(output, (str, list)) or output is None:
+        return [p for p in parse_parts(output, where) if isinstance(p, (Text, Media))]
+    return [Text(json_text(output))]
+
+
+def _parse_reasoning(item: dict[str, Any]) -> Thinking:
+    texts = [
+        s.get("text")
+        for s in item.get("summary") or []
+        if isinstance(s, dict) and isinstance(s.get("text"), str)
+    ]
+    if not texts and isinstance(item.get("content"), list):
+        texts = [
+            c.get("text")
+            for c in item["content"]
+            if isinstance(c, dict) and isinstance(c.get("text"), str)
+        ]
+    return Thinking("\n\n".join(texts), as_str(item.get("encrypted_content")))
+
+
+def parse_tools(tools: list[Any]) -> list[Tool]:
+    """Responses tools as IR tools: namespaces flattened, freeform tools as functions."""
+    out: list[Tool] = []
+    for tool in tools:
+        if not isinstance(tool, dict):
+            continue
+        kind = tool.get("type", "function")
+        if kind == "namespace":
+            ns = as_str(tool.get("name")) or ""
+            for child in parse_tools(
+                tool.get("tools") if isinstance(tool.get("tools"), list) else []
+            ):
+                if child.kind == "function":
+                    child.name = qualified_tool_name(ns, child.name)
+                out.append(child)
+        elif kind == "function":
+            fn = tool.get("function") if isinstance(tool.get("function"), dict) else tool
+            name = as_str(fn.get("name"))
+            if name:
+                params = get(fn, "parameters", "parametersJsonSchema", "input_schema")
+                out.append(
+                    Tool(
+                        name,
+                        as_str(fn.get("description")) or "",
+                        params if isinstance(params, dict) else None,
+                    )
+                )
+        elif kind == "custom":
+            name = as_str(tool.get("name"))
+            if name:
+                out.append(
+                    Tool(name, as_str(tool.get("description")) or "", dict(_FREEFORM_PARAMETERS))
+                )
+        elif kind in ("web_search", "web_search_preview", "web_search_preview_2025_03_11"):
+            if tool.get("external_web_access") is False:
+                continue
+            options: dict[str, Any] = {}
+            domains = get(tool.get("filters"), "allowed_domains")
+            if isinstance(domains, list):
+                options["allowed_domains"] = domains
+            if isinstance(tool.get("user_location"), dict):
+                options["user_location"] = tool["user_location"]
+            out.append(Tool("web_search", kind="web_search", options=options))
+        # file_search, code_interpreter, image_generation, tool_search, ...: server-side only
+    return out
+
+
+def _parse_tool_choice(choice: Any) -> ToolChoice | None:
+    if choice in ("auto", "none", "required"):
+        return ToolChoice(choice)
+    if isinstance(choice, dict):
+        kind = choice.get("type")
+        if kind in ("function", "custom"):
+            name = as_str(choice.get("name")) or as_str(get(choice.get("function"), "name"))
+            return ToolChoice("tool", name) if name else None
+        if kind == "allowed_tools":
+            return ToolChoice("required" if choice.get("mode") == "required" else "auto")
+    return None
+
+
+def _parse_text_format(text: Any) -> ResponseFormat | None:
+    fmt = get(text, "format")
+    if not isinstance(fmt, dict):
+        return None
+    kind = fmt.get("type")
+    if kind == "json_schema":
+        schema = fmt.get("schema")
+        return ResponseFormat(
+            "json_schema",
+            as_str(fmt.get("name")),
+            schema if isinstance(schema, dict) else None,
+            fmt.get("strict") if isinstance(fmt.get("strict"), bool) else None,
+        )
+    if kind in ("json_object", "text"):
+        return ResponseFormat(kind)
+    return None
+
+
+def flat_tool_names(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Flat tool name -> how the client declared it, to rebuild Codex-style items on the way back.
+
+    Each value is `{"name": <declared name>, "namespace": <ns or None>, "custom": bool}`.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    tools = body.get("tools") if isinstance(body.get("tools"), list) else []
+    for item in body.get("input") if isinstance(body.get("input"), list) else []:
+        if isinstance(item, dict) and item.get("type") == "additional_tools":
+            tools = tools + (item.get("tools") if isinstance(item.get("tools"), list) else [])
+
+    def visit(tool: Any, namespace: str | None) -> None:
+        if not isinstance(tool, dict):
+            return
+        kind = tool.get("type", "function")
+        name = as_str(tool.get("name")) or as_str(get(tool.get("function"), "name"))
+        if kind == "namespace":
+            for child in tool.get("tools") if isinstance(tool.get("tools"), list) else []:
+                visit(child, name or "")
+        elif kind in ("function", "custom") and name:
+            flat = qualified_tool_name(namespace, name) if namespace else name
+            out.setdefault(flat, {"name": name, "namespace": namespace, "custom": kind == "custom"})
+
+    for tool in tools:
+        visit(tool, None)
+    return out
+
+
+# ---- emitting -----------------------------------------------------------------------------
+
+
+def emit(
+    conv: Conversation, *, model: str, stream: bool, caps: thinking.ModelCaps | None
+) -> dict[str, Any]:
+    """A Responses request for `conv` (Codex-specific fix-ups are in codex_fixups)."""
+    short = codex_short_names(t.name for t in conv.tools if t.kind == "function")
+
+    def tool_name(name: str) -> str:
+        return short.get(name) or codex_short_names([name])[name]
+
+    items: list[dict[str, Any]] = []
+    if conv.system:
+        items.append(_message("developer", [_text_part("developer", t) for t in conv.system]))
+    for msg in coalesce(conv.messages):
+        if msg.role == "system":
+            texts = [_text_part("developer", p) for p in msg.parts if isinstance(p, Text)]
+            if texts:
+                items.append(_message("developer", texts))
+        elif msg.role == "user":
+            items.extend(_emit_user(msg.parts))
+        else:
+            items.extend(_emit_assistant(msg.parts, tool_name))
+
+    body: dict[str, Any] = {"model": model, "input": items, "stream": stream}
+    tools = [_emit_tool(t, tool_name) for t in conv.tools]
+    if tools:
+        body["tools"] = tools
+        choice = conv.tool_choice
+        if choice is not None:
+            body["tool_choice"] = (
+                {"type": "function", "name": tool_name(choice.name or "")}
+                if choice.mode == "tool"
+                else choice.mode
+            )
+    if conv.parallel_tool_calls is not None:
+        body["parallel_tool_calls"] = conv.parallel_tool_calls
+    if conv.max_tokens is not None:
+        body["max_output_tokens"] = conv.max_tokens
+    if conv.temperature is not None:
+        body["temperature"] = conv.temperature
+    if conv.top_p is not None:
+        body["top_p"] = conv.top_p
+    if conv.user is not None:
+        body["user"] = conv.user
+    rf = conv.response_format
+    if rf is not None:
+        if rf.type == "json_schema" and rf.schema is not None:
+            fmt: dict[str, Any] = {
+                "type": "json_schema",
+                "name": rf.name or "response",
+                "schema": rf.schema,
+            }
+            if rf.strict is not None:
+                fmt["strict"] = rf.strict
+            body["text"] = {"format": fmt}
+        elif rf.type in ("json_object", "text"):
+            body["text"] = {"format": {"type": rf.type}}
+    thinking.emit(Format.OPENAI_RESPONSES, body, conv.reasoning, caps)
+    return body
+
+
+def _message(role: str, content: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "message", "role": role, "content": content}
+
+
+def _text_part(role: str, text: Text) -> dict[str, Any]:
+    return {"type": "output_text" if role == "assistant" else "input_text", "text": text.text}
+
+
+def _emit_user(parts: list[Part]) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    content: list[dict[str, Any]] = []
+    for part in parts:
+        if isinstance(part, ToolResult):
+            items.append(
+                {
+                    "type": "function_call_output",
+                    "call_id": codex_call_id(part.id),
+                    "output": _output(part),
+                }
+            )
+        elif isinstance(part, (Text, Media)):
+            content.append(_input_part(part))
+    if content:
+        items.append(_message("user", content))
+    return items
+
+
+def _output(result: ToolResult) -> str | list[dict[str, Any]]:
+    parts = [_input_part(p) for p in result.content]
+    if all(p["type"] == "input_text" for p in parts):
+        text = "\n\n".join(p["text"] for p in parts)
+        # no error flag in the Responses API: say it in the text
+        return f"Error: {text}" if result.is_error else text
+    return parts
+
+
+def _input_part(part: Text | Media) -> dict[str, Any]:
+    if isinstance(part, Text):
+        return {"type": "input_text", "text": part.text}
+    if part.kind == "image" and (part.data is not None or part.url or part.file_id):
+        out: dict[str, Any] = {"type": "input_image"}
+        if part.file_id:
+            out["file_id"] = part.file_id
+        else:
+            out["image_url"] = data_url(part.mime, part.data) if part.data is not None else part.url
+        out["detail"] = part.detail or "auto"
+        return out
+    if part.kind == "document" and (part.data is not None or part.url or part.file_id):
+        out = {"type": "input_file"}
+        if part.data is not None:
+            out["file_data"] = data_url(part.mime, part.data)
+            out["filename"] = part.filename or "document"
+        elif part.url:
+            out["file_url"] = part.url
+        else:
+            out["file_id"] = part.file_id
+        return out
+    if part.kind == "audio" and part.data is not None:
+        return {
+            "type": "input_audio",
+            "input_audio": {"data": part.data, "format": audio_format(part.mime)},
+        }
+    return {"type": "input_text", "text": media_fallback_text(part).text}
+
+
+def _emit_assistant(parts: list[Part], tool_name: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    texts: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if texts:
+            items.append(_message("assistant", list(texts)))
+            texts.clear()
+
+    for part in parts:
+        if isinstance(part, Text):
+            texts.append(_text_part("assistant", part))
+        elif isinstance(part, ToolCall):
+            flush()
+            items.append(
+                {
+                    "type": "function_call",
+                    "call_id": codex_call_id(part.id),
+                    "name": tool_name(part.name),
+                    "arguments": part.arguments,
+                }
+            )
+        elif isinstance(part, Thinking):
+            # Only OpenAI's own encrypted reasoning can be replayed; other signatures would
+            # be rejected, and unsigned text has nowhere to go.
+            sig = signature_for("openai", part.signature)
+            if sig:
+                flush()
+                summary = [{"type": "summary_text", "text": part.text}] if part.text else []
+                items.append({"type": "reasoning", "summary": summary, "encrypted_content": sig})
+    flush()
+    return items
+
+
+def _emit_tool(tool: Tool, tool_name: Any) -> dict[str, Any]:
+    if tool.kind == "web_search":
+        out: dict[str, Any] = {"type": "web_search"}
+        if tool.options.get("allowed_domains"):
+            out["filters"] = {"allowed_domains": tool.options["allowed_domains"]}
+        if tool.options.get("user_location"):
+            out["user_location"] = tool.options["user_location"]
+        return out
+    fn: dict[str, Any] = {"type": "function", "name": tool_name(tool.name)}
+    if tool.description:
+        fn["description"] = tool.description
+    fn["parameters"] = object_schema(tool.parameters)
+    # The Responses API defaults to strict schemas, which most clients' schemas do not meet.
+    fn["strict"] = False
+    return fn
+
+
+# ---- Codex -------------------------------------------------------------------------------
+
+_CODEX_DROP = (
+    "previous_response_id",
+    "prompt_cache_retention",
+    "safety_identifier",
+    "stream_options",
+    "max_output_tokens",
+    "max_completion_tokens",
+    "temperature",
+    "top_p",
+    "truncation",
+    "user",
+    "context_management",
+)
+
+
+def codex_fixups(body: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a Responses body as the ChatGPT Codex backend accepts it (translators.md §H).
+
+    The backend only streams, never stores, and refuses sampling and size parameters; it also
+    wants `instructions` present and system messages spelled `developer`.
+    """
+    out = dict(body)
+    for key in _CODEX_DROP:
+        out.pop(key, None)
+    if out.get("service_tier") != "priority":
+        out.pop("service_tier", None)
+    out["stream"] = True
+    out["store"] = False
+    out.setdefault("parallel_tool_calls", True)
+    if not isinstance(out.get("instructions"), str):
+        out["instructions"] = ""
+    include = [i for i in out.get("include") or [] if isinstance(i, str)]
+    if "reasoning.encrypted_content" not in include:
+        include.append("reasoning.encrypted_content")
+    out["include"] = include
+    if isinstance(out.get("reasoning"), dict) and out["reasoning"].get("effort") != "none":
+        out["reasoning"] = {"summary": "auto", **out["reasoning"]}
+    raw = out.get("input")
+    if isinstance(raw, str):
+        out["input"] = [_message("user", [{"type": "input_text", "text": raw}])]
+    elif isinstance(raw, list):
+        out["input"] = [
+            {**item, "role": "developer"}
+            if isinstance(item, dict) and item.get("role") == "system"
+            else item
+            for item in raw
+        ]
+    if isinstance(out.get("tools"), list):
+        out["tools"] = [_codex_tool(t) for t in out["tools"]]
+    choice = out.get("tool_choice")
+    if isinstance(choice, dict) and str(choice.get("type", "")).startswith("web_search_preview"):
+        out["tool_choice"] = {**choice, "type": "web_search"}
+    return out
+
+
+def _codex_tool(tool: Any) -> Any:
+    if isinstance(tool, dict) and str(tool.get("type", "")).startswith("web_search_preview"):
+        return {**tool, "type": "web_search"}
+    return tool
+
+
+__all__ = ["codex_fixups", "emit", "flat_tool_names", "parse", "parse_tools"]

@@ -1,0 +1,217 @@
+# -*- test-case-name: tests.formats.test_requests_schema -*-
+"""JSON-schema adjustments: Gemini's subset (translators.md §2.4) and object-schema defaults."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+# Constraints Gemini rejects; their meaning survives as a hint in the description.
+_HINT_KEYS = (
+    "minLength",
+    "maxLength",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "pattern",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "format",
+    "default",
+    "examples",
+)
+_DROP_KEYS = frozenset(
+    _HINT_KEYS
+    + (
+        "$schema",
+        "$defs",
+        "definitions",
+        "const",
+        "$ref",
+        "$id",
+        "additionalProperties",
+        "propertyNames",
+        "patternProperties",
+        "enumTitles",
+        "prefill",
+        "deprecated",
+        "nullable",
+        "title",
+    )
+)
+_PLACEHOLDER_REASON = "Brief explanation of why you are calling this tool"
+
+
+def clean_schema_for_gemini(schema: Any) -> dict[str, Any]:
+    """A copy of `schema` reduced to what Gemini's function declarations accept.
+
+    Unsupported keywords are removed and, where they carry meaning for the model (enums,
+    bounds, formats, alternatives), restated as a hint in `description`.
+    """
+    if not isinstance(schema, dict):
+        return {"type": "object", "properties": {}}
+    cleaned, _nullable = _clean(copy.deepcopy(schema))
+    return cleaned
+
+
+def _hint(node: dict[str, Any], hint: str) -> None:
+    desc = node.get("description")
+    node["description"] = f"{desc} ({hint})" if isinstance(desc, str) and desc else hint
+
+
+def _fmt(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _rank(member: Any) -> int:
+    if not isinstance(member, dict):
+        return -1
+    kind = member.get("type")
+    if kind == "object" or "properties" in member:
+        return 3
+    if kind == "array" or "items" in member:
+        return 2
+    if kind not in (None, "null"):
+        return 1
+    return 0
+
+
+def _clean(node: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Clean one schema node (children first); returns it and whether it admitted null."""
+    if "$ref" in node:
+        ref = str(node["$ref"]).rsplit("/", 1)[-1]
+        out: dict[str, Any] = {"type": "object"}
+        if isinstance(node.get("description"), str) and node["description"]:
+            out["description"] = node["description"]
+        _hint(out, f"See: {ref}")
+        return out, False
+
+    # Children first: the parent's decisions (required, nullable) depend on them.
+    props = node.get("properties")
+    if isinstance(props, dict):
+        required = node.get("required")
+        for key in list(props):
+            child = props[key]
+            if not isinstance(child, dict):
+                continue
+            cleaned, nullable = _clean(child)
+            if nullable:
+                _hint(cleaned, "nullable")
+                if isinstance(required, list) and key in required:
+                    required.remove(key)
+            props[key] = cleaned
+    items = node.get("items")
+    if isinstance(items, dict):
+        node["items"] = _clean(items)[0]
+    elif isinstance(items, list):
+        node["items"] = [_clean(i)[0] if isinstance(i, dict) else i for i in items]
+    for key in ("allOf", "anyOf", "oneOf"):
+        members = node.get(key)
+        if isinstance(members, list):
+            node[key] = [_clean(m)[0] if isinstance(m, dict) else m for m in members]
+
+    if "const" in node and "enum" not in node:
+        node["enum"] = [node["const"]]
+    enum = node.get("enum")
+    if isinstance(enum, list):
+        node["enum"] = [_fmt(v) for v in enum]
+        node["type"] = "string"
+        if 2 <= len(enum) <= 10:
+            _hint(node, "Allowed: " + ", ".join(node["enum"]))
+    if node.get("additionalProperties") is False:
+        _hint(node, "No extra properties allowed")
+    for key in _HINT_KEYS:
+        if key in node:
+            _hint(node, f"{key}: {_fmt(node[key])}")
+
+    all_of = node.pop("allOf", None)
+    if isinstance(all_of, list):
+        for member in all_of:
+            if not isinstance(member, dict):
+                continue
+            if isinstance(member.get("properties"), dict):
+                node.setdefault("properties", {}).update(member["properties"])
+                node.setdefault("type", "object")
+            if isinstance(member.get("required"), list):
+                req = node.setdefault("required", [])
+                req.extend(r for r in member["required"] if r not in req)
+
+    nullable = False
+    for key in ("anyOf", "oneOf"):
+        members = node.pop(key, None)
+        if not isinstance(members, list) or not members:
+            continue
+        types = [m.get("type") for m in members if isinstance(m, dict)]
+        nullable = nullable or "null" in types
+        offered = [t for t in types if isinstance(t, str) and t != "null"]
+        best = max(members, key=_rank)
+        if isinstance(best, dict):
+            merged = dict(best)
+            if isinstance(node.get("description"), str) and node["description"]:
+                merged["description"] = node["description"]
+            for k, v in node.items():
+                merged.setdefault(k, v)
+            node = merged
+        if len(set(offered)) > 1:
+            _hint(node, "Accepts: " + " | ".join(dict.fromkeys(offered)))
+
+    kind = node.get("type")
+    if isinstance(kind, list):
+        non_null = [t for t in kind if t != "null"]
+        nullable = nullable or "null" in kind
+        node["type"] = non_null[0] if non_null else "string"
+        if len(non_null) > 1:
+            _hint(node, "Accepts: " + " | ".join(non_null))
+
+    for key in list(node):
+        if key in _DROP_KEYS or key.startswith("x-"):
+            del node[key]
+
+    props = node.get("properties")
+    if isinstance(props, dict):
+        props.pop("_", None)
+        reason = props.get("reason")
+        if (
+            len(props) == 1
+            and isinstance(reason, dict)
+            and reason.get("description") == _PLACEHOLDER_REASON
+        ):
+            del props["reason"]
+    required = node.get("required")
+    if isinstance(required, list):
+        names = props if isinstance(props, dict) else {}
+        required = [r for r in required if r in names]
+        if required:
+            node["required"] = required
+        else:
+            del node["required"]
+    return node, nullable
+
+
+def object_schema(schema: Any) -> dict[str, Any]:
+    """A tool input schema as Claude and the Responses API want it: an object with properties."""
+    if not isinstance(schema, dict):
+        return {"type": "object", "properties": {}}
+    out = dict(schema)
+    out.setdefault("type", "object")
+    if out.get("type") == "object" and not isinstance(out.get("properties"), dict):
+        out["properties"] = {}
+    return out
+
+
+def lowercase_types(schema: Any) -> Any:
+    """A copy of a Gemini OpenAPI-style schema with `type: OBJECT` etc. in JSON-schema case."""
+    if isinstance(schema, list):
+        return [lowercase_types(v) for v in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "type" and isinstance(value, str):
+            out[key] = value.lower()
+        elif key == "properties" and isinstance(value, dict):
+            out[key] = {k: lowercase_types(v) for k, v in value.items()}
+        else:
+            out[key] = lowercase_types(value)
+    return out

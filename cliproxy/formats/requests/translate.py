@@ -1,0 +1,91 @@
+# -*- test-case-name: tests.formats.test_requests_roundtrip -*-
+"""translate_request: any of the four request formats into any other, through the IR."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from cliproxy.formats import Format
+from cliproxy.formats.requests import claude, gemini, openai_chat, responses, thinking
+from cliproxy.formats.requests.errors import TranslationError
+from cliproxy.formats.requests.ir import Conversation
+
+_PARSERS: dict[Format, Callable[[dict[str, Any]], Conversation]] = {
+    Format.OPENAI_CHAT: openai_chat.parse,
+    Format.OPENAI_RESPONSES: responses.parse,
+    Format.CLAUDE: claude.parse,
+    Format.GEMINI: gemini.parse,
+}
+_EMITTERS = {
+    Format.OPENAI_CHAT: openai_chat.emit,
+    Format.OPENAI_RESPONSES: responses.emit,
+    Format.CLAUDE: claude.emit,
+    Format.GEMINI: gemini.emit,
+}
+
+
+def parse_request(src: Format, body: Any) -> Conversation:
+    """The Conversation a request body of format `src` describes."""
+    if not isinstance(body, dict):
+        raise TranslationError("request body must be a JSON object")
+    parser = _PARSERS.get(src)
+    if parser is None:
+        raise TranslationError(f"unsupported request format {src!r}")
+    try:
+        return parser(body)
+    except TranslationError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        # A shape the parsers did not foresee: still the client's malformed body, and the
+        # caller must get the one exception it knows how to turn into a 400.
+        raise TranslationError(f"malformed {src.value} request: {e}") from e
+
+
+def emit_request(
+    dst: Format,
+    conv: Conversation,
+    *,
+    model: str,
+    stream: bool,
+    model_caps: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A request body of format `dst` for `conv`."""
+    emitter = _EMITTERS.get(dst)
+    if emitter is None:
+        raise TranslationError(f"unsupported request format {dst!r}")
+    caps = thinking.ModelCaps.from_dict(model_caps)
+    try:
+        return emitter(conv, model=model, stream=stream, caps=caps)
+    except TranslationError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        raise TranslationError(f"cannot express this request as {dst.value}: {e}") from e
+
+
+def translate_request(
+    src: Format,
+    dst: Format,
+    body: dict[str, Any],
+    *,
+    model: str,
+    stream: bool,
+    model_caps: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """`body` (a client request in format `src`) as a request in format `dst`.
+
+    `model` is the upstream model name (suffix already stripped; see parse_thinking_suffix).
+    Same format in and out: a shallow copy with only `model` set (Gemini keeps its model in
+    the URL, so its body is left alone). `model_caps` is the catalog's thinking entry for the
+    model (see thinking.ModelCaps.from_dict) and decides, for example, adaptive vs budget
+    thinking on Claude. Raises TranslationError, and nothing else, for a malformed body.
+    """
+    if not isinstance(body, dict):
+        raise TranslationError("request body must be a JSON object")
+    if src is dst:
+        out = dict(body)
+        if dst is not Format.GEMINI:
+            out["model"] = model
+        return out
+    conv = parse_request(src, body)
+    return emit_request(dst, conv, model=model, stream=stream, model_caps=model_caps)
