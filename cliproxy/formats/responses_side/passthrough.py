@@ -24,11 +24,13 @@ from cliproxy.formats.responses_side.stream import (
 from cliproxy.formats.sse import SSEEvent
 
 
+def _whole(raw: bytes) -> bool:
+    return raw.endswith(b"\n\n") or raw.endswith(b"\r\n\r\n") or raw.endswith(b"\r\r")
+
+
 def _terminated(raw: bytes) -> bytes:
     """An event cut off by the upstream close still reaches the client as a whole event."""
-    if raw.endswith(b"\n\n") or raw.endswith(b"\r\n\r\n") or raw.endswith(b"\r\r"):
-        return raw
-    return raw.rstrip(b"\r\n") + b"\n\n"
+    return raw if _whole(raw) else raw.rstrip(b"\r\n") + b"\n\n"
 
 
 class PassThrough(StreamTranslator):
@@ -44,6 +46,10 @@ class PassThrough(StreamTranslator):
 
     def feed(self, event: SSEEvent) -> list[bytes]:
         if self.done:
+            return []
+        if not _whole(event.raw) and not _complete_json(event.data):
+            # the last event of a stream cut short: half a JSON object would break the client
+            self.skipped += 1
             return []
         try:
             out = self._relay(event)
@@ -213,6 +219,10 @@ class ResponsesPassThrough(PassThrough):
         if not self.done:
             self._errors.seq = _last_sequence(self._last) + 1
         return super().error(status, message)
+
+
+def _complete_json(data: bytes) -> bool:
+    return data.strip() == b"[DONE]" or loads_object(data) is not None
 
 
 def _last_sequence(data: bytes) -> int:
