@@ -282,7 +282,12 @@ def read_gemini(body: bytes) -> Seen:
             assert {"code", "message", "status"} <= set(seen.error)
             continue
         assert event.event is None
-        chunks.append(json.loads(event.data))
+        chunk = json.loads(event.data)
+        if "error" in chunk:  # Gemini's own in-stream error: a data line with an error body
+            assert event is events[-1]
+            seen.error = chunk["error"]
+            continue
+        chunks.append(chunk)
     return _read_gemini_chunks(chunks, seen)
 
 
