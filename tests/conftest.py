@@ -1,0 +1,80 @@
+"""Shared fixtures: fake upstreams started on 127.0.0.1 and stopped after each test."""
+
+import pytest
+import pytest_twisted
+
+from tests.fakes import (
+    FakeAmp,
+    FakeClaude,
+    FakeCloudCode,
+    FakeCodex,
+    FakeGemini,
+    FakeOAuth,
+    FakeOpenAI,
+    FakeUpstream,
+)
+
+
+@pytest_twisted.async_yield_fixture
+async def start_fake():
+    """`start_fake(FakeClaude, keys={"k"})` -> a listening fake, stopped at teardown."""
+    started = []
+
+    def start(cls=FakeUpstream, **kwargs):
+        fake = cls(**kwargs)
+        fake.listen()
+        started.append(fake)
+        return fake
+
+    yield start
+    for fake in started:
+        await fake.stop()
+
+
+@pytest.fixture
+def fake_upstream(start_fake):
+    return start_fake(FakeUpstream)
+
+
+@pytest.fixture
+def fake_claude(start_fake):
+    return start_fake(FakeClaude)
+
+
+@pytest.fixture
+def fake_openai(start_fake):
+    return start_fake(FakeOpenAI)
+
+
+@pytest.fixture
+def fake_gemini(start_fake):
+    return start_fake(FakeGemini)
+
+
+@pytest.fixture
+def fake_codex(start_fake):
+    return start_fake(FakeCodex)
+
+
+@pytest.fixture
+def fake_cloudcode(start_fake):
+    return start_fake(FakeCloudCode)
+
+
+@pytest.fixture
+def fake_amp(start_fake):
+    return start_fake(FakeAmp)
+
+
+@pytest.fixture
+def fake_oauth(start_fake):
+    return start_fake(FakeOAuth)
+
+
+@pytest.fixture
+def http_pool():
+    """A non-persistent treq connection pool, so no idle socket outlives the test."""
+    from twisted.internet import reactor
+    from twisted.web.client import HTTPConnectionPool
+
+    return HTTPConnectionPool(reactor, persistent=False)

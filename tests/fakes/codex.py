@@ -1,0 +1,91 @@
+"""ChatGPT Codex backend: `FakeCodex` (core.md §2.5).
+
+Route: `POST /backend-api/codex/responses` (also bare `/responses`, for `codex-api-key`
+base URLs). Always SSE: a body without `"stream": true` gets 400, as upstream does.
+By default `response.completed` carries an empty `output`, like the real backend, so the
+proxy must rebuild it from `response.output_item.done` events. Credential:
+`Authorization: Bearer`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from tests.fakes.base import ModelFake
+from tests.fakes.openai import openai_error, openai_error_reply, response_events, responses_ask
+from tests.fakes.records import RecordedRequest
+from tests.fakes.reply import Reply
+from tests.fakes.server import bearer
+from tests.fakes.turn import Ask, Turn
+
+
+def codex_usage_limit_error(resets_in_seconds: int = 60, plan_type: str = "plus", now=None):
+    """The 429 body Codex sends when a plan's usage limit is reached."""
+    now = int(now if now is not None else time.time())
+    return {
+        "error": {
+            "type": "usage_limit_reached",
+            "message": "The usage limit has been reached",
+            "plan_type": plan_type,
+            "resets_at": now + resets_in_seconds,
+            "resets_in_seconds": resets_in_seconds,
+        }
+    }
+
+
+def codex_usage_limit_reply(resets_in_seconds: int = 60, plan_type: str = "plus", now=None):
+    return Reply(429, json=codex_usage_limit_error(resets_in_seconds, plan_type, now))
+
+
+class FakeCodex(ModelFake):
+    """A fake `chatgpt.com/backend-api/codex`.
+
+    Attributes:
+        empty_completed_output: send `output: []` in `response.completed` (default True).
+    """
+
+    name = "fake-codex"
+    default_models = ("gpt-5.4", "gpt-5.4-mini", "gpt-5.5")
+    generation_path = re.compile(r"(?:/backend-api/codex)?/responses")
+
+    def __init__(self, keys=None, clock=None, reactor=None, models=None) -> None:
+        self.empty_completed_output = True
+        super().__init__(keys=keys, clock=clock, reactor=reactor, models=models)
+
+    def install_builtins(self) -> None:
+        self.builtin("POST", self.generation_path.pattern, self._responses)
+
+    def credential(self, rec: RecordedRequest) -> str | None:
+        return bearer(rec)
+
+    def auth_error(self, rec: RecordedRequest) -> Reply:
+        return openai_error_reply(
+            401, "Your authentication token is invalid.", code="token_invalidated"
+        )
+
+    def not_found(self, rec: RecordedRequest) -> Reply:
+        return Reply(404, json={"detail": "Not Found"})
+
+    def error_reply(self, status, message=None, retry_after=None) -> Reply:
+        return Reply(status, json=openai_error(status, message), retry_after=retry_after)
+
+    def read_ask(self, rec: RecordedRequest, model: str | None = None) -> Ask:
+        ask = responses_ask(rec.json)
+        ask.stream = True
+        return ask
+
+    def render(self, turn: Turn, rec: RecordedRequest, ask: Ask) -> Reply:
+        rid = turn.id or f"resp_fake{len(self.requests):02d}"
+        events = response_events(turn, ask.model, rid, self.empty_completed_output)
+        return Reply(sse=events)
+
+    def _responses(self, rec: RecordedRequest, m) -> Reply:
+        body = rec.json
+        if not isinstance(body, dict):
+            return Reply(400, json={"detail": "Invalid JSON body"})
+        if body.get("stream") is not True:
+            return Reply(400, json={"detail": "Stream must be set to true"})
+        if not body.get("model"):
+            return Reply(400, json={"detail": "Missing model"})
+        return self.answer(rec)
