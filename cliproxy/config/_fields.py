@@ -145,16 +145,15 @@ class Section:
     # -- scalars -----------------------------------------------------------------------------
 
     def string(self, key: str, default: str = "", *, expand_user: bool = False) -> str:
-        """A string, trimmed. Plain numbers are read as their source text."""
+        """A string, trimmed. Other plain scalars (numbers, dates) are read as written."""
         value = self.take(key)
         if value is None:
             text = default
-        elif isinstance(value, str):
-            text = value.strip()
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            text = self.data.texts.get(key, str(value)).strip()
         else:
-            raise self.error(key, f"expected a string, got {kind_of(value)}")
+            found = scalar_text(value, self.data.texts.get(key))
+            if found is None:
+                raise self.error(key, f"expected a string, got {kind_of(value)}")
+            text = found
         if expand_user and text:
             text = os.path.expanduser(text)
         return text
@@ -325,12 +324,31 @@ class Section:
         return tuple(out)
 
 
+def scalar_text(value: object, text: str | None) -> str | None:
+    """A scalar as the string its author meant, or None if it cannot be one.
+
+    Upstream's Go loader reads `api-key: 0123` or `yes` into a string field as written,
+    so numbers, dates and YAML 1.1 words like `yes`/`on` keep their source text here.
+    Only a literal `true`/`false` is taken as a mistake.
+    """
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, (dict, list)) or value is None:
+        return None
+    if isinstance(value, bool):
+        if text is None or text.strip().lower() in ("true", "false"):
+            return None
+        return text.strip()
+    if isinstance(value, (int, float, datetime.date)):
+        return (text if text is not None else str(value)).strip()
+    return None
+
+
 def item_text(ctx: Context, path: str, line: int | None, item: object, text: str | None) -> str:
-    """A list item read as a string (numbers as their source text), trimmed."""
+    """A list item read as a string (see `scalar_text`), trimmed; "" for null."""
     if item is None:
         return ""
-    if isinstance(item, str):
-        return item.strip()
-    if isinstance(item, (int, float)) and not isinstance(item, bool):
-        return (text if text is not None else str(item)).strip()
-    raise ctx.error(path, line, f"expected a string, got {kind_of(item)}")
+    found = scalar_text(item, text)
+    if found is None:
+        raise ctx.error(path, line, f"expected a string, got {kind_of(item)}")
+    return found

@@ -8,10 +8,14 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cliproxy.config import ConfigError, load_config, parse_config
 from cliproxy.config._fields import Context
 from cliproxy.config._parse import build_config
+from cliproxy.config._yaml import load_tree, plain
 
 REPO = Path(__file__).resolve().parents[2]
 CONF = REPO / "conf" / "config.yaml"
@@ -161,10 +165,18 @@ def test_null_values_mean_default():
     assert config.port == 8317 and config.host == "" and config.routing.strategy == "round-robin"
 
 
-def test_numbers_are_read_as_their_text_where_a_string_is_expected():
-    config = parse("api-keys: [0123, 12345]\nremote-management:\n  secret-key: 007\n")
-    assert config.api_keys == ("0123", "12345")
+def test_plain_scalars_are_read_as_written_where_a_string_is_expected():
+    config = parse(
+        "api-keys: [0123, 12345, yes, 2024-01-01]\nremote-management:\n  secret-key: 007\n"
+    )
+    assert config.api_keys == ("0123", "12345", "yes", "2024-01-01")
     assert config.remote_management.secret_key == "007"
+
+
+def test_a_boolean_where_a_string_is_expected_is_an_error():
+    err = error_of("claude-api-key:\n  - api-key: true\n")
+    assert (err.path, err.line) == ("claude-api-key[0].api-key", 2)
+    assert "expected a string, got a boolean" in err.message
 
 
 # -- warnings ------------------------------------------------------------------------------
@@ -348,3 +360,28 @@ def test_shipped_config_mentions_every_key_we_read():
     assert missing == []
     # And the walk above did see the nested sections, so the check means something.
     assert {"limits.max-body-size", "ampcode.fallback", "openai-compatibility[].name"} <= ctx.asked
+
+
+# -- the loader against PyYAML's own -------------------------------------------------------
+
+_names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=8)
+_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=12)
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_names, inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@given(st.dictionaries(_names, _values, max_size=6), st.booleans())
+def test_loader_builds_what_safe_load_builds_and_knows_the_lines(data, flow):
+    text = yaml.safe_dump(data, sort_keys=False, default_flow_style=flow, allow_unicode=True)
+    root, notes = load_tree(text, "x")
+    assert plain(root) == yaml.safe_load(text)
+    assert notes == []
+    lines = text.splitlines()
+    for key in root:
+        if key in root.texts:  # a scalar: it starts on its key's line
+            assert key in lines[root.lines[key] - 1]
