@@ -256,7 +256,7 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def message_from_chat(body: dict[str, Any]) -> Message:
+def message_from_chat(body: dict[str, Any], *, nonce: str | None = None) -> Message:
     """A whole `chat.completion` object → `Message` (choice 0)."""
     msg = Message(id=_str(body.get("id")) or "", model=_str(body.get("model")) or "")
     choices = body.get("choices")
@@ -272,6 +272,7 @@ def message_from_chat(body: dict[str, Any]) -> Message:
     msg.add_thinking(reasoning_text(thought))
     msg.add_text(_content_text(message.get("content")))
     calls = message.get("tool_calls")
+    nonce = nonce or new_nonce()
     for n, call in enumerate(calls if isinstance(calls, list) else []):
         if not isinstance(call, dict):
             continue
@@ -283,7 +284,7 @@ def message_from_chat(body: dict[str, Any]) -> Message:
             args = "" if args is None else dumps_str(args)
         msg.blocks.append(
             ToolCallBlock(
-                id=_str(call.get("id")) or f"call_{new_nonce()}{n}",
+                id=_str(call.get("id")) or f"call_{nonce}{n}",
                 name=_str(fn.get("name")) or "",
                 arguments=args,
                 signature=tool_signature(call) or "",

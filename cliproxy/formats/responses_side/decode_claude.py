@@ -191,7 +191,7 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def message_from_claude(body: dict[str, Any]) -> Message:
+def message_from_claude(body: dict[str, Any], *, nonce: str | None = None) -> Message:
     """A whole Claude `message` object → `Message`."""
     msg = Message(id=_str(body.get("id")) or "", model=_str(body.get("model")) or "")
     content = body.get("content")

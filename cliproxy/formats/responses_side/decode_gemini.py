@@ -193,12 +193,12 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def message_from_gemini(body: dict[str, Any]) -> Message:
+def message_from_gemini(body: dict[str, Any], *, nonce: str | None = None) -> Message:
     """A whole GenerateContentResponse → `Message` (candidate 0)."""
     body = unwrap(body)
     msg = Message(id=_str(body.get("responseId")) or "", model=_str(body.get("modelVersion")) or "")
     cand = first_candidate(body)
-    nonce = new_nonce()
+    nonce = nonce or new_nonce()
     calls = 0
     in_thought = False
     for part in candidate_parts(cand) if cand else []:

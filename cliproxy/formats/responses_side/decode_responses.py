@@ -282,7 +282,7 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def message_from_responses(body: dict[str, Any]) -> Message:
+def message_from_responses(body: dict[str, Any], *, nonce: str | None = None) -> Message:
     """A whole `response` object (or its `response.completed` event) → `Message`."""
     if body.get("type") in ("response.completed", "response.incomplete") and isinstance(
         body.get("response"), dict

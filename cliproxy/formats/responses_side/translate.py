@@ -52,7 +52,7 @@ _PASS_THROUGH = {
     Format.GEMINI: GeminiPassThrough,
 }
 
-_FROM_BODY: dict[Format, Callable[[dict[str, Any]], Message]] = {
+_FROM_BODY: dict[Format, Callable[..., Message]] = {
     Format.CLAUDE: message_from_claude,
     Format.OPENAI_CHAT: message_from_chat,
     Format.OPENAI_RESPONSES: message_from_responses,
@@ -90,12 +90,13 @@ def translate_response(
     provider, client = Format(provider), Format(client)
     if provider is client:
         return body
-    message = _FROM_BODY[provider](body if isinstance(body, dict) else {})
+    nonce = nonce or new_nonce()
+    message = _FROM_BODY[provider](body if isinstance(body, dict) else {}, nonce=nonce)
     return _TO_BODY[client](
         message,
         model=model,
         created=int(time.time()) if created is None else created,
-        nonce=nonce or new_nonce(),
+        nonce=nonce,
         tool_names=tool_names,
     )
 
