@@ -21,6 +21,7 @@ from .errors import ConfigError, describe
 HTTP_SCHEMES = ("http", "https")
 PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 _INDEX = re.compile(r"\[\d+\]")
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 token
 
 
 def kind_of(value: object) -> str:
@@ -319,8 +320,14 @@ class Section:
             value = sub.string(str(name)) if isinstance(name, str) else None
             if value is None:
                 raise sub.error(str(name), "a header name must be text")
-            if name.strip() and value:
-                out.append((name.strip(), value))
+            name = name.strip()
+            if not name or not value:
+                continue
+            if not _HEADER_NAME.match(name):
+                raise sub.error(name, "not a valid HTTP header name")
+            if "\r" in value or "\n" in value:
+                raise sub.error(name, "a header value must be on one line")
+            out.append((name, value))
         return tuple(out)
 
 

@@ -94,6 +94,8 @@ def read_file(path: str) -> bytes:
         raise ConfigError("cannot be read: permission denied", source=path) from None
     except OSError as exc:
         raise ConfigError(f"cannot be read: {exc.strerror or exc}", source=path) from None
+    except ValueError:  # e.g. a NUL byte in the path
+        raise ConfigError("not a usable file name", source=repr(path)) from None
 
 
 def build_config(

@@ -57,6 +57,15 @@ def test_unreadable_file(tmp_path):
         load_config(str(path))
 
 
+def test_other_os_errors_are_one_line(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError) as info:
+        load_config(str(tmp_path / "file" / "config.yaml"))
+    assert str(info.value).endswith(": cannot be read: Not a directory")
+    with pytest.raises(ConfigError, match="not a usable file name"):
+        load_config("conf\0ig.yaml")
+
+
 def test_not_yaml_reports_the_line_of_the_problem(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text("port: 8317\nhost: 127.0.0.1\napi-keys: [a, b\ndebug: true\n")

@@ -101,6 +101,15 @@ def test_headers_drop_empty_names_and_values():
     assert config.claude_api_key[0].headers == (("X-Keep", "v"), ("X-Number", "42"))
 
 
+@pytest.mark.parametrize(
+    "headers,name",
+    [("{'Bad Name': v}", "Bad Name"), ("{'X-A:': v}", "X-A:"), ('{X-A: "a\\nb"}', "X-A")],
+)
+def test_headers_must_be_sendable(headers, name):
+    err = error_of(f"claude-api-key:\n  - api-key: k\n    headers: {headers}\n")
+    assert err.path == f"claude-api-key[0].headers.{name}"
+
+
 def test_header_values_must_be_scalars():
     err = error_of("claude-api-key:\n  - api-key: k\n    headers:\n      X-A: [1, 2]\n")
     assert err.path == "claude-api-key[0].headers.X-A" and err.line == 4
