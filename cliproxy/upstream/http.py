@@ -24,8 +24,18 @@ from urllib.parse import urlsplit
 
 from treq.client import HTTPClient
 from twisted.internet import defer
+from twisted.internet.error import ConnectingCancelledError
+from twisted.python.failure import Failure
 from twisted.logger import Logger
-from twisted.web.client import Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool, ProxyAgent
+from twisted.web.client import (
+    Agent,
+    BrowserLikePolicyForHTTPS,
+    HTTPConnectionPool,
+    ProxyAgent,
+    RequestTransmissionFailed,
+    ResponseFailed,
+    ResponseNeverReceived,
+)
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IAgent, IBodyProducer
 from zope.interface import implementer
@@ -55,6 +65,23 @@ DEFAULT_MAX_PERSISTENT_PER_HOST = 16
 #: seconds an idle pooled connection is kept; below common server idle timeouts
 #: (nginx 75 s) so we rarely write a request into a connection the server is closing
 DEFAULT_CACHED_CONNECTION_TIMEOUT = 60
+
+
+class HeaderTimeout(Exception):
+    """The upstream sent no response headers in time; the connection was dropped."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"upstream sent no response headers within {seconds:g}s")
+        self.seconds = seconds
+
+
+def _is_cancellation(failure: Failure) -> bool:
+    """Twisted wraps a cancelled request in ResponseNeverReceived & co.; look inside."""
+    if failure.check(defer.CancelledError, ConnectingCancelledError):
+        return True
+    if failure.check(ResponseNeverReceived, ResponseFailed, RequestTransmissionFailed):
+        return any(isinstance(r, Failure) and _is_cancellation(r) for r in failure.value.reasons)
+    return False
 
 
 @implementer(IBodyProducer)
@@ -224,8 +251,14 @@ class UpstreamHTTP:
             proxy_url: `proxy-url` to use: a URL, `direct`/`none`, or `""`/`None` for the
                 environment's proxy (loopback targets never use it).
             timeout_headers: seconds to wait for the response headers; on expiry the
-                Deferred fails with `CancelledError` and the connection is dropped.
+                Deferred fails with `HeaderTimeout` and the connection is dropped.
                 The body is not covered: stream readers bound it with an idle timer.
+
+        Cancelling the Deferred before the headers arrive drops the connection and
+        fails it with plain `CancelledError` (not Twisted's `ResponseNeverReceived`
+        wrapper), so callers can tell a client that left from an upstream fault.
+        Other failures: `ConnectError` & co. (connect), `ProxyError` (proxy handshake),
+        `ResponseNeverReceived`/`ResponseFailed` (the upstream hung up).
         """
         try:
             client = self.client_for(self._proxy_for(url, proxy_url))
@@ -235,16 +268,35 @@ class UpstreamHTTP:
             headers = headers.to_dict()
         if isinstance(method, bytes):
             method = method.decode("ascii")
-        return client.request(
+        d = client.request(
             method,
             url,
             headers=dict(headers or {}),
             data=BytesProducer(body) if body else None,
             allow_redirects=False,
             unbuffered=True,
-            reactor=self.reactor,
-            timeout=timeout_headers,
         )
+        # our own timer rather than treq's timeout=, so expiry is told apart from a cancel
+        timed_out = []
+        timer = None
+        if timeout_headers:
+
+            def expire() -> None:
+                timed_out.append(True)
+                d.cancel()
+
+            timer = self.reactor.callLater(timeout_headers, expire)
+
+        def settled(result: Any) -> Any:
+            if timer is not None and timer.active():
+                timer.cancel()
+            if isinstance(result, Failure) and _is_cancellation(result):
+                if timed_out:
+                    return Failure(HeaderTimeout(timeout_headers or 0))
+                return Failure(defer.CancelledError("upstream request cancelled"))
+            return result
+
+        return d.addBoth(settled)
 
     def close(self) -> defer.Deferred:
         """Close every idle pooled connection (service shutdown)."""
@@ -256,4 +308,4 @@ class UpstreamHTTP:
         ).addCallback(lambda _: None)
 
 
-__all__ = ["BytesProducer", "UpstreamHTTP"]
+__all__ = ["BytesProducer", "HeaderTimeout", "UpstreamHTTP"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import socket
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ def self_signed_pem() -> tuple[bytes, bytes]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -128,7 +129,7 @@ class _Origin(Resource):
 
         def lost(reason: Any) -> None:
             if not seen.gone.called:
-                seen.gone.callback(reason)
+                seen.gone.callback(None)
 
         request.notifyFinish().addBoth(lost)
         self.server.seen.append(seen)
@@ -175,7 +176,8 @@ class Origin:
 
 
 def stream_then(chunks: list[bytes], then: str, status: int = 200, headers=None) -> Script:
-    """Write `chunks` now, then `"hang"` (stay open), `"reset"` (abort), or `"finish"`."""
+    """Write `chunks` now, then `"hang"` (stay open), `"reset"` (TCP RST once the chunks
+    are out), `"close"` (FIN without the chunked terminator), or `"finish"`."""
 
     def script(request: Any, seen: Seen) -> Any:
         request.setResponseCode(status)
@@ -185,7 +187,12 @@ def stream_then(chunks: list[bytes], then: str, status: int = 200, headers=None)
         for c in chunks:
             request.write(c)
         if then == "reset":
-            reactor.callLater(0, request.transport.abortConnection)
+            # linger 0: close() after the buffer drains sends RST instead of FIN
+            sock = request.transport.getHandle()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            request.transport.loseConnection()
+        elif then == "close":
+            request.transport.loseConnection()
         elif then == "finish":
             request.finish()
         return NOT_DONE_YET
