@@ -25,8 +25,8 @@ from urllib.parse import urlsplit
 from treq.client import HTTPClient
 from twisted.internet import defer
 from twisted.internet.error import ConnectingCancelledError
-from twisted.python.failure import Failure
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.web.client import (
     Agent,
     BrowserLikePolicyForHTTPS,
