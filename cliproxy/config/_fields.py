@@ -160,14 +160,11 @@ class Section:
         return text
 
     def boolean(self, key: str, default: bool) -> bool:
-        value = self.take(key)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            raise self.error(key, f"expected true or false, got {kind_of(value)}")
-        return value
+        value = self.optional_boolean(key)
+        return default if value is None else value
 
     def optional_boolean(self, key: str) -> bool | None:
+        """True, False, or None when absent (for settings that inherit a global one)."""
         value = self.take(key)
         if value is not None and not isinstance(value, bool):
             raise self.error(key, f"expected true or false, got {kind_of(value)}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
+from typing import TypeVar
 
 from ._amp import read_amp
 from ._fields import Context, Section, kind_of
@@ -20,7 +22,6 @@ from .errors import ConfigError
 from .model import (
     DEFAULT_AUTH_DIR,
     DEFAULT_PORT,
-    PANEL_REPOSITORY,
     Config,
     Limits,
     RemoteManagement,
@@ -29,6 +30,8 @@ from .model import (
     TLSConfig,
     UpstreamTimeouts,
 )
+
+T = TypeVar("T")
 
 ROUTING_STRATEGIES = {
     "round-robin": "round-robin",
@@ -140,72 +143,60 @@ def _listen(top: Section) -> str | None:
     return text
 
 
-def _tls(top: Section) -> TLSConfig:
-    sec = top.section("tls")
-    if sec is None:
-        return TLSConfig()
+def _subsection(top: Section, key: str, build: Callable[[Section], T]) -> T:
+    """Build one nested section; an absent one reads as empty, so defaults apply."""
+    sec = top.section(key) or Section(top.ctx, YamlMap(top.line_of(key)), top.path_of(key))
+    out = build(sec)
+    sec.finish()
+    return out
+
+
+def _tls(sec: Section) -> TLSConfig:
     tls = TLSConfig(
         enable=sec.boolean("enable", False),
         cert=sec.string("cert", expand_user=True),
         key=sec.string("key", expand_user=True),
     )
-    if tls.enable and not tls.cert:
-        raise sec.error("cert", "required when tls.enable is true")
-    if tls.enable and not tls.key:
-        raise sec.error("key", "required when tls.enable is true")
-    sec.finish()
+    for key in ("cert", "key"):
+        if tls.enable and not getattr(tls, key):
+            raise sec.error(key, "required when tls.enable is true")
     return tls
 
 
-def _remote_management(top: Section) -> RemoteManagement:
-    sec = top.section("remote-management")
-    if sec is None:
-        return RemoteManagement()
-    out = RemoteManagement(
-        allow_remote=sec.boolean("allow-remote", False),
+def _remote_management(sec: Section) -> RemoteManagement:
+    default = RemoteManagement()
+    return RemoteManagement(
+        allow_remote=sec.boolean("allow-remote", default.allow_remote),
         secret_key=sec.string("secret-key"),
         disable_control_panel=sec.boolean("disable-control-panel", False),
         disable_auto_update_panel=sec.boolean("disable-auto-update-panel", False),
-        panel_github_repository=sec.string("panel-github-repository", PANEL_REPOSITORY)
-        or PANEL_REPOSITORY,
+        panel_github_repository=sec.string("panel-github-repository")
+        or default.panel_github_repository,
     )
-    sec.finish()
-    return out
 
 
-def _routing(top: Section) -> Routing:
-    sec = top.section("routing")
-    if sec is None:
-        return Routing()
-    out = Routing(
-        strategy=sec.choice("strategy", "round-robin", ROUTING_STRATEGIES),
-        session_affinity=sec.boolean("session-affinity", False),
-        session_affinity_ttl=sec.duration("session-affinity-ttl", 3600.0),
-    )
+def _routing(sec: Section) -> Routing:
+    default = Routing()
     sec.keep("session-affinity-subagents", bool)
-    sec.finish()
-    return out
-
-
-def _streaming(top: Section) -> Streaming:
-    sec = top.section("streaming")
-    if sec is None:
-        return Streaming()
-    out = Streaming(
-        keepalive_seconds=sec.seconds("keepalive-seconds", 0),
-        bootstrap_retries=sec.integer("bootstrap-retries", 0),
-        idle_timeout_seconds=sec.seconds("idle-timeout-seconds", 300),
+    return Routing(
+        strategy=sec.choice("strategy", default.strategy, ROUTING_STRATEGIES),
+        session_affinity=sec.boolean("session-affinity", default.session_affinity),
+        session_affinity_ttl=sec.duration("session-affinity-ttl", default.session_affinity_ttl),
     )
-    sec.finish()
-    return out
 
 
-def _limits(top: Section) -> Limits:
-    sec = top.section("limits")
-    if sec is None:
-        return Limits()
+def _streaming(sec: Section) -> Streaming:
+    default = Streaming()
+    return Streaming(
+        keepalive_seconds=sec.seconds("keepalive-seconds", default.keepalive_seconds),
+        bootstrap_retries=sec.integer("bootstrap-retries", default.bootstrap_retries),
+        idle_timeout_seconds=sec.seconds("idle-timeout-seconds", default.idle_timeout_seconds),
+    )
+
+
+def _limits(sec: Section) -> Limits:
     default = Limits()
-    out = Limits(
+    return Limits(
         max_body_bytes=sec.size("max-body-size", default.max_body_bytes),
         header_timeout_seconds=sec.seconds(
             "header-timeout-seconds", default.header_timeout_seconds
@@ -213,20 +204,14 @@ def _limits(top: Section) -> Limits:
         body_timeout_seconds=sec.seconds("body-timeout-seconds", default.body_timeout_seconds),
         max_header_bytes=sec.size("max-header-size", default.max_header_bytes),
     )
-    sec.finish()
-    return out
 
 
-def _upstream_timeouts(top: Section) -> UpstreamTimeouts:
-    sec = top.section("upstream-timeouts")
-    if sec is None:
-        return UpstreamTimeouts()
-    out = UpstreamTimeouts(
-        connect_seconds=sec.seconds("connect-seconds", 30),
-        headers_seconds=sec.seconds("headers-seconds", 120),
+def _upstream_timeouts(sec: Section) -> UpstreamTimeouts:
+    default = UpstreamTimeouts()
+    return UpstreamTimeouts(
+        connect_seconds=sec.seconds("connect-seconds", default.connect_seconds),
+        headers_seconds=sec.seconds("headers-seconds", default.headers_seconds),
     )
-    sec.finish()
-    return out
 
 
 def _read(top: Section, source_path: str, raw: dict) -> Config:
@@ -237,8 +222,8 @@ def _read(top: Section, source_path: str, raw: dict) -> Config:
         host=top.string("host"),
         port=top.integer("port", DEFAULT_PORT, minimum=1, maximum=65535),
         listen=_listen(top),
-        tls=_tls(top),
-        remote_management=_remote_management(top),
+        tls=_subsection(top, "tls", _tls),
+        remote_management=_subsection(top, "remote-management", _remote_management),
         auth_dir=top.string("auth-dir", DEFAULT_AUTH_DIR, expand_user=True)
         or os.path.expanduser(DEFAULT_AUTH_DIR),
         api_keys=top.unique_strings("api-keys"),
@@ -257,11 +242,11 @@ def _read(top: Section, source_path: str, raw: dict) -> Config:
         max_retry_interval=top.seconds("max-retry-interval", 0),
         disable_cooling=cooling,
         nonstream_keepalive_interval=top.seconds("nonstream-keepalive-interval", 0),
-        routing=_routing(top),
-        streaming=_streaming(top),
-        limits=_limits(top),
+        routing=_subsection(top, "routing", _routing),
+        streaming=_subsection(top, "streaming", _streaming),
+        limits=_subsection(top, "limits", _limits),
         shutdown_grace_seconds=top.seconds("shutdown-grace-seconds", 30),
-        upstream_timeouts=_upstream_timeouts(top),
+        upstream_timeouts=_subsection(top, "upstream-timeouts", _upstream_timeouts),
         gemini_api_key=read_key_list(top, "gemini-api-key", cooling, legacy_gemini),
         claude_api_key=read_key_list(top, "claude-api-key", cooling),
         codex_api_key=read_key_list(top, "codex-api-key", cooling),

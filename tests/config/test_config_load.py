@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -12,24 +11,15 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cliproxy.config import ConfigError, load_config, parse_config
+from cliproxy.config import ConfigError, load_config
 from cliproxy.config._fields import Context
 from cliproxy.config._parse import build_config
 from cliproxy.config._yaml import load_tree, plain
+from tests.config.yamltext import error_of, parse
 
 REPO = Path(__file__).resolve().parents[2]
 CONF = REPO / "conf" / "config.yaml"
 UPSTREAM_STYLE = Path(__file__).with_name("cliproxyapi_config.yaml")
-
-
-def parse(text: str):
-    return parse_config(textwrap.dedent(text), "config.yaml")
-
-
-def error_of(text: str) -> ConfigError:
-    with pytest.raises(ConfigError) as info:
-        parse(text)
-    return info.value
 
 
 # -- file problems --------------------------------------------------------------------------

@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
 
-from cliproxy.config import ConfigError, ModelEntry, OAuthModelAlias, parse_config
-
-
-def parse(text: str):
-    return parse_config(textwrap.dedent(text), "config.yaml")
-
-
-def error_of(text: str) -> ConfigError:
-    with pytest.raises(ConfigError) as info:
-        parse(text)
-    return info.value
+from cliproxy.config import ModelEntry, OAuthModelAlias
+from tests.config.yamltext import error_of, parse
 
 
 def test_default_base_urls():

@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cliproxy.config import ConfigError, parse_config
 from cliproxy.config._units import parse_duration, parse_size
-
-
-def parse(text: str):
-    return parse_config(textwrap.dedent(text), "config.yaml")
-
-
-def error_of(text: str) -> ConfigError:
-    with pytest.raises(ConfigError) as info:
-        parse(text)
-    return info.value
-
+from tests.config.yamltext import error_of, parse
 
 # -- units ---------------------------------------------------------------------------------
 
