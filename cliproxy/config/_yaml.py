@@ -165,6 +165,8 @@ def load_tree(text: str, source: str) -> tuple[object, list[Note]]:
         return builder.build(node, ""), builder.notes
     except yaml.YAMLError as exc:
         raise yaml_error(exc, text, source) from None
+    except RecursionError:
+        raise ConfigError("lists or mappings are nested too deeply", source=source) from None
     finally:
         loader.dispose()
 

@@ -88,7 +88,9 @@ class ConfigWatcher(Service):
 
     def startService(self) -> None:
         super().startService()
-        self._loop = LoopingCall(self.poll)
+        if not self.path:
+            return  # a config built from text (tests, tools) has no file to watch
+        self._loop = LoopingCall(self._tick)
         self._loop.clock = self.reactor
         self._loop.start(self.interval, now=False)
 
@@ -127,6 +129,13 @@ class ConfigWatcher(Service):
             self._digest = hashlib.sha256(read_file(self.path)).hexdigest()
         except ConfigError:
             self._digest = None
+
+    def _tick(self) -> None:
+        # An unexpected error must not stop the LoopingCall for good.
+        try:
+            self.poll()
+        except Exception:
+            self.log.failure("config watcher check failed; keeping the current config")
 
     def poll(self) -> bool:
         """One timer tick: reload if the file's content changed. Returns True if swapped."""

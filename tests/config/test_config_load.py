@@ -100,6 +100,10 @@ def test_empty_file_is_an_error_but_empty_mapping_is_not():
     assert parse("{}").port == 8317
 
 
+def test_absurd_nesting_is_a_config_error():
+    assert "nested too deeply" in error_of("a: " + "[" * 5000 + "]" * 5000 + "\n").message
+
+
 def test_multiple_documents_are_refused():
     err = error_of("port: 1\n---\nport: 2\n")
     assert "not valid YAML" in err.message and err.line == 2

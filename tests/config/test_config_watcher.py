@@ -235,3 +235,23 @@ def test_sighup_queues_a_reload_in_the_reactor(setup):
         assert store.current.api_keys == ("from-hup",)
     finally:
         signal.signal(signal.SIGHUP, previous)
+
+
+def test_unexpected_errors_do_not_stop_the_timer(setup, monkeypatch):
+    path, store, clock, watcher, logs, changes = setup
+    write(path, "port: 8317\napi-keys: [k1, k2]\n")
+    monkeypatch.setattr(store, "replace", lambda new: 1 / 0)
+    clock.advance(1)
+    assert [e["log_failure"].type for e in logs if "log_failure" in e] == [ZeroDivisionError]
+    monkeypatch.undo()
+    write(path, "port: 8317\napi-keys: [k3]\n")
+    clock.advance(1)
+    assert store.current.api_keys == ("k3",)
+
+
+def test_config_without_a_file_is_not_watched():
+    clock = Clock()
+    watcher = ConfigWatcher(ConfigStore(parse_config("port: 1\n")), "", clock)
+    watcher.startService()
+    assert clock.getDelayedCalls() == []
+    watcher.stopService()
