@@ -123,7 +123,9 @@ def build_config(
     for note in notes:
         ctx.warn(note.path, note.line, note.message)
     top = Section(ctx, root)
-    config = _read(top, source_path, plain(root))
+    raw = plain(root)
+    assert isinstance(raw, dict)
+    config = _read(top, source_path, raw)
     for key, kinds in KEPT_KEYS.items():
         top.keep(key, *kinds)
     top.finish()

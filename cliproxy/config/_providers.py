@@ -177,11 +177,10 @@ def _compat_keys(sec: Section) -> tuple[OpenAICompatKey, ...]:
         else:
             sec.ctx.warn(path, line, "entry without api-key dropped")
     # Older CLIProxyAPI configs list bare keys under `api-keys`.
-    for key in sec.strings("api-keys"):
-        keys.append(OpenAICompatKey(key))
+    keys.extend(OpenAICompatKey(bare) for bare in sec.strings("api-keys"))
     unique: dict[str, OpenAICompatKey] = {}
-    for key in keys:
-        unique.setdefault(key.api_key, key)
+    for entry_key in keys:
+        unique.setdefault(entry_key.api_key, entry_key)
     return tuple(unique.values())
 
 
