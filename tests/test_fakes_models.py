@@ -253,3 +253,24 @@ async def test_cloudcode_envelope_and_onboarding(fake_cloudcode, http_pool):
     _, second = await call("POST", url + "onboardUser", http_pool, json={"tierId": "free-tier"})
     assert json.loads(first)["done"] is False
     assert json.loads(second)["response"]["cloudaicompanionProject"]["id"] == "fake-project-123"
+
+
+@pytest_twisted.ensureDeferred
+async def test_turn_replies_take_reply_fields_for_odd_framing(fake_claude, http_pool):
+    fake_claude.script_turn(Turn(text="split me"), split_every=7, chunk_delay=0.001)
+    fake_claude.default("POST", "/v1/messages", fake_claude.default_answer(gzip=True))
+    body = {"model": "m", "max_tokens": 8, "messages": [MSG], "stream": True}
+    response = await treq.request(
+        "POST", fake_claude.url + "/v1/messages", json=body, pool=http_pool, unbuffered=True
+    )
+    reads = []
+    await treq.collect(response, reads.append)
+    assert len(reads) > 10 and max(map(len, reads)) <= 7
+    events = events_of(b"".join(reads))
+    assert events[-1].event == "message_stop"
+    # the default answer, gzip-encoded with the header: treq decodes it transparently
+    _, raw = await call("POST", fake_claude.url + "/v1/messages", http_pool, json=body)
+    assert events_of(raw)[-1].event == "message_stop"
+    assert fake_claude.last.route == "default"
+    invalid, _ = await call("POST", fake_claude.url + "/v1/messages", http_pool, json={})
+    assert invalid.code == 400  # reshaping keeps the real validation

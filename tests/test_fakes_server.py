@@ -296,3 +296,33 @@ def test_delays_follow_an_injected_clock_in_memory():
     clock.advance(5)
     stub.flush()
     assert body.result == b"ab"
+
+
+@pytest_twisted.ensureDeferred
+async def test_repeat_body_pauses_under_backpressure_and_resumes(fake_upstream):
+    unit = b"x" * 65536
+    fake_upstream.script("GET", "/bulk", Reply(repeat=unit, repeat_count=2000))
+    received = []
+
+    class SlowClient(Protocol):
+        def connectionMade(self):
+            self.transport.write(b"GET /bulk HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.transport.pauseProducing()  # a client that stops reading
+
+        def dataReceived(self, data):
+            received.append(len(data))
+
+    from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+
+    endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", fake_upstream.port)
+    client = await connectProtocol(endpoint, SlowClient())
+    await fake_upstream.wait_requests(1)
+    rec = fake_upstream.last
+    await fake_upstream.wait_for(lambda: rec.pauses >= 1)
+    stalled_at = rec.bytes_sent
+    assert 0 < stalled_at < len(unit) * 2000
+    client.transport.resumeProducing()
+    await fake_upstream.wait_for(lambda: rec.bytes_sent > stalled_at)
+    assert sum(received) > 0
+    client.transport.abortConnection()
+    assert await rec.when_done(timeout=1.0) == "client-gone"

@@ -10,6 +10,7 @@ scripting shortcuts `script_turn`, `script_error`, `turn_reply`, `text_reply`,
 from __future__ import annotations
 
 import re
+from dataclasses import fields as dataclass_fields
 from dataclasses import replace
 
 from tests.fakes.records import RecordedRequest
@@ -66,28 +67,50 @@ class ModelFake(FakeUpstream):
 
     # -- scripting shortcuts ----------------------------------------------------------
 
-    def turn_reply(self, turn: Turn) -> Responder:
-        """A responder rendering `turn` as JSON or stream, whichever the request wants."""
+    def turn_reply(self, turn: Turn, **reply_fields) -> Responder:
+        """A responder rendering `turn` as JSON or stream, whichever the request wants.
+
+        `reply_fields` are `Reply` fields applied on top (`split_every=5`,
+        `chunk_delay=0.01`, `reset_after=200`, `gzip=True`, `status=...`).
+        """
 
         def respond(rec: RecordedRequest) -> Reply:
             ask = self.read_ask(rec, _model_from_path(rec.path))
-            return self.render(turn, rec, ask)
+            return replace(self.render(turn, rec, ask), **reply_fields)
 
         return respond
 
-    def text_reply(self, text: str | list[str], **turn_fields) -> Responder:
-        return self.turn_reply(Turn(text=text, **turn_fields))
+    def default_answer(self, **reply_fields) -> Responder:
+        """The fake's usual answer (request validation included), reshaped by `Reply` fields.
 
-    def tool_call_reply(self, name: str, args: dict | None = None, **turn_fields) -> Responder:
+        E.g. `fake.default("POST", fake.generation_path, fake.default_answer(split_every=3))`.
+        """
+
+        def respond(rec: RecordedRequest) -> Reply:
+            reply = self._builtin_reply(rec)
+            return replace(reply, **reply_fields) if reply.status < 400 else reply
+
+        return respond
+
+    def text_reply(self, text: str | list[str], **fields) -> Responder:
+        """Fields are split between `Turn` (usage, stop, id...) and `Reply` (framing)."""
+        turn_fields, reply_fields = _split_fields(fields)
+        return self.turn_reply(Turn(text=text, **turn_fields), **reply_fields)
+
+    def tool_call_reply(self, name: str, args: dict | None = None, **fields) -> Responder:
         """A reply calling one tool; `text=` adds text before the call."""
-        return self.turn_reply(Turn(tool_calls=[ToolCall(name, args or {})], **turn_fields))
+        turn_fields, reply_fields = _split_fields(fields)
+        turn = Turn(tool_calls=[ToolCall(name, args or {})], **turn_fields)
+        return self.turn_reply(turn, **reply_fields)
 
-    def reasoning_reply(self, reasoning: str | list[str], text: str = "", **turn_fields):
-        return self.turn_reply(Turn(reasoning=reasoning, text=text, **turn_fields))
+    def reasoning_reply(self, reasoning: str | list[str], text: str = "", **fields):
+        turn_fields, reply_fields = _split_fields(fields)
+        return self.turn_reply(Turn(reasoning=reasoning, text=text, **turn_fields), **reply_fields)
 
-    def script_turn(self, *turns: Turn, key: str | None = None) -> None:
+    def script_turn(self, *turns: Turn, key: str | None = None, **reply_fields) -> None:
         """Queue turns on the generate route(s), in order."""
-        self.script("POST", self.generation_path, *map(self.turn_reply, turns), key=key)
+        responders = [self.turn_reply(t, **reply_fields) for t in turns]
+        self.script("POST", self.generation_path, *responders, key=key)
 
     def script_error(
         self,
@@ -100,6 +123,12 @@ class ModelFake(FakeUpstream):
         """Queue `times` provider-shaped errors on the generate route(s)."""
         reply = self.error_reply(status, message, retry_after=retry_after)
         self.script("POST", self.generation_path, *([reply] * times), key=key)
+
+
+def _split_fields(fields: dict) -> tuple[dict, dict]:
+    turn_names = {f.name for f in dataclass_fields(Turn)}
+    turn = {k: v for k, v in fields.items() if k in turn_names}
+    return turn, {k: v for k, v in fields.items() if k not in turn_names}
 
 
 _MODEL_IN_PATH = re.compile(r"models/([^/:]+):")

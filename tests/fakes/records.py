@@ -50,6 +50,7 @@ class RecordedRequest:
         received_at: clock time when the full request had arrived.
         status: the status the fake answered with (None while nothing was sent).
         bytes_sent: body bytes written so far (before chunk framing).
+        pauses: how often backpressure paused a `Reply(repeat=...)` body.
         finished: the fake completed the response normally.
         disconnected: the connection went away before the fake finished (client left,
             or the fake reset or closed it on purpose; see `outcome`).
@@ -73,6 +74,7 @@ class RecordedRequest:
     received_at: float = 0.0
     status: int | None = None
     bytes_sent: int = 0
+    pauses: int = 0
     finished: bool = False
     disconnected: bool = False
     disconnected_at: float | None = None

@@ -118,6 +118,12 @@ class Reply:
             is decodable on its own); `content_encoding=False` omits the
             `Content-Encoding` header (ampcode.com does this).
 
+    Volume:
+        repeat / repeat_count: after the other body writes, write `repeat` `repeat_count`
+            times as fast as the connection takes it, pausing whenever Twisted applies
+            backpressure (each pause counts in `RecordedRequest.pauses`). Not compressed,
+            split or truncated; counted in Content-Length.
+
     Failure:
         reset_after: after this many body bytes, reset the TCP connection (RST).
         close_after: after this many body bytes, close the connection cleanly (FIN).
@@ -150,10 +156,12 @@ class Reply:
     close_after: int | None = None
     hang: bool = False
     retry_after: int | float | str | None = None
+    repeat: bytes | None = None
+    repeat_count: int = 0
 
     @property
     def is_stream(self) -> bool:
-        return self.sse is not None or self.chunks is not None
+        return self.sse is not None or self.chunks is not None or self.repeat is not None
 
 
 #: a scripted entry: a fixed Reply, or a function of the recorded request returning one
@@ -181,6 +189,7 @@ class ReplyPlan:
             first piece (streams), instead of together with it.
         after: what happens after the last piece: "finish", "reset", "close" or "hang".
         delay: seconds before the status line.
+        repeat / repeat_count: bulk data written after the pieces, under backpressure.
     """
 
     status: int
@@ -189,6 +198,8 @@ class ReplyPlan:
     commit_headers_first: bool
     after: str
     delay: float = 0.0
+    repeat: bytes = b""
+    repeat_count: int = 0
 
     @property
     def body(self) -> bytes:
@@ -309,7 +320,8 @@ def plan_reply(reply: Reply) -> ReplyPlan:
         pieces = _compress(pieces, reply, final=not reply.hang)
     if reply.split_at or reply.split_every:
         pieces = _resplit(pieces, reply)
-    declared = sum(len(p.data) for p in pieces)
+    repeat = reply.repeat or b""
+    declared = sum(len(p.data) for p in pieces) + len(repeat) * reply.repeat_count
 
     headers: list[tuple[str, str]] = []
     ctype = reply.content_type or default_type
@@ -343,8 +355,17 @@ def plan_reply(reply: Reply) -> ReplyPlan:
         after = "hang"
     if cut is not None:
         pieces = _truncate(pieces, cut)
-    # streams commit headers at once; so does any reply that sends nothing yet must answer
+    # streams commit their headers at once, and so does a reply with no body
     commit_first = reply.is_stream or not pieces
     if reply.hang and not reply.is_stream and not pieces:
         commit_first = False  # hang with no body at all: not even a status line
-    return ReplyPlan(reply.status, headers, pieces, commit_first, after, reply.delay)
+    return ReplyPlan(
+        reply.status,
+        headers,
+        pieces,
+        commit_first,
+        after,
+        reply.delay,
+        repeat,
+        reply.repeat_count if repeat else 0,
+    )

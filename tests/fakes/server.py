@@ -22,12 +22,14 @@ from typing import Any
 from urllib.parse import unquote
 
 from twisted.internet import defer
+from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site
+from zope.interface import implementer
 
 from tests.fakes.records import RecordedRequest, decode_body, parse_json, parse_query
 from tests.fakes.reply import Reply, ReplyPlan, ReplySource, plan_reply
@@ -120,8 +122,9 @@ class _FakeResource(Resource):
         return NOT_DONE_YET
 
 
+@implementer(IPushProducer)
 class _Exchange:
-    """Writes one `ReplyPlan` to one request, honouring delays and disconnects."""
+    """Writes one `ReplyPlan` to one request, honouring delays, backpressure and disconnects."""
 
     def __init__(self, fake: FakeUpstream, request, rec: RecordedRequest, plan: ReplyPlan):
         self.fake = fake
@@ -133,6 +136,8 @@ class _Exchange:
         self._index = 0
         self._over = False
         self._waited = False
+        self._repeat_left = plan.repeat_count
+        self._paused = False
 
     def start(self) -> None:
         self.fake._exchanges.add(self)
@@ -172,8 +177,45 @@ class _Exchange:
             self._index += 1
             self.request.write(piece.data)
             self.rec.bytes_sent += len(piece.data)
-        if not self._over:
+        if self._over:
+            return
+        if self._repeat_left:
+            self.request.registerProducer(self, True)
+            self._produce()
+        else:
             self._end()
+
+    def _produce(self) -> None:
+        self._call = None
+        unit, batch = self.plan.repeat, 64
+        while not self._over and not self._paused and self._repeat_left and batch:
+            self._repeat_left -= 1
+            batch -= 1
+            self.request.write(unit)
+            self.rec.bytes_sent += len(unit)
+        if self._over or self._paused:
+            return
+        if self._repeat_left:
+            # yield to the reactor between batches so a fast reader cannot starve it
+            self._call = self.fake.clock.callLater(0, self._produce)
+        else:
+            self.request.unregisterProducer()
+            self._end()
+
+    # IPushProducer, for Reply(repeat=...): the channel pauses us when the peer is slow
+    def pauseProducing(self) -> None:
+        if not self._paused:
+            self._paused = True
+            self.rec.pauses += 1
+
+    def resumeProducing(self) -> None:
+        if self._paused and not self._over:
+            self._paused = False
+            if self._call is None or not self._call.active():
+                self._produce()
+
+    def stopProducing(self) -> None:
+        self._cancel()
 
     def _end(self) -> None:
         after = self.plan.after
@@ -406,6 +448,14 @@ class FakeUpstream:
             d.addTimeout(timeout, self.reactor)
         return d
 
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 2.0) -> defer.Deferred:
+        """Fires once `predicate()` is true (checked every few ms on the reactor).
+
+        For states with no event of their own (a stream paused by backpressure, all
+        connections closed); fails with `defer.TimeoutError` after `timeout` seconds.
+        """
+        return wait_until(predicate, timeout, self.reactor)
+
     # -- protocol hooks (override per provider) ---------------------------------------
 
     def credential(self, rec: RecordedRequest) -> str | None:
@@ -467,6 +517,9 @@ class FakeUpstream:
         for r in routes:
             if r.default is not None:
                 return r.default, "default"
+        return self._builtin_source(rec)
+
+    def _builtin_source(self, rec: RecordedRequest) -> tuple[Any, str]:
         for method, pattern, handler, label in self._builtins:
             if method not in ("*", rec.method):
                 continue
@@ -474,6 +527,11 @@ class FakeUpstream:
             if m is not None:
                 return (lambda rec, h=handler, m=m: h(rec, m)), "builtin:" + label
         return self.not_found, "not-found"
+
+    def _builtin_reply(self, rec: RecordedRequest):
+        """What the protocol default would answer, ignoring scripts (for reshaping)."""
+        source, _ = self._builtin_source(rec)
+        return source(rec)
 
     def _handle(self, request) -> None:
         request.defaultContentType = None
@@ -532,3 +590,24 @@ def bearer(rec: RecordedRequest) -> str | None:
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
     return None
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 2.0, reactor=None):
+    """A Deferred firing with True once `predicate()` holds, polled every 5 ms."""
+    if reactor is None:
+        from twisted.internet import reactor
+    d = defer.Deferred()
+    deadline = reactor.seconds() + timeout
+
+    def check() -> None:
+        if d.called:
+            return
+        if predicate():
+            d.callback(True)
+        elif reactor.seconds() >= deadline:
+            d.errback(defer.TimeoutError(f"condition not met within {timeout} s"))
+        else:
+            reactor.callLater(0.005, check)
+
+    check()
+    return d
