@@ -150,7 +150,8 @@ def normalize(cfg: Reasoning, caps: ModelCaps | None) -> Reasoning:
         return Reasoning(mode, level, budget, cfg.include_thoughts, cfg.summary)
 
     def out(m: str, lv: str | None = None, b: int | None = None) -> Reasoning:
-        include = False if m == "none" else cfg.include_thoughts
+        # "none" on a model that cannot stop thinking still means: show no thoughts
+        include = False if mode == "none" else cfg.include_thoughts
         return Reasoning(m, lv, b, include, cfg.summary)
 
     level_only = bool(caps.levels) and caps.max_budget is None
