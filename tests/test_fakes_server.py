@@ -64,6 +64,7 @@ async def test_records_method_path_query_headers_and_json_body(fake_upstream, ht
     assert rec.raw_body == b'{"model": "m"}'
     assert rec.json == {"model": "m"}
     assert rec.route == "scripted"
+    assert rec.version == "HTTP/1.1" and rec.peer_port > 0
     assert rec.status == 200
     assert rec.finished and not rec.disconnected
     assert await rec.when_done() == "finished"

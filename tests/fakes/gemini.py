@@ -238,8 +238,9 @@ class FakeGemini(ModelFake):
         return gemini_error_reply(404, f"Method not found: {rec.method} {rec.path}")
 
     def error_reply(self, status, message=None, retry_after=None) -> Reply:
+        # Google signals the wait in a RetryInfo detail, not in a Retry-After header
         delay = f"{retry_after}s" if retry_after is not None and status == 429 else None
-        return gemini_error_reply(status, message, retry_delay=delay, retry_after=retry_after)
+        return gemini_error_reply(status, message, retry_delay=delay)
 
     def read_ask(self, rec: RecordedRequest, model: str | None = None) -> Ask:
         ask = gemini_ask(rec.json, model or "")

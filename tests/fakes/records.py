@@ -48,6 +48,8 @@ class RecordedRequest:
         route: a label of the route that answered ("scripted", "default", "builtin:<name>",
             "auth", "not-found").
         received_at: clock time when the full request had arrived.
+        peer_port: the client's TCP port (equal ports mean a reused connection).
+        version: the HTTP version line, e.g. "HTTP/1.1".
         status: the status the fake answered with (None while nothing was sent).
         bytes_sent: body bytes written so far (before chunk framing).
         pauses: how often backpressure paused a `Reply(repeat=...)` body.
@@ -72,6 +74,8 @@ class RecordedRequest:
     key: str | None = None
     route: str = ""
     received_at: float = 0.0
+    peer_port: int | None = None
+    version: str = ""
     status: int | None = None
     bytes_sent: int = 0
     pauses: int = 0

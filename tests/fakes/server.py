@@ -502,6 +502,8 @@ class FakeUpstream:
             body=body,
             json=parse_json(body),
             received_at=self.clock.seconds(),
+            peer_port=getattr(request.getClientAddress(), "port", None),
+            version=request.clientproto.decode("ascii", "replace"),
         )
         rec.key = self.credential(rec)
         return rec
