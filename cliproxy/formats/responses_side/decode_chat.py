@@ -140,7 +140,6 @@ class ChatDecoder(Decoder):
         super().__init__(sink, nonce=nonce)
         self._tools: dict[int, _Tool] = {}
         self._begun = False
-        self._generated = 0
 
     def feed(self, event) -> None:
         data = event.data
@@ -233,8 +232,7 @@ class ChatDecoder(Decoder):
     def _start(self, index: int, tool: _Tool) -> None:
         tool.started = True
         if not tool.id:
-            self._generated += 1
-            tool.id = f"call_{self.nonce}{self._generated}"
+            tool.id = self.new_call_id()
         self.sink.tool_start(index, tool.id, tool.name or "", tool.signature)
         if tool.pending:
             self.sink.tool_args(index, "".join(tool.pending))

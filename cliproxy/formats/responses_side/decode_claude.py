@@ -113,8 +113,10 @@ class ClaudeDecoder(Decoder):
         kind = block.get("type")
         if not isinstance(kind, str):
             return
-        self._kinds[index] = kind
         sink = self.sink
+        if kind == "tool_use" and not block.get("name"):
+            return  # a call without a name cannot be answered: not carried
+        self._kinds[index] = kind
         if kind == "text":
             if isinstance(block.get("text"), str) and block["text"]:
                 sink.text(block["text"])
@@ -124,7 +126,7 @@ class ClaudeDecoder(Decoder):
             if isinstance(block.get("signature"), str) and block["signature"]:
                 sink.signature(block["signature"])
         elif kind == "tool_use":
-            sink.tool_start(index, _str(block.get("id")) or "", _str(block.get("name")) or "")
+            sink.tool_start(index, _str(block.get("id")) or self.new_call_id(), block["name"])
             initial = block.get("input")
             if isinstance(initial, dict) and initial:
                 sink.tool_args(index, dumps_str(initial))

@@ -163,9 +163,11 @@ class GeminiDecoder(Decoder):
         call = part.get("functionCall")
         if isinstance(call, dict):
             self._in_thought = False
+            name = _str(call.get("name"))
+            if not name:
+                return  # a call without a name cannot be answered: not carried
             self._calls += 1
             key = self._calls
-            name = _str(call.get("name")) or ""
             call_id = _str(call.get("id")) or f"{name}-{self.nonce}{self._calls}"
             args = call.get("args")
             sink.tool_start(key, call_id, name, signature)

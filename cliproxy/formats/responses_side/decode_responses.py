@@ -126,11 +126,15 @@ class ResponsesDecoder(Decoder):
         elif kind == "reasoning":
             self._reasoning[key] = _Reasoning(_str(item.get("encrypted_content")) or "")
 
-    def _start_tool(self, key: Any, item: dict[str, Any]) -> None:
+    def _start_tool(self, key: Any, item: dict[str, Any]) -> bool:
+        name = _str(item.get("name"))
+        if not name:
+            return False  # a call without a name cannot be answered: not carried
         self._tools[key] = False
         self._tools_seen = self._anything = True
-        call_id = _str(item.get("call_id")) or _str(item.get("id")) or ""
-        self.sink.tool_start(key, call_id, _str(item.get("name")) or "")
+        call_id = _str(item.get("call_id")) or self.new_call_id()
+        self.sink.tool_start(key, call_id, name)
+        return True
 
     def _summary_part_added(self, obj: dict[str, Any]) -> None:
         state = self._reasoning.get(_key(obj, None))
@@ -206,8 +210,8 @@ class ResponsesDecoder(Decoder):
             self._text_items.discard(key)
             sink.block_end()
         elif kind == "function_call":
-            if key not in self._tools:
-                self._start_tool(key, item)
+            if key not in self._tools and not self._start_tool(key, item):
+                return
             if self._tools.pop(key) is False:
                 args = item.get("arguments")
                 if isinstance(args, str) and args:

@@ -270,6 +270,12 @@ class Decoder:
         #: a finish reason was seen: a close without the terminal marker is still complete
         self.finished = False
         self.skipped = 0
+        self._call_ids = 0
+
+    def new_call_id(self) -> str:
+        """An id for a tool call upstream sent without one (clients need one to answer it)."""
+        self._call_ids += 1
+        return f"call_{self.nonce}{self._call_ids}"
 
     def feed(self, event: Any) -> None:
         raise NotImplementedError

@@ -22,7 +22,7 @@ from cliproxy.formats.responses_side.encode_responses import (
     ResponsesEncoder,
     responses_from_message,
 )
-from cliproxy.formats.responses_side.ir import Decoder, Encoder, Message, new_nonce
+from cliproxy.formats.responses_side.ir import Decoder, Encoder, Message, ToolCallBlock, new_nonce
 from cliproxy.formats.responses_side.passthrough import (
     ChatPassThrough,
     ClaudePassThrough,
@@ -92,6 +92,7 @@ def translate_response(
         return body
     nonce = nonce or new_nonce()
     message = _FROM_BODY[provider](body if isinstance(body, dict) else {}, nonce=nonce)
+    _usable_tool_calls(message, nonce)
     return _TO_BODY[client](
         message,
         model=model,
@@ -99,6 +100,19 @@ def translate_response(
         nonce=nonce,
         tool_names=tool_names,
     )
+
+
+def _usable_tool_calls(message: Message, nonce: str) -> None:
+    """Drop calls without a name (nobody can answer them); give the others an id."""
+    blocks = []
+    for n, block in enumerate(message.blocks, 1):
+        if isinstance(block, ToolCallBlock):
+            if not block.name:
+                continue
+            if not block.id:
+                block.id = f"call_{nonce}{n}"
+        blocks.append(block)
+    message.blocks = blocks
 
 
 def _encoder(
