@@ -13,7 +13,10 @@ version = re.search(
 setup(
     name="cliproxy",
     version=version,
-    description="Local LLM API proxy: use your subscriptions and keys from any OpenAI, Claude or Gemini client, and Amp",
+    description=(
+        "Local LLM API proxy: your subscriptions and keys from any OpenAI, Claude "
+        "or Gemini client, and Amp"
+    ),
     long_description=(here / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="MIT",

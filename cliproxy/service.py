@@ -14,6 +14,13 @@ from twisted.web.resource import Resource
 from cliproxy.config import Config
 from cliproxy.config.watcher import ConfigStore, ConfigWatcher
 from cliproxy.formats import Family
+from cliproxy.web.endpoints import (
+    ChatCompletions,
+    Completions,
+    CountTokens,
+    Messages,
+    Responses,
+)
 from cliproxy.web.http import CliproxySite
 from cliproxy.web.models import GeminiModels, OpenAIModels
 from cliproxy.web.resources import Container, Health, Index, Root
@@ -22,26 +29,73 @@ log = Logger()
 
 
 class App:
-    """What the resources share: the reactor and the live config (and, as rooms land,
-    the model registry, the credential pool and the upstream client)."""
+    """What the resources share: the reactor, the live config, the model registry built
+    from it, the credential pool, the upstream HTTP client, the router and usage."""
 
-    def __init__(self, reactor: Any, store: ConfigStore) -> None:
+    def __init__(self, reactor: Any, store: ConfigStore, http: Any = None) -> None:
+        import random
+
+        from cliproxy.credentials.pool import CredentialPool
+        from cliproxy.routing import Router
+        from cliproxy.usage import UsageBook
+
         self.reactor = reactor
         self.store = store
+        self.usage = UsageBook(reactor.seconds)
+        self.pool = CredentialPool(
+            reactor.seconds,
+            random.Random(),
+            strategy=lambda: store.current.routing.strategy,
+            disable_cooling=lambda: store.current.disable_cooling,
+        )
+        if http is None:
+            from cliproxy.upstream.http import UpstreamHTTP
+
+            http = UpstreamHTTP(
+                reactor, connect_timeout=lambda: store.current.upstream_timeouts.connect_seconds
+            )
+        self.http = http
+        self._registry = self._build_registry(store.current)
+        store.subscribe(self._config_changed)
+        self.router = Router(
+            reactor, lambda: store.current, lambda: self._registry, self.pool, http, self.usage
+        )
 
     @property
     def config(self) -> Config:
         return self.store.current
 
+    @property
+    def registry(self) -> Any:
+        return self._registry
+
+    def _build_registry(self, config: Config) -> Any:
+        from cliproxy.credentials.from_config import credentials_from_config
+        from cliproxy.registry import ModelRegistry
+
+        creds = credentials_from_config(config)
+        return ModelRegistry.from_config(config, creds)
+
+    def _config_changed(self, old: Config, new: Config) -> None:
+        registry = self._build_registry(new)
+        self._registry = registry
+        self.pool.retain(c.id for c in registry.credentials)
+        log.info(
+            "config reloaded: {n} credential(s), {m} model(s)",
+            n=len(registry.credentials),
+            m=len(registry.list_models()),
+        )
+
     def model_list(self, family: Family) -> dict[str, Any]:
+        listable = self.pool.listable
         if family is Family.CLAUDE:
-            return {"data": [], "has_more": False, "first_id": None, "last_id": None}
+            return self._registry.claude_model_list(listable)
         if family is Family.GEMINI:
-            return {"models": []}
-        return {"object": "list", "data": []}
+            return self._registry.gemini_model_list(listable)
+        return self._registry.openai_model_list(listable)
 
     def gemini_model(self, model_id: str) -> dict[str, Any] | None:
-        return None
+        return self._registry.gemini_model(model_id)
 
 
 def build_root(app: App) -> Resource:
@@ -50,6 +104,15 @@ def build_root(app: App) -> Resource:
     root.putChild(b"healthz", Health())
     v1 = Container()
     v1.putChild(b"models", OpenAIModels(app))
+    chat = Container()
+    chat.putChild(b"completions", ChatCompletions(app))
+    v1.putChild(b"chat", chat)
+    v1.putChild(b"completions", Completions(app))
+    v1.putChild(b"responses", Responses(app))
+    messages = Messages(app)
+    messages.isLeaf = False
+    messages.putChild(b"count_tokens", CountTokens(app))
+    v1.putChild(b"messages", messages)
     root.putChild(b"v1", v1)
     v1beta = Container()
     v1beta.putChild(b"models", GeminiModels(app))
@@ -86,9 +149,7 @@ class Drain(Service):
             try:
                 yield idle
             except defer.CancelledError:
-                log.warn(
-                    "shutdown grace period over: closing {n} request(s)", n=len(site.active)
-                )
+                log.warn("shutdown grace period over: closing {n} request(s)", n=len(site.active))
                 for channel in list(site.channels):
                     if channel.transport is not None:
                         channel.transport.abortConnection()

@@ -45,9 +45,7 @@ def json_response(request: Request, status: int, obj: Any) -> bytes:
     return set_json_response(request, status, json_bytes(obj))
 
 
-def error_response(
-    request: Request, family: Family, status: int, message: str, **kw: Any
-) -> bytes:
+def error_response(request: Request, family: Family, status: int, message: str, **kw: Any) -> bytes:
     """Set status and headers for an error and return its body, for `render_*` to return."""
     return set_json_response(request, status, error_body(family, status, message, **kw))
 

@@ -92,9 +92,7 @@ class LimitedHTTPChannel(http.HTTPChannel):
             return
         super().allHeadersReceived()
         if self.length != 0 and limits.body_timeout_seconds:
-            self._body_timer = self.callLater(
-                limits.body_timeout_seconds, self._timed_out, "body"
-            )
+            self._body_timer = self.callLater(limits.body_timeout_seconds, self._timed_out, "body")
 
     def allContentReceived(self) -> None:
         if self._rejected:
@@ -210,7 +208,7 @@ class CliproxyRequest(server.Request):
 
     def process(self) -> None:
         self.setHeader(b"x-request-id", self.request_id.encode("ascii"))
-        self.site.request_started(self)
+        self.channel.site.request_started(self)
         super().process()
 
     def connectionLost(self, reason: Failure) -> None:

@@ -1,5 +1,5 @@
 # -*- test-case-name: tests.web.test_surface -*-
-"""Model listings: `/v1/models` (OpenAI shape, or Claude shape for claude-cli) and `/v1beta/models`."""
+"""Model listings: `/v1/models` (OpenAI shape; Claude shape for claude-cli), `/v1beta/models`."""
 
 from __future__ import annotations
 
@@ -36,7 +36,25 @@ class GeminiModels(ApiResource):
             found = self.app.gemini_model(model)
             if found is None:
                 return error_response(
-                    request, Family.GEMINI, 404, f"model {model!r} not found; GET /v1beta/models lists them"
+                    request,
+                    Family.GEMINI,
+                    404,
+                    f"model {model!r} not found; GET /v1beta/models lists them",
                 )
             return json_response(request, 200, found)
         return json_response(request, 200, self.app.model_list(Family.GEMINI))
+
+    def render_POST(self, request: Request) -> bytes | int:
+        from cliproxy.web.endpoints import GeminiModel
+
+        target = b"/".join(request.postpath).decode("utf-8", "replace")
+        model, sep, method = target.rpartition(":")
+        if not sep or not model:
+            return error_response(
+                request,
+                Family.GEMINI,
+                404,
+                f"{request.path.decode('latin-1')} not found; "
+                "use /v1beta/models/{model}:{method}",
+            )
+        return GeminiModel(self.app, model, method).render_POST(request)

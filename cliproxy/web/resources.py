@@ -90,8 +90,29 @@ class Root(Container):
         return NotFound().render(request)
 
 
-class Health(Resource):
+def method_not_allowed(resource: Resource, request: Request, family: Family) -> bytes:
+    method = request.method.decode("latin-1")
+    allowed = sorted(
+        name[7:] for name in dir(resource) if name.startswith("render_") and name[7:].isupper()
+    )
+    request.setHeader(b"allow", ", ".join(allowed).encode("ascii"))
+    return error_response(
+        request, family, 405, f"method {method} not allowed here; use {', '.join(allowed)}"
+    )
+
+
+class JsonLeaf(Resource):
+    """A leaf whose unsupported methods get a JSON 405, not Twisted's HTML page."""
+
     isLeaf = True
+
+    def render(self, request: Request) -> bytes | int:
+        if getattr(self, "render_" + request.method.decode("latin-1"), None) is None:
+            return method_not_allowed(self, request, family_for_path(request.path))
+        return super().render(request)
+
+
+class Health(JsonLeaf):
 
     def render_GET(self, request: Request) -> bytes:
         return json_response(request, 200, {"status": "ok"})
@@ -99,8 +120,7 @@ class Health(Resource):
     render_HEAD = render_GET
 
 
-class Index(Resource):
-    isLeaf = True
+class Index(JsonLeaf):
 
     def render_GET(self, request: Request) -> bytes:
         return json_response(
@@ -140,13 +160,7 @@ class ApiResource(Resource):
         method = request.method.decode("latin-1")
         handler = getattr(self, "render_" + method, None)
         if handler is None:
-            allowed = sorted(
-                name[7:] for name in dir(self) if name.startswith("render_") and name[7:].isupper()
-            )
-            request.setHeader(b"allow", ", ".join(allowed).encode("ascii"))
-            return error_response(
-                request, family, 405, f"method {method} not allowed here; use {', '.join(allowed)}"
-            )
+            return method_not_allowed(self, request, family)
         auth = authenticate(request, self.app.config.api_keys)
         if not auth.ok:
             return error_response(request, family, 401, auth.message)
@@ -164,7 +178,9 @@ class ApiResource(Resource):
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as e:
-            return None, error_response(request, family, 400, f"request body is not valid JSON: {e}")
+            return None, error_response(
+                request, family, 400, f"request body is not valid JSON: {e}"
+            )
         if not isinstance(body, dict):
             return None, error_response(request, family, 400, "request body must be a JSON object")
         return body, None

@@ -1,0 +1,266 @@
+# -*- test-case-name: tests.test_serving -*-
+"""Inference endpoints, one Resource per client API family.
+
+Each parses the body once, checks the fields routing needs (a 400 in the client's
+shape otherwise, before any upstream call), and hands a `ClientRequest` to the router.
+The render returns NOT_DONE_YET and ties the client's departure to cancelling the work.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from twisted.internet import defer
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.server import NOT_DONE_YET, Request
+
+from cliproxy.formats import Family, Format, family_of
+from cliproxy.formats.completions import (
+    CompletionsStream,
+    chat_to_completion,
+    completion_to_chat_request,
+)
+from cliproxy.formats.errors import error_object
+from cliproxy.routing import ClientRequest, JSONResult, RouteError, StreamResult
+from cliproxy.web.errors import error_response, json_bytes
+from cliproxy.web.relay import relay_stream
+from cliproxy.web.resources import ApiResource, NotFound
+
+log = Logger()
+
+#: client headers an executor may pass on (never credentials)
+FORWARDED_HEADERS = (
+    b"anthropic-beta",
+    b"anthropic-version",
+    b"user-agent",
+    b"openai-beta",
+    b"x-stainless-helper-method",
+)
+
+
+class BadRequest(Exception):
+    pass
+
+
+def _client_headers(request: Request) -> dict[str, str]:
+    out = {}
+    for name in FORWARDED_HEADERS:
+        value = request.getHeader(name)
+        if value:
+            out[name.decode()] = value.decode("latin-1")
+    return out
+
+
+def _require_model(body: dict[str, Any]) -> str:
+    model = body.get("model")
+    if model is None:
+        raise BadRequest("'model' is required; GET /v1/models lists the available ones")
+    if not isinstance(model, str) or not model.strip():
+        raise BadRequest("'model' must be a non-empty string")
+    return model.strip()
+
+
+def _stream_flag(body: dict[str, Any], claude: bool = False) -> bool:
+    value = body.get("stream")
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise BadRequest("'stream' must be true or false")
+    return value
+
+
+class InferenceResource(ApiResource):
+    """Base: JSON in, router, JSON or SSE out."""
+
+    format = Format.OPENAI_CHAT
+    action = "generate"
+
+    @property
+    def family(self) -> Family:  # type: ignore[override]
+        return family_of(self.format)
+
+    def parse(self, request: Request, body: dict[str, Any]) -> ClientRequest:
+        raise NotImplementedError
+
+    def getChild(self, path: bytes, request: Request) -> Any:
+        return NotFound()
+
+    def render_POST(self, request: Request) -> bytes | int:
+        body, err = self.read_json(request)
+        if err is not None:
+            return err
+        assert body is not None
+        try:
+            creq = self.parse(request, body)
+        except BadRequest as e:
+            return error_response(request, self.family_for(request), 400, str(e))
+        creq.client_key = getattr(request, "client_key", None)
+        creq.headers = _client_headers(request)
+        request.extra_log = {"model": creq.model}  # type: ignore[attr-defined]
+        d = defer.ensureDeferred(self.app.router.handle(creq))
+        request.notifyFinish().addErrback(lambda _: d.cancel())
+        d.addCallback(self.answer, request, creq)
+        d.addErrback(self.fail, request, creq)
+        d.addErrback(log.failure, "while answering a request")
+        return NOT_DONE_YET
+
+    # -- answers ---------------------------------------------------------------------------
+
+    def answer(self, result: Any, request: Request, creq: ClientRequest) -> None:
+        if request._disconnected or request.finished:
+            return
+        if isinstance(result, StreamResult):
+            relay_stream(request, self.wrap_stream(result), self.app.reactor, self.app.config)
+            return
+        assert isinstance(result, JSONResult)
+        body = self.wrap_json(result.body)
+        request.setResponseCode(result.status)
+        for k, v in result.headers.items():
+            request.setHeader(k, v)
+        request.setHeader(b"content-type", b"application/json")
+        request.setHeader(b"content-length", b"%d" % len(body))
+        request.write(body)
+        request.finish()
+
+    def wrap_json(self, body: bytes) -> bytes:
+        return body
+
+    def wrap_stream(self, result: StreamResult) -> StreamResult:
+        return result
+
+    def fail(self, failure: Failure, request: Request, creq: ClientRequest) -> None:
+        if failure.check(defer.CancelledError) or request._disconnected or request.finished:
+            return
+        family = self.family_for(request)
+        if failure.check(RouteError):
+            e = failure.value
+            status = e.status
+            obj = e.body or error_object(family, status, e.message, type=e.type, code=e.code)
+            headers = e.headers
+        else:
+            log.failure("unexpected error serving {model}", failure, model=creq.model)
+            status, headers = 500, {}
+            obj = error_object(family, 500, "internal error in cliproxy; see its log")
+        body = json_bytes(obj)
+        request.setResponseCode(status)
+        for k, v in headers.items():
+            request.setHeader(k, v)
+        request.setHeader(b"content-type", b"application/json")
+        request.setHeader(b"content-length", b"%d" % len(body))
+        request.write(body)
+        request.finish()
+
+
+class ChatCompletions(InferenceResource):
+    """POST /v1/chat/completions (OpenAI Chat Completions)."""
+
+    format = Format.OPENAI_CHAT
+
+    def parse(self, request: Request, body: dict[str, Any]) -> ClientRequest:
+        model = _require_model(body)
+        messages = body.get("messages")
+        if not isinstance(messages, list):
+            raise BadRequest("'messages' must be a list of message objects")
+        if not all(isinstance(m, dict) for m in messages):
+            raise BadRequest("every item of 'messages' must be an object")
+        return ClientRequest(self.format, model, body, _stream_flag(body))
+
+
+class Completions(InferenceResource):
+    """POST /v1/completions: legacy completions, served as a one-message chat."""
+
+    format = Format.OPENAI_CHAT
+
+    def parse(self, request: Request, body: dict[str, Any]) -> ClientRequest:
+        model = _require_model(body)
+        prompt = body.get("prompt", "Complete this:")
+        if not isinstance(prompt, (str, list)):
+            raise BadRequest("'prompt' must be a string or a list of strings")
+        chat = completion_to_chat_request(body)
+        return ClientRequest(self.format, model, chat, _stream_flag(body))
+
+    def wrap_json(self, body: bytes) -> bytes:
+        try:
+            return json_bytes(chat_to_completion(json.loads(body)))
+        except ValueError:
+            return body
+
+    def wrap_stream(self, result: StreamResult) -> StreamResult:
+        result.translator = CompletionsStream(result.translator)
+        return result
+
+
+class Responses(InferenceResource):
+    """POST /v1/responses (OpenAI Responses)."""
+
+    format = Format.OPENAI_RESPONSES
+
+    def parse(self, request: Request, body: dict[str, Any]) -> ClientRequest:
+        model = _require_model(body)
+        items = body.get("input")
+        if items is not None and not isinstance(items, (str, list)):
+            raise BadRequest("'input' must be a string or a list of input items")
+        return ClientRequest(self.format, model, body, _stream_flag(body))
+
+
+class Messages(InferenceResource):
+    """POST /v1/messages (Anthropic Messages)."""
+
+    format = Format.CLAUDE
+
+    def parse(self, request: Request, body: dict[str, Any]) -> ClientRequest:
+        model = _require_model(body)
+        messages = body.get("messages")
+        if not isinstance(messages, list):
+            raise BadRequest("'messages' must be a list of message objects")
+        if not all(isinstance(m, dict) for m in messages):
+            raise BadRequest("every item of 'messages' must be an object")
+        return ClientRequest(self.format, model, body, _stream_flag(body))
+
+
+class CountTokens(InferenceResource):
+    """POST /v1/messages/count_tokens."""
+
+    format = Format.CLAUDE
+
+    def parse(self, request: Request, body: dict[str, Any]) -> ClientRequest:
+        model = _require_model(body)
+        if not isinstance(body.get("messages"), list):
+            raise BadRequest("'messages' must be a list of message objects")
+        return ClientRequest(self.format, model, body, False, action="count_tokens")
+
+
+GEMINI_METHODS = {"generateContent", "streamGenerateContent", "countTokens"}
+
+
+class GeminiModel(InferenceResource):
+    """POST /v1beta/models/{model}:{method}; the model comes from the path."""
+
+    format = Format.GEMINI
+
+    def __init__(self, app: Any, model: str, method: str) -> None:
+        super().__init__(app)
+        self.model = model
+        self.method = method
+
+    def parse(self, request: Request, body: dict[str, Any]) -> ClientRequest:
+        if self.method not in GEMINI_METHODS:
+            raise BadRequest(
+                f"unknown method '{self.method}'; use one of {', '.join(sorted(GEMINI_METHODS))}"
+            )
+        if not self.model:
+            raise BadRequest("the model is missing from the path: /v1beta/models/{model}:{method}")
+        contents = body.get("contents")
+        if contents is not None and not isinstance(contents, list):
+            raise BadRequest("'contents' must be a list of Content objects")
+        alt = None
+        for name in (b"alt", b"$alt"):
+            values = (request.args or {}).get(name)
+            if values:
+                alt = values[0].decode("latin-1")
+        if self.method == "countTokens":
+            return ClientRequest(self.format, self.model, body, False, action="count_tokens")
+        stream = self.method == "streamGenerateContent"
+        return ClientRequest(self.format, self.model, body, stream, alt=alt)

@@ -1,0 +1,234 @@
+# -*- test-case-name: tests.web.test_relay -*-
+"""The streaming relay: an upstream SSE body into the client's request, event by event.
+
+The upstream transport is registered as a streaming producer on the client request,
+so a slow client pauses the upstream socket instead of growing a buffer. A client that
+leaves stops the upstream transport (closing that connection). An upstream that goes
+silent past the idle timeout, or resets mid-stream, ends the client's stream with a
+terminal error event in the client's own format.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.defer import CancelledError
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.server import Request
+
+from cliproxy.formats import Format
+from cliproxy.formats.sse import SSEDecoder, encode_comment
+from cliproxy.upstream.stream import StreamIdleTimeout, StreamReader, deliver_stream
+from cliproxy.usage import Usage
+
+log = Logger()
+
+
+class _GeminiJSONFramer:
+    """Gemini without `alt=sse` streams one JSON array: `[`, elements joined by `,`, `]`."""
+
+    def __init__(self) -> None:
+        self.started = False
+
+    def frame(self, sse_bytes: bytes) -> bytes:
+        parts = []
+        for block in sse_bytes.split(b"\n\n"):
+            for line in block.split(b"\n"):
+                if line.startswith(b"data: "):
+                    parts.append(line[6:])
+        out = []
+        for p in parts:
+            out.append(b",\r\n" if self.started else b"[")
+            self.started = True
+            out.append(p)
+        return b"".join(out)
+
+    def close(self) -> bytes:
+        return b"]" if self.started else b"[]"
+
+
+class StreamRelay:
+    """Reads an upstream SSE body into a client Request, translating event by event.
+
+    The byte-level work (decompression by header or magic bytes, the idle timer, pausing
+    and stopping the upstream socket) is `cliproxy.upstream.stream.StreamReader`'s; this
+    class frames events, translates them and writes them with the client's headers.
+    """
+
+    def __init__(
+        self,
+        request: Request,
+        result: Any,
+        clock: Any,
+        *,
+        idle_timeout: float,
+        keepalive: float,
+    ) -> None:
+        self.request = request
+        self.result = result
+        self.translator = result.translator
+        self.clock = clock
+        self.idle_timeout = idle_timeout
+        raw_json = result.client_format is Format.GEMINI and result.alt not in (None, "sse")
+        self.keepalive = 0 if raw_json else keepalive
+        self._json_framer = _GeminiJSONFramer() if raw_json else None
+        self.decoder = SSEDecoder()
+        self.reader: StreamReader | None = None
+        self._committed = False
+        self._client_gone = False
+        self._ended = False
+        self._keepalive_call: Any = None
+
+    def start(self) -> None:
+        self.reader = deliver_stream(
+            self.result.response,
+            self._data,
+            self._upstream_ended,
+            idle_timeout=self.idle_timeout,
+            clock=self.clock,
+        )
+        if self.reader.ended:
+            return
+        self.request.registerProducer(self.reader, True)
+        self.request.notifyFinish().addErrback(self._client_left)
+        self._arm_keepalive()
+
+    # -- upstream side -------------------------------------------------------------------
+
+    def _data(self, data: bytes) -> None:
+        if self._client_gone or self._ended:
+            return
+        out: list[bytes] = []
+        for event in self.decoder.feed(data):
+            out.extend(self.translator.feed(event))
+        if out:
+            self._write(b"".join(out))
+            if self.translator.done:
+                # the terminal event is out; whatever the upstream still sends is dropped
+                self._end([], None)
+
+    def _upstream_ended(self, reason: Failure | None) -> None:
+        self._cancel_keepalive()
+        if self._ended:
+            return
+        if self._client_gone or (reason is not None and reason.check(CancelledError)):
+            self._ended = True
+            self.result.done(self._usage(), 499)
+            return
+        out: list[bytes] = []
+        if reason is None:
+            try:
+                for event in self.decoder.close():
+                    out.extend(self.translator.feed(event))
+            except Exception:
+                log.failure("translating the last upstream event")
+            out.extend(self.translator.finish())
+            self._end(out, None)
+        elif reason.check(StreamIdleTimeout):
+            log.warn("upstream stream idle for {s}s: ending it", s=self.idle_timeout)
+            out.extend(
+                self.translator.error(
+                    504, f"upstream sent nothing for {self.idle_timeout:g}s; stream ended"
+                )
+            )
+            self._end(out, 504)
+        else:
+            log.info("upstream stream broke: {why}", why=reason.getErrorMessage())
+            out.extend(self.translator.error(502, "upstream connection lost mid-stream"))
+            self._end(out, 502)
+
+    # -- client side ---------------------------------------------------------------------
+
+    def _client_left(self, _: Failure) -> None:
+        if self._ended:
+            return
+        self._client_gone = True
+        self._cancel_keepalive()
+        if self.reader is not None:
+            # drops the upstream connection: nothing more is read or paid for
+            self.reader.stop()
+
+    def _commit(self) -> None:
+        if self._committed:
+            return
+        self._committed = True
+        req = self.request
+        req.setResponseCode(200)
+        if self._json_framer is not None:
+            req.setHeader(b"content-type", b"application/json")
+        else:
+            req.setHeader(b"content-type", b"text/event-stream")
+            req.setHeader(b"cache-control", b"no-cache")
+            req.setHeader(b"x-accel-buffering", b"no")
+
+    def _write(self, data: bytes) -> None:
+        if self._client_gone:
+            return
+        self._commit()
+        if self._json_framer is not None:
+            data = self._json_framer.frame(data)
+            if not data:
+                return
+        self.request.write(data)
+        self._arm_keepalive()
+
+    def _end(self, out: list[bytes], error: int | None) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        self._cancel_keepalive()
+        if out:
+            self._write(b"".join(out))
+        if not self._client_gone and not self.request._disconnected:
+            self._commit()
+            if self._json_framer is not None:
+                self.request.write(self._json_framer.close())
+            self.request.unregisterProducer()
+            self.request.finish()
+        self.result.done(self._usage(), error)
+
+    def _usage(self) -> Usage:
+        u = getattr(self.translator, "usage", None)
+        out = Usage()
+        for name in ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens"):
+            value = getattr(u, name, None)
+            if isinstance(value, int):
+                setattr(out, name, value)
+        return out
+
+    # -- keep-alive ------------------------------------------------------------------------
+
+    def _arm_keepalive(self) -> None:
+        if not self.keepalive or self._ended:
+            return
+        if self._keepalive_call is not None and self._keepalive_call.active():
+            self._keepalive_call.reset(self.keepalive)
+        else:
+            self._keepalive_call = self.clock.callLater(self.keepalive, self._ping)
+
+    def _ping(self) -> None:
+        self._keepalive_call = None
+        if self._ended or self._client_gone:
+            return
+        self._commit()
+        self.request.write(encode_comment("keep-alive"))
+        self._arm_keepalive()
+
+    def _cancel_keepalive(self) -> None:
+        if self._keepalive_call is not None and self._keepalive_call.active():
+            self._keepalive_call.cancel()
+        self._keepalive_call = None
+
+
+def relay_stream(request: Request, result: Any, clock: Any, config: Any) -> StreamRelay:
+    """Start relaying `result` (a routing StreamResult) into `request`."""
+    relay = StreamRelay(
+        request,
+        result,
+        clock,
+        idle_timeout=config.streaming.idle_timeout_seconds,
+        keepalive=config.streaming.keepalive_seconds,
+    )
+    relay.start()
+    return relay
