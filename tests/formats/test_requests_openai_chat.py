@@ -298,3 +298,30 @@ def test_missing_tool_call_ids_are_deterministic():
 def test_structurally_wrong_bodies_name_the_field(body, field):
     with pytest.raises(TranslationError, match=field.replace("[", r"\[").replace("]", r"\]")):
         translate_request(Format.OPENAI_CHAT, Format.GEMINI, body, model="m", stream=False)
+
+
+def test_call_ids_reused_across_turns_are_made_unique_and_stay_paired():
+    def turn(arg):
+        return [
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {
+                        "id": "call_0",
+                        "type": "function",
+                        "function": {"name": "f", "arguments": arg},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "call_0", "content": "r" + arg},
+        ]
+
+    body = {"messages": [{"role": "user", "content": "go"}, *turn('{"n":1}'), *turn('{"n":2}')]}
+    out = translate_request(Format.OPENAI_CHAT, Format.CLAUDE, body, model="m", stream=False)
+    calls = [b for m in out["messages"] for b in m["content"] if b["type"] == "tool_use"]
+    results = [b for m in out["messages"] for b in m["content"] if b["type"] == "tool_result"]
+    assert [c["id"] for c in calls] == ["call_0", "call_0_2"]
+    assert [(r["tool_use_id"], r["content"]) for r in results] == [
+        ("call_0", 'r{"n":1}'),
+        ("call_0_2", 'r{"n":2}'),
+    ]

@@ -12,6 +12,7 @@ an emitter (for example: only a Claude target needs tool ids sanitised).
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,6 +143,35 @@ def coalesce(messages: list[Message]) -> list[Message]:
             if results and len(results) != len(msg.parts):
                 msg.parts = results + [p for p in msg.parts if not isinstance(p, ToolResult)]
     return out
+
+
+def unique_call_ids(messages: list[Message]) -> None:
+    """Rename, in place, tool calls that reuse an id already used earlier in the conversation.
+
+    Some clients number calls per turn (`call_0` every time); Claude and the Responses API
+    refuse repeated ids. A result goes to the oldest unanswered call with its id, else to the
+    latest call with that id.
+    """
+    seen: set[str] = set()
+    unanswered: dict[str, deque[str]] = {}
+    latest: dict[str, str] = {}
+    for msg in messages:
+        for part in msg.parts:
+            if isinstance(part, ToolCall):
+                new, n = part.id, 1
+                while new in seen:
+                    n += 1
+                    new = f"{part.id}_{n}"
+                seen.add(new)
+                unanswered.setdefault(part.id, deque()).append(new)
+                latest[part.id] = new
+                part.id = new
+            elif isinstance(part, ToolResult):
+                queue = unanswered.get(part.id)
+                if queue:
+                    part.id = queue.popleft()
+                elif part.id in latest:
+                    part.id = latest[part.id]
 
 
 def hoist_system(conv: Conversation) -> tuple[list[Text], list[Message]]:

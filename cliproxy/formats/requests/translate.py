@@ -9,7 +9,7 @@ from typing import Any
 from cliproxy.formats import Format
 from cliproxy.formats.requests import claude, gemini, openai_chat, responses, thinking
 from cliproxy.formats.requests.errors import TranslationError
-from cliproxy.formats.requests.ir import Conversation
+from cliproxy.formats.requests.ir import Conversation, unique_call_ids
 
 _PARSERS: dict[Format, Callable[[dict[str, Any]], Conversation]] = {
     Format.OPENAI_CHAT: openai_chat.parse,
@@ -33,13 +33,15 @@ def parse_request(src: Format, body: Any) -> Conversation:
     if parser is None:
         raise TranslationError(f"unsupported request format {src!r}")
     try:
-        return parser(body)
+        conv = parser(body)
     except TranslationError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
         # A shape the parsers did not foresee: still the client's malformed body, and the
         # caller must get the one exception it knows how to turn into a 400.
         raise TranslationError(f"malformed {src.value} request: {e}") from e
+    unique_call_ids(conv.messages)
+    return conv
 
 
 def emit_request(
