@@ -134,13 +134,26 @@ class ClaudePassThrough(PassThrough):
 
 
 class ChatPassThrough(PassThrough):
+    """Parses only chunks with a usage object, a finish reason or an error body."""
+
     def _relay(self, event: SSEEvent) -> list[bytes]:
         out = [_terminated(event.raw)]
         data = event.data
         if data[:6] == b"[DONE]":
             self.done = True
             return out
-        if b'"usage"' in data or b'"finish_reason":"' in data or b'"finish_reason": "' in data:
+        if _is_error_body(data):
+            obj = self._parse(data)
+            if obj is not None and "error" in obj and not obj.get("choices"):
+                self.done = True  # an error chunk ends a chat stream; no [DONE] follows
+            return out
+        # with include_usage every chunk says "usage":null: only an object is worth parsing
+        if (
+            b'"usage":{' in data
+            or b'"usage": {' in data
+            or b'"finish_reason":"' in data
+            or b'"finish_reason": "' in data
+        ):
             obj = self._parse(data)
             if obj is not None:
                 if isinstance(obj.get("usage"), dict):
@@ -148,10 +161,6 @@ class ChatPassThrough(PassThrough):
                 for choice in obj.get("choices") or ():
                     if isinstance(choice, dict) and choice.get("finish_reason"):
                         self.finished = True
-        if b'"error"' in data:
-            obj = self._parse(data)
-            if obj is not None and "error" in obj and not obj.get("choices"):
-                self.done = True  # an error chunk ends a chat stream; no [DONE] follows
         return out
 
     def _complete(self) -> list[bytes]:
@@ -256,7 +265,13 @@ class GeminiPassThrough(PassThrough):
             self._chunks += 1
             self._errors.chunks = self._chunks
             out = [(b"[" if self._chunks == 1 else b",\r\n") + data]
-        if b'"usageMetadata"' in data or b'"finishReason"' in data or b'"error"' in data:
+        # Gemini repeats cumulative usage on every chunk: read the first one (prompt size,
+        # in case the stream dies) and the finishing one (the totals), not the rest
+        if (
+            b'"finishReason"' in data
+            or _is_error_body(data)
+            or (not self.usage.seen and b'"usageMetadata"' in data)
+        ):
             obj = self._parse(data)
             if obj is not None:
                 obj = unwrap(obj)
@@ -268,3 +283,7 @@ class GeminiPassThrough(PassThrough):
                     if not self._sse:
                         out.append(b"]")
         return out
+
+
+def _is_error_body(data: bytes) -> bool:
+    return data[:32].lstrip().startswith(b'{"error"')
