@@ -10,7 +10,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cliproxy.formats import Format
-from cliproxy.formats.requests import TranslationError, parse_request, translate_request
+from cliproxy.formats.requests import (
+    TranslationError,
+    apply_thinking,
+    parse_request,
+    translate_request,
+)
 from cliproxy.formats.requests.ir import Text, ToolCall, ToolResult, coalesce
 
 FORMATS = list(Format)
@@ -355,3 +360,36 @@ def test_malformed_bodies_raise_only_translation_errors(body: Any) -> None:
             except TranslationError:
                 continue
             json.dumps(out)  # whatever comes out is plain JSON
+
+
+caps_choices = st.sampled_from(
+    [
+        None,
+        {},
+        {"min": 1024, "max": 128000, "zero_allowed": True},
+        {"min": 128, "max": 32768, "dynamic_allowed": True, "levels": ["low", "high"]},
+        {"levels": ["low", "medium", "high", "xhigh"]},
+    ]
+)
+suffixes = st.none() | st.sampled_from(["none", "auto", "-1", "0", "low", "max", "99999", "x"])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=messy_bodies(), suffix=suffixes, caps=caps_choices, extra=json_values)
+def test_apply_thinking_on_odd_bodies_raises_only_translation_errors(body, suffix, caps, extra):
+    if isinstance(body, dict):
+        # put odd values where each format keeps its thinking settings
+        body = dict(
+            body,
+            thinking=extra,
+            output_config=extra,
+            reasoning=extra,
+            reasoning_effort=extra,
+            generationConfig={"thinkingConfig": extra},
+        )
+    for fmt in FORMATS:
+        try:
+            out = apply_thinking(fmt, body, suffix, model_caps=caps)
+        except TranslationError:
+            continue
+        json.dumps(out)

@@ -21,6 +21,7 @@ from typing import Any
 
 from cliproxy.formats import Format
 from cliproxy.formats.requests._wire import as_int, get
+from cliproxy.formats.requests.errors import TranslationError
 from cliproxy.formats.requests.ir import Reasoning
 
 LEVELS = ("minimal", "low", "medium", "high", "xhigh", "max")
@@ -146,6 +147,8 @@ def normalize(cfg: Reasoning, caps: ModelCaps | None) -> Reasoning:
         mode, level = level, None
     if mode == "budget" and budget is not None and budget <= 0:
         mode = "none" if budget == 0 else "auto"
+    if mode is None and cfg.include_thoughts:
+        mode = "auto"  # only "show me the thoughts": thinking at the model's discretion
     if caps is None or mode is None:
         return Reasoning(mode, level, budget, cfg.include_thoughts, cfg.summary)
 
@@ -158,7 +161,7 @@ def normalize(cfg: Reasoning, caps: ModelCaps | None) -> Reasoning:
     if mode == "budget" and level_only:
         mode, level = "level", budget_to_level(budget or 0) or "medium"
     if mode == "level" and not caps.levels:
-        mode, budget = "budget", level_to_budget(level or "medium")
+        mode, budget = "budget", _LEVEL_BUDGET.get(level or "", _LEVEL_BUDGET["medium"])
     if mode == "level":
         return out("level", _nearest_level(level or "medium", caps.levels))
     if mode == "budget":
@@ -231,7 +234,7 @@ def _read_claude(body: dict[str, Any]) -> Reasoning | None:
         level = effort or "high"
         if level in ("none", "auto"):
             return Reasoning(level)
-        return Reasoning("level", level=level, include_thoughts=kind is not None or None)
+        return Reasoning("level", level=level, include_thoughts=True if kind else None)
     return None
 
 
@@ -278,7 +281,8 @@ def write(fmt: Format, body: dict[str, Any], cfg: Reasoning, caps: ModelCaps | N
     elif fmt is Format.OPENAI_CHAT:
         body["reasoning_effort"] = _openai_effort(cfg)
     else:
-        reasoning = dict(body.get("reasoning") or {})
+        old = body.get("reasoning")
+        reasoning = dict(old) if isinstance(old, dict) else {}
         reasoning["effort"] = _openai_effort(cfg)
         if cfg.summary and "summary" not in reasoning:
             reasoning["summary"] = cfg.summary
@@ -468,6 +472,8 @@ def apply_thinking(
     is the catalog's thinking entry: None for an unknown model (nothing is checked), `{}` for
     a model that does not think (thinking fields are removed). `none` disables thinking.
     """
+    if not isinstance(body, dict):
+        raise TranslationError("request body must be a JSON object")
     caps = ModelCaps.from_dict(model_caps)
     out = dict(body)
     if caps is not None and not caps.thinks:
