@@ -268,14 +268,17 @@ class UpstreamHTTP:
             headers = headers.to_dict()
         if isinstance(method, bytes):
             method = method.decode("ascii")
-        d = client.request(
-            method,
-            url,
-            headers=dict(headers or {}),
-            data=BytesProducer(body) if body else None,
-            allow_redirects=False,
-            unbuffered=True,
-        )
+        try:
+            d = client.request(
+                method,
+                url,
+                headers=dict(headers or {}),
+                data=BytesProducer(body) if body else None,
+                allow_redirects=False,
+                unbuffered=True,
+            )
+        except Exception:  # a URL the agent cannot even start on (bad host name...)
+            return defer.fail()
         # our own timer rather than treq's timeout=, so expiry is told apart from a cancel
         timed_out = []
         timer = None

@@ -18,6 +18,49 @@ from twisted.internet import defer, protocol, reactor, ssl
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site
 
+
+class ClockedReactor:
+    """The real reactor for sockets, a `task.Clock` for timers (timeouts under test control)."""
+
+    def __init__(self, clock: Any) -> None:
+        self._clock = clock
+
+    def callLater(self, *a: Any, **kw: Any) -> Any:
+        return self._clock.callLater(*a, **kw)
+
+    def seconds(self) -> float:
+        return self._clock.seconds()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(reactor, name)
+
+
+class SilentServer:
+    """Accepts TCP connections and never says a word (a dead proxy)."""
+
+    def __init__(self) -> None:
+        self.connections: list[Any] = []
+        self.port: Any = None
+
+    def listen(self) -> SilentServer:
+        server = self
+
+        class Mute(protocol.Protocol):
+            def connectionMade(self) -> None:
+                server.connections.append(self)
+
+        self.port = reactor.listenTCP(0, protocol.Factory.forProtocol(Mute), interface="127.0.0.1")
+        return self
+
+    def url(self, scheme: str) -> str:
+        return f"{scheme}://127.0.0.1:{self.port.getHost().port}"
+
+    def stop(self) -> defer.Deferred:
+        for p in self.connections:
+            p.transport.abortConnection()
+        return defer.maybeDeferred(self.port.stopListening)
+
+
 # -- TLS material --------------------------------------------------------------------------
 
 

@@ -18,23 +18,7 @@ from cliproxy.upstream import executor_for
 from cliproxy.upstream.body import BodyTooLarge, read_body
 from cliproxy.upstream.http import HeaderTimeout, UpstreamHTTP
 from cliproxy.upstream.stream import StreamIdleTimeout, deliver_stream
-from tests.upstream.servers import Origin, never_answer, reply, stream_then
-
-
-class _ClockedReactor:
-    """The real reactor for sockets, a `task.Clock` for timers (header timeouts)."""
-
-    def __init__(self, clock: task.Clock) -> None:
-        self._clock = clock
-
-    def callLater(self, *a, **kw):
-        return self._clock.callLater(*a, **kw)
-
-    def seconds(self):
-        return self._clock.seconds()
-
-    def __getattr__(self, name):
-        return getattr(reactor, name)
+from tests.upstream.servers import ClockedReactor, Origin, never_answer, reply, stream_then
 
 
 class _Collected:
@@ -273,7 +257,7 @@ async def test_cancel_before_headers_aborts_the_connection(origin):
 async def test_header_timeout_cancels_and_drops_the_connection(origin):
     origin.scripts[b"/slow"] = never_answer
     clock = task.Clock()
-    http = _http(reactor=_ClockedReactor(clock))
+    http = _http(reactor=ClockedReactor(clock))
     try:
         arrived = origin.next_request()
         d = http.request("POST", origin.url + "/slow", headers={}, body=b"{}", timeout_headers=20)

@@ -7,14 +7,16 @@ import base64
 
 import pytest
 import pytest_twisted
-from twisted.internet import reactor
+from twisted.internet import reactor, task
 
 from cliproxy.upstream.body import read_body
 from cliproxy.upstream.handshakes import ProxyError
 from cliproxy.upstream.http import UpstreamHTTP
 from tests.upstream.servers import (
+    ClockedReactor,
     HTTPProxy,
     Origin,
+    SilentServer,
     Socks5Server,
     other_trust_root,
     reply,
@@ -110,6 +112,21 @@ async def test_https_proxy_speaks_tls_to_the_proxy_itself():
         code, body = await _post(http, origin.url + "/x", proxy.url())
         assert (code, body) == (200, b"{}")
         assert proxy.log.heads[0].startswith(b"POST http://127.0.0.1:")
+    finally:
+        await _stop(http, origin, proxy)
+
+
+@pytest_twisted.ensureDeferred
+async def test_https_proxy_tunnels_tls_inside_tls():
+    origin = Origin(tls=True)
+    proxy = HTTPProxy(tls=True)
+    await _running(origin, proxy)
+    http = _client()
+    try:
+        code, body = await _post(http, origin.url + "/deep", proxy.url("a:b"))
+        assert (code, body) == (200, b"{}")
+        assert proxy.log.heads[0].startswith(b"CONNECT 127.0.0.1:")
+        assert origin.seen[0].uri == b"/deep"
     finally:
         await _stop(http, origin, proxy)
 
@@ -255,3 +272,27 @@ async def test_environment_proxy_applies_to_remote_names_but_never_to_loopback()
         assert [s.uri for s in origin.seen] == [b"/env", b"/loop"]
     finally:
         await _stop(http, origin, proxy)
+
+
+@pytest.mark.parametrize("scheme", ["http", "socks5h"])
+@pytest_twisted.ensureDeferred
+async def test_silent_proxy_fails_the_handshake_after_the_connect_timeout(scheme):
+    dead = SilentServer()
+    await _running(dead)
+    clock = task.Clock()
+    http = UpstreamHTTP(ClockedReactor(clock), environ={}, connect_timeout=7)
+    try:
+        d = http.request(
+            "POST", "https://api.example/x", headers={}, body=b"{}", proxy_url=dead.url(scheme)
+        )
+        outcome = []
+        d.addBoth(lambda r: outcome.append(r) or r)
+        while not dead.connections:  # let the real reactor accept the connection
+            await task.deferLater(reactor, 0, lambda: None)
+        clock.advance(6.9)
+        assert outcome == []
+        clock.advance(0.2)
+        with pytest.raises(ProxyError, match="handshake took longer than 7s"):
+            await d
+    finally:
+        await _stop(http, dead)
