@@ -552,3 +552,25 @@ def test_output_per_delta_does_not_grow_with_the_stream(client):
         assert max(sizes) - min(sizes) <= 3
     else:
         assert len(sizes) == 1
+
+
+@pytest.mark.parametrize("client", CLIENTS, ids=[c.value for c in CLIENTS])
+def test_parallel_tool_calls_from_chat_reach_every_client_in_order(client):
+    def call(index, id=None, name=None, args=""):
+        fn = {"arguments": args} | ({"name": name} if name else {})
+        return {"index": index, **({"id": id} if id else {}), "function": fn}
+
+    upstream = sse_data(
+        [
+            _chat_chunk({"role": "assistant", "content": None}),
+            _chat_chunk({"tool_calls": [call(0, "call_a", "read", '{"pa')]}),
+            _chat_chunk({"tool_calls": [call(0, args='th":"a"}')]}),
+            _chat_chunk({"tool_calls": [call(1, "call_b", "read", '{"path":"b"}')]}),
+            _chat_chunk({}, "tool_calls"),
+            b"[DONE]",
+        ]
+    )
+    body, _ = run(Format.OPENAI_CHAT, client, events_of(upstream))
+    seen = READERS[client](body)
+    assert seen.tool_calls() == [("read", {"path": "a"}), ("read", {"path": "b"})]
+    assert [tool_id for tool_id, _, _ in seen.tools] == ["call_a", "call_b"]
