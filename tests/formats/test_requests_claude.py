@@ -265,23 +265,42 @@ def test_gemini_history_to_claude_keeps_pairs_and_ids_valid():
     assert calls[0]["id"] != calls[1]["id"]
 
 
-def test_orphan_tool_result_becomes_text_for_claude():
+def test_orphan_tool_results_become_text_for_every_target():
+    # a client that trimmed its history: the call is gone, its result is still there
     chat = {
         "messages": [
             {"role": "tool", "tool_call_id": "gone", "content": "42"},
             {"role": "user", "content": "continue"},
         ]
     }
+    note = "Result of tool call gone: 42"
     out = translate_request(Format.OPENAI_CHAT, Format.CLAUDE, chat, model="c", stream=False)
     assert out["messages"] == [
         {
             "role": "user",
             "content": [
-                {"type": "text", "text": "Result of tool call gone: 42"},
+                {"type": "text", "text": note},
                 {"type": "text", "text": "continue"},
             ],
         }
     ]
+    out = translate_request(Format.OPENAI_CHAT, Format.GEMINI, chat, model="g", stream=False)
+    assert out["contents"] == [{"role": "user", "parts": [{"text": note}, {"text": "continue"}]}]
+    claude = {
+        "max_tokens": 5,
+        "messages": [
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": "gone", "content": "42"}],
+            }
+        ],
+    }
+    out = translate_request(Format.CLAUDE, Format.OPENAI_RESPONSES, claude, model="o", stream=False)
+    assert out["input"] == [
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": note}]}
+    ]
+    out = translate_request(Format.CLAUDE, Format.OPENAI_CHAT, claude, model="o", stream=False)
+    assert out["messages"] == [{"role": "user", "content": note}]
 
 
 def test_forced_tool_choice_drops_thinking_and_parallel_flag_lands_on_the_choice():

@@ -232,13 +232,12 @@ def emit(
 ) -> dict[str, Any]:
     """A Messages request for `conv`."""
     system, messages = hoist_system(conv)
-    seen_calls: set[str] = set()
     out: list[dict[str, Any]] = []
     for msg in coalesce(messages):
         if msg.role == "user":
-            blocks = _user_blocks(msg.parts, seen_calls)
+            blocks = _user_blocks(msg.parts)
         else:
-            blocks = _assistant_blocks(msg.parts, seen_calls)
+            blocks = _assistant_blocks(msg.parts)
         if not blocks:
             continue
         if out and out[-1]["role"] == msg.role:
@@ -299,11 +298,11 @@ def _emit_tool_choice(conv: Conversation) -> dict[str, Any] | None:
     return out
 
 
-def _user_blocks(parts: list[Part], seen_calls: set[str]) -> list[dict[str, Any]]:
+def _user_blocks(parts: list[Part]) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     for part in parts:
         if isinstance(part, ToolResult):
-            blocks.append(_tool_result(part, seen_calls))
+            blocks.append(_tool_result(part))
         elif isinstance(part, Text):
             if part.text:
                 blocks.append({"type": "text", "text": part.text})
@@ -312,22 +311,15 @@ def _user_blocks(parts: list[Part], seen_calls: set[str]) -> list[dict[str, Any]
     return blocks
 
 
-def _tool_result(result: ToolResult, seen_calls: set[str]) -> dict[str, Any]:
-    tool_id = claude_tool_id(result.id)
+def _tool_result(result: ToolResult) -> dict[str, Any]:
     content = [
         _media_block(p) if isinstance(p, Media) else {"type": "text", "text": p.text}
         for p in result.content
         if not isinstance(p, Text) or p.text
     ]
-    if tool_id not in seen_calls:
-        # Claude refuses a tool_result without its tool_use (e.g. the client trimmed its
-        # history): keep what it said as plain text instead of failing the whole request.
-        texts = [b["text"] for b in content if b["type"] == "text"]
-        label = result.name or result.id
-        return {"type": "text", "text": f"Result of tool call {label}: " + "\n\n".join(texts)}
-    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_id}
+    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": claude_tool_id(result.id)}
     if content:
-        if all(b["type"] == "text" for b in content) and len(content) == 1:
+        if len(content) == 1 and content[0]["type"] == "text":
             block["content"] = content[0]["text"]
         else:
             block["content"] = content
@@ -362,7 +354,7 @@ def _document(source: dict[str, Any], media: Media) -> dict[str, Any]:
     return block
 
 
-def _assistant_blocks(parts: list[Part], seen_calls: set[str]) -> list[dict[str, Any]]:
+def _assistant_blocks(parts: list[Part]) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     for part in parts:
         if isinstance(part, Thinking):
@@ -377,12 +369,10 @@ def _assistant_blocks(parts: list[Part], seen_calls: set[str]) -> list[dict[str,
             if part.text:
                 blocks.append({"type": "text", "text": part.text})
         elif isinstance(part, ToolCall):
-            tool_id = claude_tool_id(part.id)
-            seen_calls.add(tool_id)
             blocks.append(
                 {
                     "type": "tool_use",
-                    "id": tool_id,
+                    "id": claude_tool_id(part.id),
                     "name": part.name,
                     "input": args_object(part.arguments),
                 }

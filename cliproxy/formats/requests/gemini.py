@@ -278,8 +278,9 @@ def emit(
 def _user_parts(
     parts: list[Part], last_calls: list[str], names: dict[str, str]
 ) -> list[dict[str, Any]]:
-    answered = [p for p in parts if isinstance(p, ToolResult) and p.id in last_calls]
-    answered.sort(key=lambda r: last_calls.index(r.id))
+    # (orphan results were already turned into text: ir.orphan_results_as_text)
+    answered = [p for p in parts if isinstance(p, ToolResult)]
+    answered.sort(key=lambda r: last_calls.index(r.id) if r.id in last_calls else len(last_calls))
     out: list[dict[str, Any]] = []
     extra: list[dict[str, Any]] = []
     for result in answered:
@@ -290,11 +291,7 @@ def _user_parts(
         extra.extend(_media_part(m) for m in result.content if isinstance(m, Media))
     out.extend(extra)
     for part in parts:
-        if isinstance(part, ToolResult) and part.id not in last_calls:
-            # A result whose call is not in the previous model turn would be refused.
-            label = part.name or part.id
-            out.append({"text": f"Result of tool call {label}: {result_text(part)}"})
-        elif isinstance(part, Text) and part.text:
+        if isinstance(part, Text) and part.text:
             out.append({"text": part.text})
         elif isinstance(part, Media):
             out.append(_media_part(part))

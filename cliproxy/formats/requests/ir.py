@@ -174,6 +174,30 @@ def unique_call_ids(messages: list[Message]) -> None:
                     part.id = latest[part.id]
 
 
+def orphan_results_as_text(messages: list[Message]) -> None:
+    """Turn, in place, tool results that answer no call of the latest assistant turn into text.
+
+    Every upstream refuses a result without its call right before it (a client that trimmed
+    its history sends those); as text, what the tool said still reaches the model.
+    """
+    open_calls: set[str] = set()
+    last_role = ""
+    for msg in messages:
+        if msg.role == "system":
+            continue
+        if msg.role == "assistant":
+            # consecutive assistant messages are one turn (Responses: one item per call)
+            calls = {p.id for p in msg.parts if isinstance(p, ToolCall)}
+            open_calls = open_calls | calls if last_role == "assistant" else calls
+            last_role = msg.role
+            continue
+        last_role = msg.role
+        for i, part in enumerate(msg.parts):
+            if isinstance(part, ToolResult) and part.id not in open_calls:
+                label = part.name or part.id
+                msg.parts[i] = Text(f"Result of tool call {label}: {result_text(part)}")
+
+
 def hoist_system(conv: Conversation) -> tuple[list[Text], list[Message]]:
     """All system text (top-level first, then system messages in order) and the other messages.
 

@@ -9,7 +9,7 @@ from typing import Any
 from cliproxy.formats import Format
 from cliproxy.formats.requests import claude, gemini, openai_chat, responses, thinking
 from cliproxy.formats.requests.errors import TranslationError
-from cliproxy.formats.requests.ir import Conversation, unique_call_ids
+from cliproxy.formats.requests.ir import Conversation, orphan_results_as_text, unique_call_ids
 
 _PARSERS: dict[Format, Callable[[dict[str, Any]], Conversation]] = {
     Format.OPENAI_CHAT: openai_chat.parse,
@@ -41,6 +41,7 @@ def parse_request(src: Format, body: Any) -> Conversation:
         # caller must get the one exception it knows how to turn into a 400.
         raise TranslationError(f"malformed {src.value} request: {e}") from e
     unique_call_ids(conv.messages)
+    orphan_results_as_text(conv.messages)
     return conv
 
 
