@@ -216,3 +216,24 @@ def test_suffix_after_translation_wins_over_the_translated_setting():
         "thinkingBudget": 0,
         "includeThoughts": False,
     }
+
+
+def test_known_model_without_thinking_gets_no_thinking_fields_from_translation():
+    chat = {"messages": [{"role": "user", "content": "hi"}], "reasoning_effort": "high"}
+    for dst in (Format.CLAUDE, Format.GEMINI, Format.OPENAI_RESPONSES):
+        out = translate_request(
+            Format.OPENAI_CHAT, dst, chat, model="m", stream=False, model_caps={}
+        )
+        assert "thinking" not in out and "reasoning" not in out
+        assert "thinkingConfig" not in out.get("generationConfig", {})
+
+
+def test_claude_default_max_tokens_respects_the_model_output_limit():
+    chat = {"messages": [{"role": "user", "content": "hi"}]}
+    caps = {"output": 8192}
+    out = translate_request(
+        Format.OPENAI_CHAT, Format.CLAUDE, chat, model="m", stream=False, model_caps=caps
+    )
+    assert out["max_tokens"] == 8192
+    out = translate_request(Format.OPENAI_CHAT, Format.CLAUDE, chat, model="m", stream=False)
+    assert out["max_tokens"] == 32000

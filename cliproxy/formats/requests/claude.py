@@ -248,11 +248,12 @@ def emit(
         else:
             out.append({"role": msg.role, "content": blocks})
 
-    body: dict[str, Any] = {
-        "model": model,
-        "max_tokens": conv.max_tokens or DEFAULT_MAX_TOKENS,
-        "messages": out,
-    }
+    max_tokens = conv.max_tokens
+    if max_tokens is None:
+        # Claude requires max_tokens; stay within the model's limit when the catalog knows it
+        limit = caps.max_output if caps is not None else None
+        max_tokens = min(DEFAULT_MAX_TOKENS, limit) if limit else DEFAULT_MAX_TOKENS
+    body: dict[str, Any] = {"model": model, "max_tokens": max_tokens, "messages": out}
     system_blocks = [{"type": "text", "text": t.text} for t in system if t.text]
     if system_blocks:
         body["system"] = system_blocks

@@ -108,7 +108,8 @@ class ModelCaps:
         """Accepts the catalog's keys (`min`, `max`, ...) and `min_budget`/`max_budget`.
 
         None means an unknown model (configs pass unchecked); `{}` a known model that does not
-        think (thinking fields are removed).
+        think (thinking fields are removed). An optional `output`/`max_output` (the model's
+        output token limit) bounds Claude's default `max_tokens`.
         """
         if caps is None:
             return None
@@ -491,7 +492,7 @@ def apply_thinking(
 
 def emit(dst: Format, body: dict[str, Any], cfg: Reasoning | None, caps: ModelCaps | None) -> None:
     """Write a translated conversation's reasoning settings into `body` (used by emitters)."""
-    if cfg is not None:
+    if cfg is not None and (caps is None or caps.thinks):
         write(dst, body, normalize(cfg, caps), caps)
     if dst is Format.CLAUDE:
         claude_thinking_rules(body)

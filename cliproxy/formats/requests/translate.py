@@ -1,5 +1,16 @@
 # -*- test-case-name: tests.formats.test_requests_roundtrip -*-
-"""translate_request: any of the four request formats into any other, through the IR."""
+"""translate_request: any of the four request formats into any other, through the IR.
+
+Where CLIProxyAPI has a marked quirk we do what a client expects instead:
+* Gemini gets `maxOutputTokens` and `stopSequences` from every source (§D, §F dropped them);
+* system text goes to the target's system slot, never a leading user turn (§B, §C);
+* Gemini bodies are read in camelCase and snake_case alike (§C read snake_case only);
+* Gemini results pair with calls by name and order, not "the last id" (§L);
+* `tool_choice: none` stays none (§K made it auto); Anthropic-defined tools (bash, editor,
+  computer...) are dropped rather than declared as functions nobody implements (§K);
+* images reach every target that takes them (§J dropped them for Codex);
+* tool results without their call become text instead of a request the upstream refuses.
+"""
 
 from __future__ import annotations
 
