@@ -34,7 +34,12 @@ from cliproxy.formats.requests import (
     estimate_tokens,
     translate_request,
 )
-from cliproxy.formats.responses_side import aggregate_stream, stream_translator, translate_response
+from cliproxy.formats.responses_side import (
+    AggregateError,
+    aggregate_stream,
+    stream_translator,
+    translate_response,
+)
 from cliproxy.formats.sse import SSEDecoder
 from cliproxy.registry import ModelRegistry, UnknownModel
 from cliproxy.upstream import UnsupportedAction, UpstreamConfigError, executor_for
@@ -282,7 +287,9 @@ class Router:
                 stream=upstream_stream,
                 action=req.action,
                 client_headers=req.headers,
-                alt=req.alt,
+                # upstream streams are always asked for SSE; the translator frames the
+                # client's answer (a JSON array when its alt is not sse)
+                alt=None,
             )
         except (UnsupportedAction, UpstreamConfigError) as e:
             log.warn(
@@ -388,6 +395,10 @@ class Router:
         except defer.CancelledError:
             self.pool.mark_cancelled(cred, model)
             raise
+        except AggregateError as e:
+            # the upstream stream carried its own failure (e.g. Codex response.failed)
+            self.pool.mark_failure(cred, model, e.status)
+            raise RouteError(e.status, e.message)
         except Exception as e:
             log.warn("upstream {cred} sent an unreadable answer: {error}", cred=cred.label, error=e)
             raise RouteError(502, f"upstream sent an unreadable answer ({type(e).__name__})")
@@ -438,7 +449,12 @@ class Router:
     def _stream_result(
         self, req: ClientRequest, cred: Any, model: str, provider_fmt: Format, response: Any
     ) -> StreamResult:
-        translator = stream_translator(provider_fmt, req.format, model=req.model)
+        translator = stream_translator(
+            provider_fmt,
+            req.format,
+            model=req.model,
+            gemini_sse=req.alt in (None, "sse"),
+        )
 
         def done(usage: Usage, error: int | None) -> None:
             if error is None:

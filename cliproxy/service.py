@@ -32,7 +32,9 @@ class App:
     """What the resources share: the reactor, the live config, the model registry built
     from it, the credential pool, the upstream HTTP client, the router and usage."""
 
-    def __init__(self, reactor: Any, store: ConfigStore, http: Any = None) -> None:
+    def __init__(
+        self, reactor: Any, store: ConfigStore, http: Any = None, clock: Any = None
+    ) -> None:
         import random
 
         from cliproxy.credentials.pool import CredentialPool
@@ -41,9 +43,11 @@ class App:
 
         self.reactor = reactor
         self.store = store
-        self.usage = UsageBook(reactor.seconds)
+        #: time for cooldowns and usage (a task.Clock in tests; the reactor otherwise)
+        self.clock = clock or reactor
+        self.usage = UsageBook(self.clock.seconds)
         self.pool = CredentialPool(
-            reactor.seconds,
+            self.clock.seconds,
             random.Random(),
             strategy=lambda: store.current.routing.strategy,
             disable_cooling=lambda: store.current.disable_cooling,
@@ -51,8 +55,9 @@ class App:
         if http is None:
             from cliproxy.upstream.http import UpstreamHTTP
 
+            # the connect timeout is read at start (pools are built once)
             http = UpstreamHTTP(
-                reactor, connect_timeout=lambda: store.current.upstream_timeouts.connect_seconds
+                reactor, connect_timeout=store.current.upstream_timeouts.connect_seconds
             )
         self.http = http
         self._registry = self._build_registry(store.current)
@@ -156,6 +161,9 @@ class Drain(Service):
             else:
                 if timer.active():
                     timer.cancel()
+        close = getattr(self.site.app.http, "close", None)
+        if close is not None:
+            yield close()
 
 
 def build_service(config: Config, endpoint: str, reactor: Any) -> MultiService:
@@ -165,6 +173,7 @@ def build_service(config: Config, endpoint: str, reactor: Any) -> MultiService:
     site = CliproxySite(build_root(app), limits=lambda: store.current.limits, reactor=reactor)
     site.draining = False
     app.site = site
+    site.app = app
     listener = StreamServerEndpointService(endpoints.serverFromString(reactor, endpoint), site)
     listener.setName("listener")
     listener.setServiceParent(top)

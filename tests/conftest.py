@@ -78,3 +78,20 @@ def http_pool():
     from twisted.web.client import HTTPConnectionPool
 
     return HTTPConnectionPool(reactor, persistent=False)
+
+
+@pytest_twisted.async_yield_fixture
+async def start_proxy():
+    """`start_proxy(config_text)` -> a listening cliproxy (tests/serving_kit.Proxy)."""
+    from tests.serving_kit import Proxy
+
+    started = []
+
+    def start(text, clock=None):
+        proxy = Proxy(text, clock)
+        started.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in started:
+        await proxy.stop()

@@ -7,7 +7,7 @@ from twisted.web.server import Request
 
 from cliproxy.formats import Family
 from cliproxy.web.errors import error_response, json_response
-from cliproxy.web.resources import ApiResource
+from cliproxy.web.resources import ApiResource, method_not_allowed
 
 
 class OpenAIModels(ApiResource):
@@ -22,6 +22,13 @@ class OpenAIModels(ApiResource):
         return json_response(request, 200, self.app.model_list(Family.OPENAI))
 
     render_HEAD = render_GET
+
+    def render_POST(self, request: Request) -> bytes | int:
+        # Gemini's API answers on /v1/models/{model}:{method} as well as under /v1beta
+        # (google-genai picks the version); anything else POSTed here is a 405.
+        if request.postpath and b":" in request.postpath[-1]:
+            return gemini_call(self.app, request)
+        return method_not_allowed(self, request, Family.OPENAI)
 
 
 class GeminiModels(ApiResource):
@@ -45,16 +52,20 @@ class GeminiModels(ApiResource):
         return json_response(request, 200, self.app.model_list(Family.GEMINI))
 
     def render_POST(self, request: Request) -> bytes | int:
-        from cliproxy.web.endpoints import GeminiModel
+        return gemini_call(self.app, request)
 
-        target = b"/".join(request.postpath).decode("utf-8", "replace")
-        model, sep, method = target.rpartition(":")
-        if not sep or not model:
-            return error_response(
-                request,
-                Family.GEMINI,
-                404,
-                f"{request.path.decode('latin-1')} not found; "
-                "use /v1beta/models/{model}:{method}",
-            )
-        return GeminiModel(self.app, model, method).render_POST(request)
+
+def gemini_call(app: object, request: Request) -> bytes | int:
+    """POST .../models/{model}:{method}, the model taken from the rest of the path."""
+    from cliproxy.web.endpoints import GeminiModel
+
+    target = b"/".join(request.postpath).decode("utf-8", "replace")
+    model, sep, method = target.rpartition(":")
+    if not sep or not model:
+        return error_response(
+            request,
+            Family.GEMINI,
+            404,
+            f"{request.path.decode('latin-1')} not found; use /v1beta/models/{{model}}:{{method}}",
+        )
+    return GeminiModel(app, model, method).render_POST(request)

@@ -25,29 +25,6 @@ from cliproxy.usage import Usage
 log = Logger()
 
 
-class _GeminiJSONFramer:
-    """Gemini without `alt=sse` streams one JSON array: `[`, elements joined by `,`, `]`."""
-
-    def __init__(self) -> None:
-        self.started = False
-
-    def frame(self, sse_bytes: bytes) -> bytes:
-        parts = []
-        for block in sse_bytes.split(b"\n\n"):
-            for line in block.split(b"\n"):
-                if line.startswith(b"data: "):
-                    parts.append(line[6:])
-        out = []
-        for p in parts:
-            out.append(b",\r\n" if self.started else b"[")
-            self.started = True
-            out.append(p)
-        return b"".join(out)
-
-    def close(self) -> bytes:
-        return b"]" if self.started else b"[]"
-
-
 class StreamRelay:
     """Reads an upstream SSE body into a client Request, translating event by event.
 
@@ -70,9 +47,9 @@ class StreamRelay:
         self.translator = result.translator
         self.clock = clock
         self.idle_timeout = idle_timeout
-        raw_json = result.client_format is Format.GEMINI and result.alt not in (None, "sse")
-        self.keepalive = 0 if raw_json else keepalive
-        self._json_framer = _GeminiJSONFramer() if raw_json else None
+        #: Gemini without alt=sse is one streamed JSON array (framed by the translator)
+        self.raw_json = result.client_format is Format.GEMINI and result.alt not in (None, "sse")
+        self.keepalive = 0 if self.raw_json else keepalive
         self.decoder = SSEDecoder()
         self.reader: StreamReader | None = None
         self._committed = False
@@ -155,7 +132,7 @@ class StreamRelay:
         self._committed = True
         req = self.request
         req.setResponseCode(200)
-        if self._json_framer is not None:
+        if self.raw_json:
             req.setHeader(b"content-type", b"application/json")
         else:
             req.setHeader(b"content-type", b"text/event-stream")
@@ -166,10 +143,6 @@ class StreamRelay:
         if self._client_gone:
             return
         self._commit()
-        if self._json_framer is not None:
-            data = self._json_framer.frame(data)
-            if not data:
-                return
         self.request.write(data)
         self._arm_keepalive()
 
@@ -182,8 +155,6 @@ class StreamRelay:
             self._write(b"".join(out))
         if not self._client_gone and not self.request._disconnected:
             self._commit()
-            if self._json_framer is not None:
-                self.request.write(self._json_framer.close())
             self.request.unregisterProducer()
             self.request.finish()
         self.result.done(self._usage(), error)

@@ -1,0 +1,47 @@
+"""Run cliproxy's real Site on a loopback port, backed by fake upstreams, for socket tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet import reactor, task
+
+from cliproxy.config import parse_config
+from cliproxy.config.watcher import ConfigStore
+from cliproxy.service import App, build_root
+from cliproxy.web.http import CliproxySite
+
+CLIENT_KEY = "sk-cliproxy-test-9999"
+
+
+class Proxy:
+    """A listening cliproxy: `url`, `app`, `clock` (drives cooldowns), `store`."""
+
+    def __init__(self, config_text: str, clock: Any = None) -> None:
+        self.clock = clock or task.Clock()
+        self.store = ConfigStore(parse_config(config_text))
+        self.app = App(reactor, self.store, clock=self.clock)
+        self.site = CliproxySite(
+            build_root(self.app), limits=lambda: self.store.current.limits, reactor=reactor
+        )
+        self.site.draining = False
+        self.site.app = self.app
+        self.port = reactor.listenTCP(0, self.site, interface="127.0.0.1")
+        self.url = f"http://127.0.0.1:{self.port.getHost().port}"
+
+    def reconfigure(self, config_text: str) -> None:
+        self.store.replace(parse_config(config_text))
+
+    async def stop(self) -> None:
+        await self.port.stopListening()
+        for channel in list(self.site.channels):
+            if channel.transport is not None:
+                channel.transport.abortConnection()
+        await self.app.http.close()
+
+
+def config_text(*sections: str, keys: bool = True) -> str:
+    head = "host: 127.0.0.1\nport: 8317\n"
+    if keys:
+        head += f"api-keys: [{CLIENT_KEY}]\n"
+    return head + "\n".join(sections)
