@@ -267,14 +267,17 @@ class Router:
                     return local
                 body = count_tokens_request(req.format, provider_fmt, req.body, model=model)
             else:
+                caps = _thinking_caps(cand.spec)
                 body = translate_request(
-                    req.format, provider_fmt, req.body, model=model, stream=upstream_stream
+                    req.format,
+                    provider_fmt,
+                    req.body,
+                    model=model,
+                    stream=upstream_stream,
+                    model_caps=caps,
                 )
                 body = apply_thinking(
-                    provider_fmt,
-                    body,
-                    resolution.thinking_suffix,
-                    model_caps=_thinking_caps(cand.spec),
+                    provider_fmt, body, resolution.thinking_suffix, model_caps=caps
                 )
         except TranslationError as e:
             raise RouteError(400, str(e), type="invalid_request_error")
