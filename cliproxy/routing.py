@@ -44,6 +44,7 @@ from cliproxy.formats.sse import SSEDecoder
 from cliproxy.registry import ModelRegistry, UnknownModel
 from cliproxy.upstream import UnsupportedAction, UpstreamConfigError, executor_for
 from cliproxy.upstream.body import read_body
+from cliproxy.upstream.http import HeaderTimeout
 from cliproxy.usage import Usage, UsageBook, usage_from_response
 
 log = Logger()
@@ -310,6 +311,9 @@ class Router:
         except defer.CancelledError:
             self.pool.mark_cancelled(cred, model)
             raise
+        except HeaderTimeout as e:
+            log.warn("upstream {cred} did not answer {model} in time", cred=cred.label, model=model)
+            return _Failure(504, str(e).encode(), None, False)
         except Exception as e:
             log.warn(
                 "upstream {cred} unreachable for {model}: {error}",
