@@ -119,13 +119,16 @@ async def test_genai_sdk_plain_and_streamed(start_fake, start_proxy):
     gemini = start_fake(FakeGemini)
     proxy = start_proxy(providers(gemini=gemini))
     client = genai.Client(api_key=CLIENT_KEY, http_options=types.HttpOptions(base_url=proxy.url))
-    resp = await in_thread(lambda: client.models.generate_content(model="gemini-fake", contents="hi"))
+    resp = await in_thread(
+        lambda: client.models.generate_content(model="gemini-fake", contents="hi")
+    )
     assert resp.text == "hello from fake-gemini"
     assert gemini.last.header("x-goog-api-key") == "g-test-1"
 
     def stream():
         return "".join(
-            c.text or "" for c in client.models.generate_content_stream(model="gemini-fake", contents="hi")
+            c.text or ""
+            for c in client.models.generate_content_stream(model="gemini-fake", contents="hi")
         )
 
     assert await in_thread(stream) == "hello from fake-gemini"
@@ -166,7 +169,11 @@ def two_keys(claude, strategy="round-robin") -> str:
 
 
 async def post_messages(proxy, stream=False):
-    body = {"model": "claude-fake", "max_tokens": 50, "messages": [{"role": "user", "content": "x"}]}
+    body = {
+        "model": "claude-fake",
+        "max_tokens": 50,
+        "messages": [{"role": "user", "content": "x"}],
+    }
     if stream:
         body["stream"] = True
     resp = await treq.post(
@@ -262,7 +269,6 @@ async def test_client_dropping_a_long_stream_closes_the_upstream_within_a_second
     claude = start_fake(FakeClaude)
     proxy = start_proxy(providers(claude=claude))
     from tests.fakes import claude_events
-
     from tests.fakes.turn import Turn
 
     events = claude_events(Turn(text="first"), "claude-fake-1")
@@ -277,11 +283,17 @@ async def test_client_dropping_a_long_stream_closes_the_upstream_within_a_second
             if not got_first.called:
                 got_first.callback(data)
 
-    body = {"model": "claude-fake", "max_tokens": 5, "stream": True,
-            "messages": [{"role": "user", "content": "x"}]}
+    body = {
+        "model": "claude-fake",
+        "max_tokens": 5,
+        "stream": True,
+        "messages": [{"role": "user", "content": "x"}],
+    }
     resp = await treq.post(
-        proxy.url + "/v1/messages", json.dumps(body).encode(),
-        headers={"x-api-key": CLIENT_KEY}, unbuffered=True,
+        proxy.url + "/v1/messages",
+        json.dumps(body).encode(),
+        headers={"x-api-key": CLIENT_KEY},
+        unbuffered=True,
     )
     assert resp.code == 200
     proto = FirstChunk()
@@ -312,11 +324,17 @@ async def test_upstream_reset_mid_stream_ends_with_a_claude_error_event(start_fa
 
 
 async def post_messages_model(proxy, model):
-    body = {"model": model, "max_tokens": 50, "stream": True,
-            "messages": [{"role": "user", "content": "x"}]}
+    body = {
+        "model": model,
+        "max_tokens": 50,
+        "stream": True,
+        "messages": [{"role": "user", "content": "x"}],
+    }
     resp = await treq.post(
-        proxy.url + "/v1/messages", json.dumps(body).encode(),
-        headers={"x-api-key": CLIENT_KEY}, unbuffered=True,
+        proxy.url + "/v1/messages",
+        json.dumps(body).encode(),
+        headers={"x-api-key": CLIENT_KEY},
+        unbuffered=True,
     )
     return resp, await resp.content()
 
@@ -328,7 +346,8 @@ async def test_openai_stream_reset_gives_error_chunk_without_done(start_fake, st
     oai.default("POST", oai.generation_path, oai.default_answer(reset_after=120))
     body = {"model": "gpt-fake", "stream": True, "messages": [{"role": "user", "content": "x"}]}
     resp = await treq.post(
-        proxy.url + "/v1/chat/completions", json.dumps(body).encode(),
+        proxy.url + "/v1/chat/completions",
+        json.dumps(body).encode(),
         headers={"authorization": "Bearer " + CLIENT_KEY},
     )
     text = (await resp.content()).decode()
@@ -350,7 +369,10 @@ async def test_stream_split_at_every_byte_arrives_whole(start_fake, start_proxy)
     text = (await resp.content()).decode()
     datas = [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: ")]
     joined = "".join(
-        p.get("text", "") for d in datas for c in d.get("candidates", []) for p in c["content"]["parts"]
+        p.get("text", "")
+        for d in datas
+        for c in d.get("candidates", [])
+        for p in c["content"]["parts"]
     )
     assert joined == "hello from fake-gemini"
 
@@ -362,7 +384,8 @@ async def test_gzip_stream_without_content_encoding_is_decoded(start_fake, start
     oai.default("POST", oai.generation_path, oai.default_answer(gzip=True, content_encoding=False))
     body = {"model": "gpt-fake", "stream": True, "messages": [{"role": "user", "content": "x"}]}
     resp = await treq.post(
-        proxy.url + "/v1/chat/completions", json.dumps(body).encode(),
+        proxy.url + "/v1/chat/completions",
+        json.dumps(body).encode(),
         headers={"authorization": "Bearer " + CLIENT_KEY},
     )
     text = (await resp.content()).decode()
