@@ -1,3 +1,3 @@
-"""cliproxy: a local proxy that serves OpenAI, Claude and Gemini APIs (and Amp) from your own accounts."""
+"""cliproxy: serve OpenAI, Claude and Gemini APIs (and Amp) from your own accounts."""
 
 __version__ = "0.1.0"

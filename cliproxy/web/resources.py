@@ -113,7 +113,6 @@ class JsonLeaf(Resource):
 
 
 class Health(JsonLeaf):
-
     def render_GET(self, request: Request) -> bytes:
         return json_response(request, 200, {"status": "ok"})
 
@@ -121,7 +120,6 @@ class Health(JsonLeaf):
 
 
 class Index(JsonLeaf):
-
     def render_GET(self, request: Request) -> bytes:
         return json_response(
             request,
