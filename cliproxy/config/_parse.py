@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from ._amp import read_amp
 from ._fields import Context, Section, kind_of
+from ._oauth import read_oauth_endpoints
 from ._providers import (
     read_key_list,
     read_legacy_gemini,
@@ -257,6 +258,7 @@ def _read(top: Section, source_path: str, raw: dict) -> Config:
         ampcode=read_amp(top),
         oauth_model_alias=read_oauth_model_alias(top),
         oauth_excluded_models=read_oauth_excluded(top),
+        oauth_endpoints=read_oauth_endpoints(top),
         raw=raw,
     )
 

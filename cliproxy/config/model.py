@@ -187,6 +187,59 @@ class OAuthModelAlias:
     fork: bool = False
 
 
+#: Where OAuth logins, token refreshes and the subscription APIs go (core.md §3, §2.2-2.6).
+CLAUDE_AUTHORIZE_URL = "https://claude.ai/oauth/authorize"
+CLAUDE_TOKEN_URL = "https://api.anthropic.com/v1/oauth/token"
+CODEX_AUTHORIZE_URL = "https://auth.openai.com/oauth/authorize"
+CODEX_TOKEN_URL = "https://auth.openai.com/oauth/token"
+CODEX_API_URL = "https://chatgpt.com/backend-api/codex"
+GOOGLE_AUTHORIZE_URL = "https://accounts.google.com/o/oauth2/auth"
+GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
+GOOGLE_USERINFO_URL = "https://www.googleapis.com/oauth2/v1/userinfo"
+CODE_ASSIST_URL = "https://cloudcode-pa.googleapis.com"
+RESOURCE_MANAGER_URL = "https://cloudresourcemanager.googleapis.com"
+SERVICE_USAGE_URL = "https://serviceusage.googleapis.com"
+
+
+@dataclass(frozen=True, slots=True)
+class ClaudeEndpoints:
+    """`oauth-endpoints.claude`: login, token refresh, and the Messages API base."""
+
+    authorize_url: str = CLAUDE_AUTHORIZE_URL
+    token_url: str = CLAUDE_TOKEN_URL
+    api_url: str = CLAUDE_BASE_URL
+
+
+@dataclass(frozen=True, slots=True)
+class CodexEndpoints:
+    """`oauth-endpoints.codex`: login, token refresh, and the ChatGPT backend base."""
+
+    authorize_url: str = CODEX_AUTHORIZE_URL
+    token_url: str = CODEX_TOKEN_URL
+    api_url: str = CODEX_API_URL
+
+
+@dataclass(frozen=True, slots=True)
+class GeminiEndpoints:
+    """`oauth-endpoints.gemini`: Google login, user info, Code Assist and project APIs."""
+
+    authorize_url: str = GOOGLE_AUTHORIZE_URL
+    token_url: str = GOOGLE_TOKEN_URL
+    userinfo_url: str = GOOGLE_USERINFO_URL
+    code_assist_url: str = CODE_ASSIST_URL
+    resource_manager_url: str = RESOURCE_MANAGER_URL
+    service_usage_url: str = SERVICE_USAGE_URL
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthEndpoints:
+    """`oauth-endpoints:` (ours): every URL a login or a subscription account talks to."""
+
+    claude: ClaudeEndpoints = ClaudeEndpoints()
+    codex: CodexEndpoints = CodexEndpoints()
+    gemini: GeminiEndpoints = GeminiEndpoints()
+
+
 def escape_endpoint_argument(value: str) -> str:
     """Quote a value for a Twisted endpoint string (`:` and `\\` are special there)."""
     return value.replace("\\", "\\\\").replace(":", "\\:")
@@ -232,6 +285,7 @@ class Config:
     ampcode: AmpConfig = AmpConfig()
     oauth_model_alias: Mapping[str, tuple[OAuthModelAlias, ...]] = field(default_factory=_empty)
     oauth_excluded_models: Mapping[str, tuple[str, ...]] = field(default_factory=_empty)
+    oauth_endpoints: OAuthEndpoints = OAuthEndpoints()
     warnings: tuple[str, ...] = ()
     raw: Mapping[str, object] = field(default_factory=_empty, repr=False, compare=False)
 
