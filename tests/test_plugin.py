@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.metadata
-import json
 import os
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -36,14 +35,11 @@ def test_options_take_config_and_listen():
 
 
 def _installed_normally() -> bool:
-    try:
-        dist = importlib.metadata.distribution("cliproxy")
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    direct = dist.read_text("direct_url.json")
-    if direct and json.loads(direct).get("dir_info", {}).get("editable"):
-        return False
-    return True
+    """cliproxy's plugin file sits in this interpreter's site-packages (a pip install that
+    is not editable), and the environment has its own twistd script."""
+    purelib = Path(sysconfig.get_paths()["purelib"])
+    plugin = purelib / "twisted" / "plugins" / "cliproxy_plugin.py"
+    return plugin.exists() and (Path(sys.executable).parent / "twistd").exists()
 
 
 @pytest.mark.skipif(not _installed_normally(), reason="cliproxy is not pip-installed here")
