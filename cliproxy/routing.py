@@ -30,6 +30,7 @@ from cliproxy.formats.errors import upstream_error_object
 from cliproxy.formats.requests import (
     TranslationError,
     apply_thinking,
+    client_tools,
     count_tokens_request,
     estimate_tokens,
     translate_request,
@@ -44,6 +45,7 @@ from cliproxy.formats.sse import SSEDecoder
 from cliproxy.registry import ModelRegistry, UnknownModel
 from cliproxy.upstream import UnsupportedAction, UpstreamConfigError, executor_for
 from cliproxy.upstream.body import read_body
+from cliproxy.upstream.headers import filter_response_headers
 from cliproxy.upstream.http import HeaderTimeout
 from cliproxy.usage import Usage, UsageBook, usage_from_response
 
@@ -98,6 +100,8 @@ class JSONResult:
     status: int
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
+    #: filtered upstream headers, with `passthrough-headers: true`
+    passthrough: list[tuple[bytes, list[bytes]]] = field(default_factory=list)
 
 
 @dataclass
@@ -110,6 +114,8 @@ class StreamResult:
     alt: str | None
     #: called once by the relay when the stream ends: (usage, error_status or None)
     done: Callable[[Usage, int | None], None]
+    #: filtered upstream headers, with `passthrough-headers: true`
+    passthrough: list[tuple[bytes, list[bytes]]] = field(default_factory=list)
 
 
 @dataclass
@@ -156,6 +162,15 @@ def parse_retry_after(headers: Any, body: bytes, now: float) -> float | None:
     if m:
         return float(m.group(1))
     return None
+
+
+def passthrough_headers(headers: Any) -> list[tuple[bytes, list[bytes]]]:
+    """Upstream headers a client may see; the answer's framing headers stay ours."""
+    return [
+        (name, values)
+        for name, values in filter_response_headers(headers.getAllRawHeaders())
+        if name.lower() not in (b"content-type", b"transfer-encoding", b"date", b"server")
+    ]
 
 
 def _thinking_caps(spec: Any) -> dict[str, Any] | None:
@@ -367,8 +382,14 @@ class Router:
             return _Failure(response.code, raw, retry_after, invalid)
 
         if req.stream and req.action == "generate":
-            return self._stream_result(req, cred, model, provider_fmt, response)
-        return await self._json_result(req, cred, model, provider_fmt, response, upstream_stream)
+            result: Any = self._stream_result(req, cred, model, provider_fmt, response)
+        else:
+            result = await self._json_result(
+                req, cred, model, provider_fmt, response, upstream_stream
+            )
+        if config.passthrough_headers:
+            result.passthrough = passthrough_headers(response.headers)
+        return result
 
     def _count_locally(self, req: ClientRequest, provider_fmt: Format) -> JSONResult | None:
         if provider_fmt in (Format.CLAUDE, Format.GEMINI):
@@ -415,8 +436,11 @@ class Router:
         elif provider_fmt == req.format and raw is not None:
             out = raw  # fast path: the upstream's own bytes
         else:
+            names = client_tools(req.format, provider_fmt, req.body)
             out = json.dumps(
-                translate_response(provider_fmt, req.format, parsed, model=req.model),
+                translate_response(
+                    provider_fmt, req.format, parsed, model=req.model, tool_names=names
+                ),
                 ensure_ascii=False,
             ).encode("utf-8")
         self.usage.record(
@@ -460,6 +484,7 @@ class Router:
             provider_fmt,
             req.format,
             model=req.model,
+            tool_names=client_tools(req.format, provider_fmt, req.body),
             gemini_sse=req.alt in (None, "sse"),
         )
 

@@ -210,3 +210,28 @@ async def test_gemini_stream_without_alt_is_sse_as_cliproxyapi_does(start_fake, 
     )
     assert resp.headers.getRawHeaders("content-type")[0] == "text/event-stream"
     assert body.startswith(b"data: {")
+
+
+@pytest_twisted.ensureDeferred
+async def test_passthrough_headers_forward_filtered_upstream_headers(start_fake, start_proxy):
+    claude = start_fake(FakeClaude)
+    upstream_headers = {
+        "anthropic-ratelimit-requests-remaining": "41",
+        "set-cookie": "session=secret",
+        "x-litellm-model": "gateway-detail",
+    }
+    body = {"model": "claude-fake", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
+    for enabled in (False, True):
+        proxy = start_proxy(
+            config_text(claude_cfg(claude), f"passthrough-headers: {str(enabled).lower()}\n")
+        )
+        claude.default(
+            "POST", claude.generation_path, claude.default_answer(headers=upstream_headers)
+        )
+        resp, _ = await post(proxy, "/v1/messages", body)
+        assert resp.code == 200
+        h = resp.headers
+        assert h.hasHeader("anthropic-ratelimit-requests-remaining") is enabled
+        assert not h.hasHeader("set-cookie")
+        assert not h.hasHeader("x-litellm-model")
+        assert h.getRawHeaders("content-type") == ["application/json"]

@@ -117,6 +117,8 @@ class InferenceResource(ApiResource):
         assert isinstance(result, JSONResult)
         body = self.wrap_json(result.body)
         request.setResponseCode(result.status)
+        for name, values in result.passthrough:
+            request.responseHeaders.setRawHeaders(name, values)
         for k, v in result.headers.items():
             request.setHeader(k, v)
         request.setHeader(b"content-type", b"application/json")

@@ -132,6 +132,8 @@ class StreamRelay:
         self._committed = True
         req = self.request
         req.setResponseCode(200)
+        for name, values in getattr(self.result, "passthrough", ()):
+            req.responseHeaders.setRawHeaders(name, values)
         if self.raw_json:
             req.setHeader(b"content-type", b"application/json")
         else:
