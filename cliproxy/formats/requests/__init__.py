@@ -9,11 +9,13 @@ from cliproxy.formats.requests.errors import TranslationError
 from cliproxy.formats.requests.responses import codex_fixups, flat_tool_names
 from cliproxy.formats.requests.thinking import apply_thinking, parse_thinking_suffix
 from cliproxy.formats.requests.tokens import count_tokens_request, estimate_tokens
+from cliproxy.formats.requests.tool_map import client_tools
 from cliproxy.formats.requests.translate import emit_request, parse_request, translate_request
 
 __all__ = [
     "TranslationError",
     "apply_thinking",
+    "client_tools",
     "codex_fixups",
     "count_tokens_request",
     "emit_request",

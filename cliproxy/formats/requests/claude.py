@@ -80,7 +80,7 @@ def parse(body: dict[str, Any]) -> Conversation:
             if isinstance(part, ToolResult) and part.name is None:
                 part.name = names.get(part.id)
 
-    conv.tools = _parse_tools(as_list(body.get("tools"), "tools"))
+    conv.tools = parse_tools(as_list(body.get("tools"), "tools"))
     choice = body.get("tool_choice")
     if isinstance(choice, str):
         choice = {"type": choice}
@@ -196,7 +196,7 @@ def _parse_source(kind: str, block: dict[str, Any]) -> list[Part]:
     return []
 
 
-def _parse_tools(tools: list[Any]) -> list[Tool]:
+def parse_tools(tools: list[Any]) -> list[Tool]:
     out: list[Tool] = []
     for tool in tools:
         if not isinstance(tool, dict):
@@ -394,4 +394,4 @@ def _emit_tool(tool: Tool) -> dict[str, Any]:
     return fn
 
 
-__all__ = ["DEFAULT_MAX_TOKENS", "emit", "parse"]
+__all__ = ["DEFAULT_MAX_TOKENS", "emit", "parse", "parse_tools"]

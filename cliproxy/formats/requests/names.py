@@ -25,6 +25,30 @@ def gemini_function_name(name: str) -> str:
     return out[:NAME_LIMIT]
 
 
+def gemini_function_names(names: Iterable[str]) -> dict[str, str]:
+    """Original -> Gemini name for every declared tool, unique (Gemini refuses duplicates).
+
+    Names Gemini takes as they are keep them; the others get `gemini_function_name`, with
+    `_1`, `_2`, ... when that is already taken (two long names sharing their first 64
+    characters, or `a$b` next to `a_b`).
+    """
+    names = list(dict.fromkeys(names))
+    out = {name: name for name in names if name and gemini_function_name(name) == name}
+    used = set(out.values())
+    for name in names:
+        if name in out:
+            continue
+        base = candidate = gemini_function_name(name)
+        n = 0
+        while candidate in used:
+            n += 1
+            suffix = f"_{n}"
+            candidate = base[: NAME_LIMIT - len(suffix)] + suffix
+        used.add(candidate)
+        out[name] = candidate
+    return out
+
+
 def claude_tool_id(tool_id: str, fallback: str = "toolu_0") -> str:
     """A tool_use id Claude accepts (`^[a-zA-Z0-9_-]+$`)."""
     return _CLAUDE_ID_BAD.sub("_", tool_id) if tool_id else fallback

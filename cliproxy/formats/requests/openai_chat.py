@@ -104,7 +104,7 @@ def parse(body: dict[str, Any]) -> Conversation:
             conv.messages.append(Message("user", [result]))
         # other roles carry nothing the other formats could use: dropped
 
-    conv.tools = _parse_tools(body.get("tools"))
+    conv.tools = parse_tools(body.get("tools"))
     conv.tool_choice = _parse_tool_choice(body.get("tool_choice"))
     if isinstance(body.get("parallel_tool_calls"), bool):
         conv.parallel_tool_calls = body["parallel_tool_calls"]
@@ -194,7 +194,7 @@ def parse_result(content: Any, where: str) -> list[Text | Media]:
     return [Text(json_text(content))]
 
 
-def _parse_tools(tools: Any) -> list[Tool]:
+def parse_tools(tools: Any) -> list[Tool]:
     out: list[Tool] = []
     for tool in as_list(tools, "tools"):
         if not isinstance(tool, dict):
@@ -424,4 +424,4 @@ def _emit_tool(tool: Tool) -> dict[str, Any]:
     return {"type": "function", "function": fn}
 
 
-__all__ = ["emit", "parse"]
+__all__ = ["emit", "parse", "parse_tools"]

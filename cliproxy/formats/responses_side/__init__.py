@@ -5,7 +5,7 @@ See `translate` for the entry points, `ir` for the neutral form they pass throug
 """
 
 from cliproxy.formats.responses_side.aggregate import AggregateError, Aggregator, aggregate_stream
-from cliproxy.formats.responses_side.ir import Usage
+from cliproxy.formats.responses_side.ir import ClientTool, Usage
 from cliproxy.formats.responses_side.stream import StreamTranslator
 from cliproxy.formats.responses_side.translate import (
     error_event,
@@ -16,6 +16,7 @@ from cliproxy.formats.responses_side.translate import (
 __all__ = [
     "AggregateError",
     "Aggregator",
+    "ClientTool",
     "StreamTranslator",
     "Usage",
     "aggregate_stream",

@@ -17,6 +17,7 @@ from cliproxy.formats.responses_side.ir import (
     ThinkingBlock,
     ToolCallBlock,
     Usage,
+    client_tool,
     dumps,
     effective_finish,
 )
@@ -138,7 +139,7 @@ def chat_from_message(msg: Message, *, model: str, created: int, nonce: str, too
         _tool_call(
             None,
             b.id,
-            tool_names.get(b.name, b.name) if tool_names else b.name,
+            client_tool(tool_names, b.name).name,
             b.arguments or "{}",
             b.signature,
         )

@@ -21,6 +21,7 @@ from cliproxy.formats.responses_side.ir import (
     ToolCallBlock,
     Usage,
     arguments_object,
+    client_tool,
     dumps,
     effective_finish,
 )
@@ -214,7 +215,7 @@ def claude_from_message(msg: Message, *, model: str, created: int, nonce: str, t
                 {
                     "type": "tool_use",
                     "id": claude_tool_id(block.id, nonce, n),
-                    "name": tool_names.get(block.name, block.name) if tool_names else block.name,
+                    "name": client_tool(tool_names, block.name).name,
                     "input": arguments_object(block.arguments),
                 }
             )

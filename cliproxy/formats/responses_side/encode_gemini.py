@@ -22,6 +22,7 @@ from cliproxy.formats.responses_side.ir import (
     ToolCallBlock,
     Usage,
     arguments_object,
+    client_tool,
     dumps,
     effective_finish,
 )
@@ -161,7 +162,7 @@ def gemini_from_message(msg: Message, *, model: str, created: int, nonce: str, t
             if block.text:
                 parts.append({"text": block.text, "thought": True})
         elif isinstance(block, ToolCallBlock):
-            name = tool_names.get(block.name, block.name) if tool_names else block.name
+            name = client_tool(tool_names, block.name).name
             parts.append(_call_part(block.id, name, block.arguments))
     reason = effective_finish(msg.finish, msg.has_tool_calls)
     out: dict[str, Any] = {

@@ -4,6 +4,9 @@
 Output items get their `output_index` in order of appearance; text after a tool call starts
 a new message item. `response.completed` carries every finished item. A turn cut short by
 the token limit or a content filter ends as `response.incomplete`, as OpenAI's own API does.
+Calls of tools the client declared inside a `namespace` carry that namespace again, and
+calls of freeform (`custom`) tools become `custom_tool_call` items with their raw `input`
+(the other providers saw them as functions taking `{"input": ...}`); see `ClientTool`.
 """
 
 from __future__ import annotations
@@ -14,12 +17,15 @@ from cliproxy.formats.responses_side._wire import responses_error, sse
 from cliproxy.formats.responses_side.ir import (
     CONTENT_FILTER,
     LENGTH,
+    ClientTool,
     Encoder,
     Message,
     TextBlock,
     ThinkingBlock,
     ToolCallBlock,
     Usage,
+    arguments_object,
+    client_tool,
     dumps,
     effective_finish,
 )
@@ -86,21 +92,43 @@ def _reasoning_item(item_id: str, text: str | None, signature: str) -> dict[str,
     return item
 
 
-def _call_item(item_id: str, call_id: str, name: str, arguments: str, status: str):
-    return {
-        "id": item_id,
-        "type": "function_call",
-        "status": status,
-        "arguments": arguments,
-        "call_id": call_id,
-        "name": name,
-    }
+def _call_item(item_id: str, call_id: str, tool: ClientTool, arguments: str, status: str):
+    if tool.custom:
+        item = {
+            "id": item_id,
+            "type": "custom_tool_call",
+            "status": status,
+            "call_id": call_id,
+            "name": tool.name,
+            "input": custom_input(arguments),
+        }
+    else:
+        item = {
+            "id": item_id,
+            "type": "function_call",
+            "status": status,
+            "arguments": arguments,
+            "call_id": call_id,
+            "name": tool.name,
+        }
+    if tool.namespace:
+        item["namespace"] = tool.namespace
+    return item
+
+
+def custom_input(arguments: str) -> str:
+    """A freeform tool's raw input from the `{"input": ...}` arguments other models produced."""
+    if not arguments:
+        return ""
+    value = arguments_object(arguments)
+    raw = value.get("input", value.get("_raw"))
+    return raw if isinstance(raw, str) else arguments
 
 
 class _Open:
     """An output item being streamed."""
 
-    __slots__ = ("index", "item_id", "texts", "signature", "part_open", "call_id", "name")
+    __slots__ = ("index", "item_id", "texts", "signature", "part_open", "call_id", "tool")
 
     def __init__(self, index: int, item_id: str) -> None:
         self.index = index
@@ -109,7 +137,7 @@ class _Open:
         self.signature = ""
         self.part_open = False
         self.call_id = ""
-        self.name = ""
+        self.tool = ClientTool("")
 
 
 class ResponsesEncoder(Encoder):
@@ -322,15 +350,17 @@ class ResponsesEncoder(Encoder):
         call = self._new_item("fc")
         call.call_id = id or f"call_{self.nonce}{call.index}"
         call.item_id = "fc_" + call.call_id
-        call.name = self.client_tool_name(name)
+        call.tool = client_tool(self.tool_names, name)
         self._tools[key] = call
-        self._added(call, _call_item(call.item_id, call.call_id, call.name, "", "in_progress"))
+        self._added(call, _call_item(call.item_id, call.call_id, call.tool, "", "in_progress"))
 
     def tool_args(self, key: Any, delta: str) -> None:
         call = self._tools.get(key)
         if self.done or call is None or not delta:
             return
         call.texts.append(delta)
+        if call.tool.custom:
+            return  # its raw input is known once the JSON around it is complete
         self._seq_delta(b"response.function_call_arguments.delta", call, b',"delta":', delta, b"")
 
     def tool_end(self, key: Any) -> None:
@@ -338,17 +368,29 @@ class ResponsesEncoder(Encoder):
         if self.done or call is None:
             return
         args = "".join(call.texts) or "{}"
-        self._event(
-            "response.function_call_arguments.done",
-            {
-                "type": "response.function_call_arguments.done",
-                "item_id": call.item_id,
-                "output_index": call.index,
-                "name": call.name,
-                "arguments": args,
-            },
-        )
-        self._item_done(call, _call_item(call.item_id, call.call_id, call.name, args, "completed"))
+        common = {"item_id": call.item_id, "output_index": call.index}
+        if call.tool.custom:
+            raw = custom_input(args)
+            if raw:
+                self._event(
+                    "response.custom_tool_call_input.delta",
+                    {"type": "response.custom_tool_call_input.delta", **common, "delta": raw},
+                )
+            self._event(
+                "response.custom_tool_call_input.done",
+                {"type": "response.custom_tool_call_input.done", **common, "input": raw},
+            )
+        else:
+            self._event(
+                "response.function_call_arguments.done",
+                {
+                    "type": "response.function_call_arguments.done",
+                    **common,
+                    "name": call.tool.name,
+                    "arguments": args,
+                },
+            )
+        self._item_done(call, _call_item(call.item_id, call.call_id, call.tool, args, "completed"))
 
     # --- terminal ---
 
@@ -401,9 +443,9 @@ def responses_from_message(
             output.append(_reasoning_item(f"rs_{base}_{n}", block.text, block.signature))
         elif isinstance(block, ToolCallBlock):
             call_id = block.id or f"call_{nonce}{n}"
-            name = tool_names.get(block.name, block.name) if tool_names else block.name
+            tool = client_tool(tool_names, block.name)
             output.append(
-                _call_item("fc_" + call_id, call_id, name, block.arguments or "{}", "completed")
+                _call_item("fc_" + call_id, call_id, tool, block.arguments or "{}", "completed")
             )
     reason = effective_finish(msg.finish, msg.has_tool_calls)
     incomplete = _INCOMPLETE.get(reason)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,6 +108,33 @@ def arguments_object(arguments: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"_raw": arguments}
 
 
+@dataclass(frozen=True, slots=True)
+class ClientTool:
+    """A tool as the client declared it, for calls the upstream makes under another name.
+
+    Attributes:
+        name: the client's name for the tool (inside its namespace, if any).
+        namespace: the Responses `namespace` tool it was declared in.
+        custom: a Responses freeform (`custom`) tool: its call carries raw `input` text.
+    """
+
+    name: str
+    namespace: str | None = None
+    custom: bool = False
+
+
+#: upstream tool name -> the client's tool (a plain string: just the client's name)
+ToolNames = Mapping[str, "str | ClientTool"]
+
+
+def client_tool(tool_names: ToolNames | None, name: str) -> ClientTool:
+    """The client's tool for an upstream tool name (itself when it was never renamed)."""
+    found = tool_names.get(name) if tool_names else None
+    if found is None:
+        return ClientTool(name)
+    return ClientTool(found) if isinstance(found, str) else found
+
+
 def new_nonce() -> str:
     return secrets.token_hex(6)
 
@@ -195,7 +223,7 @@ class Encoder:
         *,
         created: int,
         nonce: str,
-        tool_names: dict[str, str] | None = None,
+        tool_names: ToolNames | None = None,
     ) -> None:
         self.model = model
         self.created = created
@@ -214,9 +242,7 @@ class Encoder:
         return out
 
     def client_tool_name(self, name: str) -> str:
-        if self.tool_names:
-            return self.tool_names.get(name, name)
-        return name
+        return client_tool(self.tool_names, name).name
 
     # events; subclasses override the ones their format shows
 

@@ -22,7 +22,14 @@ from cliproxy.formats.responses_side.encode_responses import (
     ResponsesEncoder,
     responses_from_message,
 )
-from cliproxy.formats.responses_side.ir import Decoder, Encoder, Message, ToolCallBlock, new_nonce
+from cliproxy.formats.responses_side.ir import (
+    Decoder,
+    Encoder,
+    Message,
+    ToolCallBlock,
+    ToolNames,
+    new_nonce,
+)
 from cliproxy.formats.responses_side.passthrough import (
     ChatPassThrough,
     ClaudePassThrough,
@@ -73,7 +80,7 @@ def translate_response(
     body: dict[str, Any],
     *,
     model: str,
-    tool_names: dict[str, str] | None = None,
+    tool_names: ToolNames | None = None,
     created: int | None = None,
     nonce: str | None = None,
 ) -> dict[str, Any]:
@@ -81,8 +88,8 @@ def translate_response(
 
     Args:
         model: the model the client asked for; echoed back.
-        tool_names: upstream tool name → the client's name, for names the request side
-            shortened or sanitised.
+        tool_names: upstream tool name → the client's name or `ClientTool`, for names the
+            request side shortened, sanitised or flattened (requests.client_tools builds it).
         created, nonce: the timestamp and the random part of generated ids (tests pin them).
 
     The same format on both sides returns `body` itself, untouched, like the stream fast path.
@@ -121,7 +128,7 @@ def _encoder(
     *,
     created: int | None,
     nonce: str,
-    tool_names: dict[str, str] | None,
+    tool_names: ToolNames | None,
     gemini_sse: bool,
 ) -> Encoder:
     kw: dict[str, Any] = {
@@ -139,7 +146,7 @@ def stream_translator(
     client: Format,
     *,
     model: str,
-    tool_names: dict[str, str] | None = None,
+    tool_names: ToolNames | None = None,
     gemini_sse: bool = True,
     created: int | None = None,
     nonce: str | None = None,
@@ -148,7 +155,7 @@ def stream_translator(
 
     Args:
         model: the model the client asked for; echoed in every header.
-        tool_names: upstream tool name → the client's name.
+        tool_names: upstream tool name → the client's name or `ClientTool`.
         gemini_sse: for Gemini clients: True for `alt=sse` framing, False for the JSON array
             Gemini sends without `alt=sse`.
         created, nonce: the timestamp and the random part of generated ids (tests pin them).
