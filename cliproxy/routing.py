@@ -47,6 +47,7 @@ from cliproxy.upstream import UnsupportedAction, UpstreamConfigError, executor_f
 from cliproxy.upstream.body import read_body
 from cliproxy.upstream.headers import filter_response_headers
 from cliproxy.upstream.http import HeaderTimeout
+from cliproxy.upstream.stream import deliver_stream
 from cliproxy.usage import Usage, UsageBook, usage_from_response
 
 log = Logger()
@@ -116,6 +117,47 @@ class StreamResult:
     done: Callable[[Usage, int | None], None]
     #: filtered upstream headers, with `passthrough-headers: true`
     passthrough: list[tuple[bytes, list[bytes]]] = field(default_factory=list)
+
+
+class BootstrapSink:
+    """Holds an upstream stream's first bytes until the relay takes over.
+
+    The `StreamReader` calls `on_data`/`on_end`; until `attach`, data is kept and `first`
+    fires (True on data, False on an end before any data); afterwards everything goes
+    straight to the relay.
+    """
+
+    def __init__(self) -> None:
+        self.first: defer.Deferred[bool] = defer.Deferred()
+        self.reader: Any = None
+        self._buffer: list[bytes] = []
+        self._ended: tuple[Any] | None = None
+        self._target: Any = None
+
+    def on_data(self, data: bytes) -> None:
+        if self._target is not None:
+            self._target.on_data(data)
+            return
+        self._buffer.append(data)
+        if not self.first.called:
+            self.first.callback(True)
+
+    def on_end(self, reason: Any) -> None:
+        if self._target is not None:
+            self._target.on_end(reason)
+            return
+        self._ended = (reason,)
+        if not self.first.called:
+            self.first.callback(False)
+
+    def attach(self, target: Any) -> None:
+        """Hand the stream to `target` (with `on_data`/`on_end`), replaying what came."""
+        self._target = target
+        buffered, self._buffer = self._buffer, []
+        for data in buffered:
+            target.on_data(data)
+        if self._ended is not None:
+            target.on_end(self._ended[0])
 
 
 @dataclass
@@ -382,7 +424,19 @@ class Router:
             return _Failure(response.code, raw, retry_after, invalid)
 
         if req.stream and req.action == "generate":
+            started = await self._bootstrap(response, config)
+            if started is None:
+                # nothing reached the client yet, so another credential can still serve it
+                log.info(
+                    "upstream {cred} closed the stream for {model} before sending anything",
+                    cred=cred.label,
+                    model=model,
+                )
+                return _Failure(
+                    502, b"upstream closed the stream before sending anything", None, False
+                )
             result: Any = self._stream_result(req, cred, model, provider_fmt, response)
+            result.started = started
         else:
             result = await self._json_result(
                 req, cred, model, provider_fmt, response, upstream_stream
@@ -476,6 +530,27 @@ class Router:
         for ev in decoder.feed(raw) + decoder.close():
             agg.feed(ev)
         return agg.result()
+
+    async def _bootstrap(self, response: Any, config: Any) -> BootstrapSink | None:
+        """Start reading the stream and wait for its first bytes (core.md §4.3, step 3).
+
+        Returns the sink holding the reader and what has arrived, or None when the
+        upstream ended or failed before sending anything.
+        """
+        sink = BootstrapSink()
+        sink.reader = deliver_stream(
+            response,
+            sink.on_data,
+            sink.on_end,
+            idle_timeout=config.streaming.idle_timeout_seconds,
+            clock=self.reactor,
+        )
+        try:
+            got = await sink.first
+        except defer.CancelledError:
+            sink.reader.stop()
+            raise
+        return sink if got else None
 
     def _stream_result(
         self, req: ClientRequest, cred: Any, model: str, provider_fmt: Format, response: Any

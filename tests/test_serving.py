@@ -479,3 +479,19 @@ async def test_models_list_shows_configured_models(start_fake, start_proxy):
     resp = await treq.get(proxy.url + "/v1beta/models", headers={"x-api-key": CLIENT_KEY})
     names = {m["name"] for m in json.loads(await resp.content())["models"]}
     assert "models/claude-fake" in names
+
+
+@pytest_twisted.ensureDeferred
+async def test_stream_that_dies_before_its_first_byte_fails_over(start_fake, start_proxy):
+    from tests.fakes import claude_events
+    from tests.fakes.turn import Turn
+
+    claude = start_fake(FakeClaude)
+    proxy = start_proxy(two_keys(claude, "fill-first"))
+    events = claude_events(Turn(text="hi"), "claude-fake-1")
+    claude.script("POST", "/v1/messages", Reply(sse=events, reset_after=0), key="sk-ant-A")
+    resp, body = await post_messages(proxy, stream=True)
+    assert resp.code == 200
+    text = body.decode()
+    assert "message_stop" in text and "event: error" not in text
+    assert [r.key for r in claude.requests] == ["sk-ant-A", "sk-ant-B"]

@@ -58,14 +58,20 @@ class StreamRelay:
         self._keepalive_call: Any = None
 
     def start(self) -> None:
-        self.reader = deliver_stream(
-            self.result.response,
-            self._data,
-            self._upstream_ended,
-            idle_timeout=self.idle_timeout,
-            clock=self.clock,
-        )
-        if self.reader.ended:
+        started = getattr(self.result, "started", None)
+        if started is not None:
+            # routing already read the first bytes (to fail over before answering)
+            self.reader = started.reader
+            started.attach(self)
+        else:
+            self.reader = deliver_stream(
+                self.result.response,
+                self.on_data,
+                self.on_end,
+                idle_timeout=self.idle_timeout,
+                clock=self.clock,
+            )
+        if self._ended:
             return
         self.request.registerProducer(self.reader, True)
         self.request.notifyFinish().addErrback(self._client_left)
@@ -73,7 +79,7 @@ class StreamRelay:
 
     # -- upstream side -------------------------------------------------------------------
 
-    def _data(self, data: bytes) -> None:
+    def on_data(self, data: bytes) -> None:
         if self._client_gone or self._ended:
             return
         out: list[bytes] = []
@@ -85,7 +91,7 @@ class StreamRelay:
                 # the terminal event is out; whatever the upstream still sends is dropped
                 self._end([], None)
 
-    def _upstream_ended(self, reason: Failure | None) -> None:
+    def on_end(self, reason: Failure | None) -> None:
         self._cancel_keepalive()
         if self._ended:
             return
