@@ -5,7 +5,9 @@
 inside a UTF-8 sequence), and yields whole events. It follows the WHATWG event-stream
 rules that matter for LLM APIs: `event:`, `data:` (joined with newlines), `id:`,
 comment lines, CR, LF and CRLF line ends, and a leading BOM. Cost per feed is
-proportional to the bytes fed, never to the stream so far.
+proportional to the bytes fed, never to the stream so far. A CR that ends a feed waits for
+the next byte (or `close`) to tell CR from CRLF, so each event, `raw` bytes included, is the
+same however the stream was split.
 """
 
 from __future__ import annotations
@@ -66,7 +68,6 @@ class SSEDecoder:
         "_id",
         "_raw",
         "_has_field",
-        "_pending_cr",
         "max_event_bytes",
     )
 
@@ -78,7 +79,6 @@ class SSEDecoder:
         self._id: str | None = None
         self._raw: list[bytes] = []
         self._has_field = False
-        self._pending_cr = False
         self.max_event_bytes = max_event_bytes
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
@@ -94,12 +94,6 @@ class SSEDecoder:
                 probe = probe[3:]
             self._buf = b""
             chunk = probe
-        if self._pending_cr:
-            # a CR ended the previous feed: a LF right after it belongs to the same line end
-            self._pending_cr = False
-            if chunk.startswith(b"\n"):
-                self._raw.append(b"\n")
-                chunk = chunk[1:]
         buf = self._buf + chunk if self._buf else chunk
         out: list[SSEEvent] = []
         start = 0
@@ -108,12 +102,12 @@ class SSEDecoder:
             lf = buf.find(b"\n", start)
             cr = buf.find(b"\r", start, lf if lf >= 0 else n)
             if cr >= 0:
+                if cr + 1 == n:
+                    # CR or CRLF: the next byte decides, and the line end (so each event's
+                    # raw bytes) must not depend on where the stream was split
+                    break
                 end = cr
-                if cr + 1 < n:
-                    nxt = cr + 2 if buf[cr + 1 : cr + 2] == b"\n" else cr + 1
-                else:
-                    nxt = cr + 1
-                    self._pending_cr = True
+                nxt = cr + 2 if buf[cr + 1 : cr + 2] == b"\n" else cr + 1
             elif lf >= 0:
                 end, nxt = lf, lf + 1
             else:
@@ -133,7 +127,8 @@ class SSEDecoder:
         out: list[SSEEvent] = []
         if self._buf:
             self._raw.append(self._buf)
-            ev = self._line(self._buf)
+            line = self._buf[:-1] if self._buf.endswith(b"\r") else self._buf
+            ev = self._line(line)
             self._buf = b""
             if ev is not None:
                 out.append(ev)

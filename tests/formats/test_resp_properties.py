@@ -22,8 +22,8 @@ SETTINGS = settings(
 )
 
 
-def feed_chunks(provider: Format, client: Format, chunks: list[bytes]) -> bytes:
-    t = translator(provider, client)
+def feed_chunks(provider: Format, client: Format, chunks: list[bytes], **kw) -> bytes:
+    t = translator(provider, client, **kw)
     decoder = SSEDecoder()
     out: list[bytes] = []
     for chunk in chunks:
@@ -150,3 +150,20 @@ def test_junk_events_anywhere_never_raise_and_the_stream_still_ends_once(s, clie
     if s.provider is not client:  # the fast path relays junk as it came
         seen = READERS[client](body)  # still a stream the client can read to its end
         assert seen.error is not None or seen.finish is not None
+
+
+@SETTINGS
+@given(
+    s=st.sampled_from(SAMPLES),
+    client=st.sampled_from(CLIENTS),
+    gemini_sse=st.booleans(),
+    cuts=st.lists(st.integers(min_value=0, max_value=10**6), max_size=40),
+)
+def test_any_split_of_crlf_framed_upstream_bytes_gives_the_same_client_output(
+    s, client, gemini_sse, cuts
+):
+    # Google frames SSE with CRLF; a split between CR and LF must not change a relayed byte
+    body = s.body.replace(b"\n", b"\r\n")
+    kw = {"gemini_sse": gemini_sse} if client is Format.GEMINI else {}
+    whole = feed_chunks(s.provider, client, [body], **kw)
+    assert feed_chunks(s.provider, client, split(body, cuts), **kw) == whole
