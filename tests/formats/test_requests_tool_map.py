@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from cliproxy.formats import Format
 from cliproxy.formats.requests import client_tools, translate_request
 from cliproxy.formats.responses_side import ClientTool, stream_translator, translate_response
+from tests.formats.test_requests_roundtrip import RENDER, conversations
 from tests.formats.test_resp_samples import events_of, sse_named
 
 SCHEMA = {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}
@@ -24,32 +25,22 @@ LONG_MCP = "mcp__weather_service_for_many_cities__get_current_conditions_for_cit
 LONG_MCP_TWIN = "mcp__weather_service_for_many_cities__get_current_conditions_for_city_v2"
 
 
-def client_body(src: Format, names: list[str]) -> dict[str, Any]:
+def declare(src: Format, body: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """`body` with function tools `names` declared the way a client of `src` does."""
     if src is Format.OPENAI_CHAT:
-        return {
-            "model": "m",
-            "messages": [{"role": "user", "content": "hi"}],
-            "tools": [
-                {"type": "function", "function": {"name": n, "parameters": SCHEMA}} for n in names
-            ],
-        }
-    if src is Format.OPENAI_RESPONSES:
-        return {
-            "model": "m",
-            "input": "hi",
-            "tools": [{"type": "function", "name": n, "parameters": SCHEMA} for n in names],
-        }
-    if src is Format.CLAUDE:
-        return {
-            "model": "m",
-            "max_tokens": 10,
-            "messages": [{"role": "user", "content": "hi"}],
-            "tools": [{"name": n, "input_schema": SCHEMA} for n in names],
-        }
-    return {
-        "contents": [{"role": "user", "parts": [{"text": "hi"}]}],
-        "tools": [{"functionDeclarations": [{"name": n, "parameters": SCHEMA} for n in names]}],
-    }
+        tools = [{"type": "function", "function": {"name": n, "parameters": SCHEMA}} for n in names]
+    elif src is Format.OPENAI_RESPONSES:
+        tools = [{"type": "function", "name": n, "parameters": SCHEMA} for n in names]
+    elif src is Format.CLAUDE:
+        tools = [{"name": n, "input_schema": SCHEMA} for n in names]
+    else:
+        tools = [{"functionDeclarations": [{"name": n, "parameters": SCHEMA} for n in names]}]
+    return {**body, "tools": tools}
+
+
+def client_body(src: Format, names: list[str]) -> dict[str, Any]:
+    conv = {"system": [], "turns": [{"role": "user", "texts": ["hi"]}]}
+    return declare(src, RENDER[src](conv), names)
 
 
 def upstream_names(dst: Format, body: dict[str, Any]) -> list[str]:
@@ -146,6 +137,50 @@ def test_any_declared_names_reach_the_upstream_distinct_and_map_back_exactly(nam
             assert len(set(upstream)) == len(upstream)  # the renaming upstreams get no twins
         table = client_tools(src, dst, body)
         assert [table.get(n, ClientTool(n)).name for n in upstream] == names
+
+
+def history_calls(dst: Format, body: dict[str, Any]) -> list[str]:
+    """The names of the calls in a request's history, in order."""
+    if dst is Format.OPENAI_CHAT:
+        return [c["function"]["name"] for m in body["messages"] for c in m.get("tool_calls") or []]
+    if dst is Format.OPENAI_RESPONSES:
+        return [i["name"] for i in body["input"] if i.get("type") == "function_call"]
+    if dst is Format.CLAUDE:
+        return [
+            b["name"]
+            for m in body["messages"]
+            if isinstance(m["content"], list)
+            for b in m["content"]
+            if b.get("type") == "tool_use"
+        ]
+    return [
+        p["functionCall"]["name"]
+        for c in body["contents"]
+        for p in c["parts"]
+        if "functionCall" in p
+    ]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(conv=conversations(), odd=st.lists(tool_name, min_size=1, max_size=4, unique=True))
+def test_calls_in_the_history_use_the_names_the_upstream_was_declared(conv, odd):
+    used = list(dict.fromkeys(c["name"] for t in conv["turns"] for c in t.get("calls", [])))
+    rename = dict(zip(used, odd, strict=False))
+    for turn in conv["turns"]:
+        for item in turn.get("calls", []) + turn.get("results", []):
+            item["name"] = rename.get(item["name"], item["name"])
+    declared = list(dict.fromkeys([*(rename.get(n, n) for n in used), *odd]))
+    for src in FORMATS:
+        body = declare(src, RENDER[src](conv), declared)
+        client_calls = history_calls(src, body)
+        for dst in FORMATS:
+            if dst is src:
+                continue
+            upstream = translate_request(src, dst, body, model="m", stream=False)
+            calls = history_calls(dst, upstream)
+            assert set(calls) <= set(upstream_names(dst, upstream)), f"{src} -> {dst}"
+            table = client_tools(src, dst, body)
+            assert [table.get(n, ClientTool(n)).name for n in calls] == client_calls
 
 
 # -- the response side puts Responses namespaces and freeform tools back ------------------------
