@@ -301,6 +301,16 @@ def machine_busy_s() -> float:
     return machine_cpu_s()[0]
 
 
+def tcp_active_opens() -> int:
+    """Machine-wide count of TCP connections opened (Tcp ActiveOpens in /proc/net/snmp)."""
+    lines = Path("/proc/net/snmp").read_text().splitlines()
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("Tcp:"):
+            row = dict(zip(names.split()[1:], values.split()[1:], strict=True))
+            return int(row.get("ActiveOpens", 0))
+    return 0
+
+
 def listen_overflows() -> int:
     """The kernel's count of connections dropped because an accept queue was full."""
     lines = Path("/proc/net/netstat").read_text().splitlines()
@@ -335,7 +345,14 @@ def nginx_pids(master: int) -> list[int]:
 
 
 def usage_of_direct(u: dict[str, Any]) -> dict[str, Any]:
-    keep = ("wall_s", "nginx_cpu_pct", "client_cpu_pct", "other_cpu_pct", "listen_overflows")
+    keep = (
+        "wall_s",
+        "nginx_cpu_pct",
+        "client_cpu_pct",
+        "other_cpu_pct",
+        "listen_overflows",
+        "tcp_connects",
+    )
     return {k: u[k] for k in keep}
 
 
@@ -508,7 +525,7 @@ class Bench:
         pu0, ps0 = self.px.cpu_split()
         ng0 = [p.cpu_split() for p in ng]
         (cl0, clu0), (_, mu0) = children_cpu_s(), machine_cpu_s()
-        ov0, t0 = listen_overflows(), time.monotonic()
+        ov0, op0, t0 = listen_overflows(), tcp_active_opens(), time.monotonic()
         res = fn(*args)
         wall = time.monotonic() - t0
         pu1, ps1 = self.px.cpu_split()
@@ -530,6 +547,8 @@ class Bench:
             # user CPU used meanwhile by other processes: high values mean disturbed figures
             "other_cpu_pct": round(max(0.0, 100 * ((mu1 - mu0) - ours_user) / wall), 1),
             "listen_overflows": listen_overflows() - ov0,
+            # the client's own connections plus, through the proxy, cliproxy's upstream ones
+            "tcp_connects": tcp_active_opens() - op0,
             "cliproxy_peak_rss_kb": self.px.status_kb("VmHWM"),
         }
         return res, usage
@@ -646,6 +665,34 @@ class Bench:
 # -- report -----------------------------------------------------------------------------
 
 
+#: where a busy sample goes: the first phase with a marker anywhere in its stack wins
+PHASES = (
+    (
+        "new upstream connection (HostnameEndpoint, getaddrinfo thread)",
+        (
+            "HTTPConnectionPool._newConnection",
+            "GAIResolver",
+            "Thread._bootstrap",
+        ),
+    ),
+    ("upstream socket close", ("_SocketCloser", "_closeSocket")),
+    ("Content-Type parse via email.message (twisted.web)", ("_parseContentType",)),
+    ("access log event", ("CliproxySite.log",)),
+    (
+        "stream relay (StreamReader, SSE, pass-through, Request.write)",
+        ("StreamReader.dataReceived",),
+    ),
+    ("upstream request: treq/Agent build and send", ("UpstreamHTTP.request",)),
+    ("upstream response parse (HTTP11ClientProtocol)", ("HTTP11ClientProtocol.dataReceived",)),
+    ("routing (Router.handle)", ("Router.handle",)),
+    ("endpoint render, guard, process", ("Request.process",)),
+    ("request finish", ("Request.finish",)),
+    ("server HTTP parse", ("HTTPChannel.dataReceived", "LineReceiver.dataReceived")),
+    ("socket send", ("writeSomeData",)),
+    ("socket recv / accept", ("Connection.doRead", "Port.doRead")),
+    ("timers", ("runUntilCurrent",)),
+)
+
 #: leaf frames where the process waits rather than works (py-spy may still report them)
 IDLE_LEAVES = ("EPollReactor.doPoll (twisted/internet/epollreactor.py:227)", "Condition.wait")
 
@@ -658,6 +705,7 @@ def summarize_profile(raw: Path, top: int = 15) -> dict[str, Any]:
     epoll or on a thread-pool queue) are counted apart.
     """
     self_line: dict[str, int] = {}
+    phases: dict[str, int] = {}
     ours: dict[str, int] = {}
     incl_fn: dict[str, int] = {}
     total = idle = threads = 0
@@ -674,6 +722,10 @@ def summarize_profile(raw: Path, top: int = 15) -> dict[str, Any]:
         if frames[0].startswith("Thread._bootstrap"):
             threads += n
         self_line[frames[-1]] = self_line.get(frames[-1], 0) + n
+        phase = next(
+            (name for name, marks in PHASES if any(m in stack for m in marks)), "reactor, other"
+        )
+        phases[phase] = phases.get(phase, 0) + n
         seen = set()
         for f in frames:
             if "cliproxy/" in f and f not in seen:
@@ -694,6 +746,7 @@ def summarize_profile(raw: Path, top: int = 15) -> dict[str, Any]:
         "samples": total,
         "idle_samples": idle,
         "thread_pool_pct": round(100 * threads / total, 1) if total else 0.0,
+        "phases": topn(phases),
         "self": topn(self_line),
         "cliproxy": topn(ours),
         "inclusive": topn(incl_fn, skip_outer=True),
@@ -827,6 +880,7 @@ def process_row(s: dict[str, Any]) -> list[str]:
         pair(p["cliproxy_user_s"], p["cliproxy_sys_s"], 2),
         fmt(p["cliproxy_cpu_pct"]),
         fmt(1e6 * p["cliproxy_cpu_s"] / n, 0) if n else "-",
+        pair(s["direct"]["tcp_connects"], p["tcp_connects"]),
         fmt(p["cliproxy_peak_rss_kb"] / 1024),
     ]
 
@@ -904,6 +958,7 @@ def report(res: dict[str, Any]) -> str:
             "CPU s user / sys",
             "CPU % of one core",
             "CPU µs per request",
+            "TCP connects direct / proxy",
             "peak RSS MB",
         ],
         [process_row(s) for s in res["scenarios"]],
@@ -913,7 +968,9 @@ def report(res: dict[str, Any]) -> str:
         f"RSS after start {fmt(res['cliproxy_rss_idle_kb'] / mb)} MB, at the end "
         f"{fmt(res['cliproxy_rss_end_kb'] / mb)} MB, peak "
         f"{fmt(res['cliproxy_peak_rss_kb'] / mb)} MB (VmHWM); CPU time over the measured "
-        f"scenarios {res['cliproxy_cpu_s_total']} s (utime+stime).",
+        f"scenarios {res['cliproxy_cpu_s_total']} s (utime+stime). *TCP connects*: "
+        "connections opened machine-wide during the leg (the client's, plus cliproxy's "
+        "to the upstream on the proxy leg).",
         "",
         "### Targets (measured, not asserted)",
         "",
@@ -926,6 +983,7 @@ def report(res: dict[str, Any]) -> str:
             f"left out; thread pool {prof['thread_pool_pct']}%)",
         ]
         for key, title in (
+            ("phases", "Where the busy time went"),
             ("self", "Top self time (leaf frame)"),
             ("cliproxy", "cliproxy frames, inclusive"),
             ("inclusive", "Any function, inclusive"),
