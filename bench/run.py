@@ -626,6 +626,7 @@ class Bench:
         started = time.time()
         self.results["machine"] = machine(a.python)
         self.results["command"] = " ".join(["bench/run", *sys.argv[1:]])
+        self.results["label"] = a.label
         self.results["date"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
         load = other_load()
         waited = 0.0
@@ -784,10 +785,14 @@ def machine(python: str) -> dict[str, Any]:
     info["nginx"] = ngv.split("/")[-1]
     wrkv = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split()
     info["wrk"] = wrkv[1] if len(wrkv) > 1 else "?"
-    g = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    )
-    info["commit"] = g.stdout.strip() or "?"
+    git = ["git", "-C", str(REPO)]
+    g = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    info["commit"] = g.stdout.strip() or "? (not a git checkout)"
+    if g.returncode == 0:
+        st = ["status", "--porcelain", "--", "cliproxy", "twisted"]
+        dirty = subprocess.run([*git, *st], capture_output=True, text=True).stdout.strip()
+        if dirty:
+            info["commit"] += " plus uncommitted changes in cliproxy/"
     return info
 
 
@@ -894,7 +899,8 @@ def report(res: dict[str, Any]) -> str:
         f"- command: `{res['command']}`",
         f"- machine: {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM, Linux {m['kernel']}",
         f"- cliproxy: {m['python']} (Python {m['python_version']}, Twisted {m['twisted']}, "
-        f"treq {m['treq']}, PyYAML {m['pyyaml']}), commit {m['commit']}",
+        f"treq {m['treq']}, PyYAML {m['pyyaml']}), commit {m['commit']}"
+        + (f" ({res['label']})" if res.get("label") else ""),
         f"- fake upstream nginx {m['nginx']} (1 worker, echo module); wrk {m['wrk']} "
         f"(1 thread); stream client bench/loadgen.py on Python {m['harness_python']}",
         f"- whole run {res['elapsed_s']} s; other processes used "
@@ -1050,6 +1056,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SECONDS",
         help="wait up to this long for other processes to leave the CPUs idle",
     )
+    p.add_argument("--label", default="", help="what code is under test, for the report")
     p.add_argument("--no-install", action="store_true", help="never run apt-get")
     p.add_argument("--out", help="directory for logs and results (default bench/out/<time>)")
     args = p.parse_args(argv)
