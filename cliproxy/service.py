@@ -11,6 +11,7 @@ from twisted.internet import defer, endpoints
 from twisted.logger import Logger
 from twisted.web.resource import Resource
 
+from cliproxy.amp import install_amp
 from cliproxy.config import Config
 from cliproxy.config.watcher import ConfigStore, ConfigWatcher
 from cliproxy.formats import Family
@@ -122,6 +123,7 @@ def build_root(app: App) -> Resource:
     v1beta = Container()
     v1beta.putChild(b"models", GeminiModels(app))
     root.putChild(b"v1beta", v1beta)
+    install_amp(root, app)
     return root
 
 

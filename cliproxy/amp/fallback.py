@@ -1,0 +1,303 @@
+# -*- test-case-name: tests.amp.test_fallback -*-
+"""`AmpFallback`: who serves an Amp model call.
+
+Default order: a local provider for the requested model -> a configured mapping whose
+target has a local provider -> the Amp upstream (spends Amp credits) -> the local
+endpoint's own error. `force-model-mappings` tries the mapping first. With
+`fallback: deny` the upstream step is replaced by an error that names the mapping to add.
+
+Local answers go through the same endpoint resources as `/v1` (subclassed here only to
+rewrite what they send: see `rewriter.py`) after the body is sanitised and the
+1M-context beta flag is dropped. Each decision is logged and counted per model.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+from twisted.logger import Logger
+from twisted.web.server import Request
+
+from cliproxy.amp.rewriter import ResponseRewriter, RewritingTranslator, request_tool_names
+from cliproxy.amp.sanitize import CONTEXT_1M_BETA, filter_beta_features, sanitize_request_body
+from cliproxy.amp.stats import (
+    AMP_CREDITS,
+    DENIED,
+    LOCAL_PROVIDER,
+    MODEL_MAPPING,
+    NO_PROVIDER,
+    ROUTE_OF,
+    UsageTap,
+    usage_in,
+)
+from cliproxy.amp.upstream import read_content
+from cliproxy.formats import Family
+from cliproxy.registry import split_thinking_suffix
+from cliproxy.routing import JSONResult, RouteError, StreamResult
+from cliproxy.upstream.body import BodyDecodeError, BodyTooLarge, Decompressor, declared_encoding
+from cliproxy.usage import Usage
+from cliproxy.web.endpoints import (
+    ChatCompletions,
+    Completions,
+    CountTokens,
+    GeminiModel,
+    Messages,
+    Responses,
+)
+from cliproxy.web.errors import error_response, family_for_path
+
+log = Logger()
+
+
+class _AmpAnswers:
+    """Mixin for the endpoint resources: rewrite and count what they answer."""
+
+    amp_rewriter: ResponseRewriter
+    amp_route: str
+    amp_stats: Any
+
+    def wrap_json(self, body: bytes) -> bytes:
+        body = super().wrap_json(body)  # type: ignore[misc]
+        return self.amp_rewriter.rewrite_body(body, "application/json")
+
+    def wrap_stream(self, result: StreamResult) -> StreamResult:
+        result = super().wrap_stream(result)  # type: ignore[misc]
+        result.translator = RewritingTranslator(result.translator, self.amp_rewriter)
+        inner_done = result.done
+        stats, route = self.amp_stats, self.amp_route
+
+        def done(usage: Usage, error: int | None) -> None:
+            stats.finished(route, error or 200, usage)
+            inner_done(usage, error)
+
+        result.done = done
+        return result
+
+    def answer(self, result: Any, request: Request, creq: Any) -> None:
+        if isinstance(result, JSONResult):
+            usage = Usage()
+            try:
+                usage_in(json.loads(result.body), usage)
+            except (ValueError, UnicodeDecodeError):
+                pass
+            self.amp_stats.finished(self.amp_route, result.status, usage)
+        super().answer(result, request, creq)  # type: ignore[misc]
+
+    def fail(self, failure: Any, request: Request, creq: Any) -> None:
+        status = failure.value.status if failure.check(RouteError) else 499
+        self.amp_stats.finished(self.amp_route, status, None)
+        super().fail(failure, request, creq)  # type: ignore[misc]
+
+
+def _amp_class(cls: type) -> type:
+    return type("Amp" + cls.__name__, (_AmpAnswers, cls), {})
+
+
+#: endpoint name -> the `/v1` resource class, with Amp's answer handling mixed in
+ENDPOINTS = {
+    "chat": _amp_class(ChatCompletions),
+    "completions": _amp_class(Completions),
+    "responses": _amp_class(Responses),
+    "messages": _amp_class(Messages),
+    "count_tokens": _amp_class(CountTokens),
+}
+AmpGeminiModel = _amp_class(GeminiModel)
+
+
+def decode_request_body(request: Request, limit: int) -> bytes:
+    """The request body with its `Content-Encoding` undone (Amp gzips large bodies).
+
+    Raises:
+        BodyDecodeError, BodyTooLarge: the body does not decode within `limit`.
+    """
+    raw = read_content(request)
+    encoding = declared_encoding(request.requestHeaders)
+    if not encoding or not raw:
+        return raw
+    d = Decompressor(encoding, limit)
+    out = d.feed(raw) + d.flush()
+    request.requestHeaders.removeHeader(b"content-encoding")
+    return out
+
+
+def mapping_hint(model: str) -> str:
+    base, _ = split_thinking_suffix(model)
+    return f'ampcode: {{model-mappings: [{{from: "{base}", to: "<a model you have locally>"}}]}}'
+
+
+class AmpFallback:
+    """Runs one model call on the route the decision picks."""
+
+    def __init__(self, module: Any) -> None:
+        self.module = module
+
+    # -- decision ------------------------------------------------------------------------
+
+    def decide(self, requested: str) -> tuple[str, str, str]:
+        """(decision, model to run, provider) for `requested`.
+
+        decision is LOCAL_PROVIDER, MODEL_MAPPING, AMP_CREDITS, DENIED or NO_PROVIDER.
+        """
+        module = self.module
+        settings = module.settings
+        mapper = module.mapper
+        if settings.force_model_mappings:
+            target = mapper.map(requested)
+            if target:
+                return MODEL_MAPPING, target, module.provider_of(target)
+            provider = module.provider_of(requested)
+            if provider:
+                return LOCAL_PROVIDER, requested, provider
+        else:
+            provider = module.provider_of(requested)
+            if provider:
+                return LOCAL_PROVIDER, requested, provider
+            target = mapper.map(requested)
+            if target:
+                return MODEL_MAPPING, target, module.provider_of(target)
+        if settings.fallback == "deny":
+            return DENIED, requested, ""
+        if module.upstream_url:
+            return AMP_CREDITS, requested, ""
+        return NO_PROVIDER, requested, ""
+
+    # -- serving -------------------------------------------------------------------------
+
+    def serve(self, request: Request, endpoint: str, gemini: tuple[str, str] | None = None) -> Any:
+        """Serve a POST model call. `endpoint` names an `ENDPOINTS` entry or `gemini`,
+        in which case `gemini` is the (model, method) taken from the path."""
+        module = self.module
+        family = family_for_path(request.path)
+        try:
+            raw = decode_request_body(request, module.app.config.limits.max_body_bytes)
+        except (BodyDecodeError, BodyTooLarge) as e:
+            return error_response(request, family, 400, f"request body does not decode: {e}")
+        raw = sanitize_request_body(raw)
+        try:
+            body = json.loads(raw) if raw.strip() else None
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        requested = None
+        if isinstance(body, dict) and isinstance(body.get("model"), str):
+            requested = body["model"].strip() or None
+        if requested is None and gemini is not None:
+            requested = gemini[0] or None
+        request.content = io.BytesIO(raw)
+        if requested is None:
+            # nothing to route on: the endpoint answers (a 400 naming the problem)
+            return self._local(request, endpoint, gemini, body, "", "", False, NO_PROVIDER)
+
+        decision, model, provider = self.decide(requested)
+        module.stats.decided(decision, requested)
+        path = request.path.decode("latin-1", "replace")
+        if decision == LOCAL_PROVIDER:
+            log.info(
+                "amp route {route_type}: {model} served by local provider {provider} ({path})",
+                route_type=decision,
+                model=requested,
+                provider=provider,
+                path=path,
+            )
+            suppress = provider != "claude"
+            return self._local(request, endpoint, gemini, body, requested, "", suppress, decision)
+        if decision == MODEL_MAPPING:
+            log.info(
+                "amp route {route_type}: {model} -> {target} on local provider {provider} ({path})",
+                route_type=decision,
+                model=requested,
+                target=model,
+                provider=provider,
+                path=path,
+            )
+            return self._local(request, endpoint, gemini, body, requested, model, True, decision)
+        if decision == AMP_CREDITS:
+            log.warn(
+                "amp route {route_type}: forwarding {model} to the Amp upstream (uses Amp "
+                "credits); to serve it locally add to config: {hint}",
+                route_type=decision,
+                model=requested,
+                hint=mapping_hint(requested),
+                path=path,
+            )
+            return self._upstream(request, requested, body)
+        if decision == DENIED:
+            log.warn(
+                "amp route {route_type}: {model} has no local provider or mapping and "
+                "ampcode.fallback is deny; add: {hint}",
+                route_type=decision,
+                model=requested,
+                hint=mapping_hint(requested),
+            )
+            module.stats.finished(ROUTE_OF[DENIED], 403, None)
+            return error_response(
+                request,
+                family,
+                403,
+                f"model '{requested}' has no local provider and no model mapping, and "
+                "ampcode.fallback is 'deny', so it was not sent to Amp (no credits spent). "
+                f"Map it to a model you have in config.yaml: {mapping_hint(requested)}",
+                code="amp_fallback_denied",
+                type="permission_error" if family is Family.CLAUDE else "invalid_request_error",
+            )
+        log.warn(
+            "amp route {route_type}: no local provider, mapping or Amp upstream for {model}",
+            route_type=decision,
+            model=requested,
+        )
+        return self._local(request, endpoint, gemini, body, requested, "", False, decision)
+
+    def _local(
+        self,
+        request: Request,
+        endpoint: str,
+        gemini: tuple[str, str] | None,
+        body: Any,
+        original: str,
+        mapped: str,
+        suppress: bool,
+        decision: str,
+    ) -> Any:
+        module = self.module
+        if mapped and isinstance(body, dict) and "model" in body:
+            body["model"] = mapped
+            request.content = io.BytesIO(
+                json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            )
+        beta = request.getHeader(b"anthropic-beta")
+        if beta is not None:
+            kept = filter_beta_features(beta.decode("latin-1"), CONTEXT_1M_BETA)
+            if kept:
+                request.requestHeaders.setRawHeaders(b"anthropic-beta", [kept.encode("latin-1")])
+            else:
+                request.requestHeaders.removeHeader(b"anthropic-beta")
+        if gemini is not None:
+            model, method = gemini
+            resource = AmpGeminiModel(module.app, mapped or model, method)
+        else:
+            resource = ENDPOINTS[endpoint](module.app)
+        resource.amp_rewriter = ResponseRewriter(original, request_tool_names(body), suppress)
+        resource.amp_route = ROUTE_OF[decision]
+        resource.amp_stats = module.stats
+        return resource.render_POST(request)
+
+    def _upstream(self, request: Request, model: str, body: Any) -> Any:
+        module = self.module
+        stream = bool(isinstance(body, dict) and body.get("stream") is True)
+        client_key = getattr(request, "client_key", None)
+
+        def ended(status: int, usage: Usage) -> None:
+            module.stats.finished("amp-upstream", status, usage)
+            module.app.usage.record(
+                model=model,
+                provider="amp",
+                credential_id="amp-upstream",
+                client_key=client_key,
+                status=status,
+                stream=stream,
+                usage=usage,
+                route="amp-upstream",
+            )
+
+        return module.proxy.proxy(request, UsageTap(ended))

@@ -1,0 +1,202 @@
+# -*- test-case-name: tests.amp.test_module -*-
+"""`AmpModule`: the Amp integration's live state, and `install_amp` to mount it.
+
+Everything follows the config snapshot: the upstream URL (added, changed, removed),
+the keys, the per-client key mapping, the localhost restriction, the model mappings,
+`force-model-mappings` and `fallback`. The module is notified only when the `ampcode`
+section changed, applies just what changed, and logs each change without secrets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from twisted.logger import Logger
+from twisted.web.resource import Resource
+
+from cliproxy.amp.diff import amp_changes, upstream_keys_changed
+from cliproxy.amp.fallback import AmpFallback
+from cliproxy.amp.front import AmpFront
+from cliproxy.amp.gateway import AmpGateway
+from cliproxy.amp.mapping import ModelMapper
+from cliproxy.amp.paths import MOUNTS
+from cliproxy.amp.providers import ProviderRoutes
+from cliproxy.amp.secrets import (
+    DEFAULT_TTL,
+    SECRETS_PATH,
+    AmpSecretError,
+    FileSecret,
+    MappedSecret,
+    MultiSourceSecret,
+)
+from cliproxy.amp.stats import AmpStats
+from cliproxy.amp.upstream import AmpProxy
+from cliproxy.config.model import AmpConfig
+from cliproxy.credentials.pool import SelectionError
+
+log = Logger()
+
+
+class AmpConfigError(ValueError):
+    """The Amp settings cannot be used (an upstream URL that is not http(s))."""
+
+
+def check_upstream_url(url: str) -> str:
+    """The URL without a trailing `/`, or "" for none.
+
+    Raises:
+        AmpConfigError: not an absolute http(s) URL.
+    """
+    url = (url or "").strip()
+    if not url:
+        return ""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError as e:
+        raise AmpConfigError(f"invalid amp upstream url {url!r}: {e}") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise AmpConfigError(f"invalid amp upstream url {url!r}: need http(s)://host")
+    return url.rstrip("/")
+
+
+class AmpModule:
+    """The Amp routes' shared state.
+
+    Args:
+        app: the service `App` (config store, registry, http, reactor, usage).
+        environ: environment for `AMP_API_KEY` and proxy variables (None: os.environ).
+        secrets_path: Amp's secrets file.
+        secrets_ttl: seconds the file's key is cached.
+        tls_policy: `IPolicyForHTTPS` for the WebSocket gateway (None: the platform CAs).
+    """
+
+    name = "amp-routing"
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        environ: Mapping[str, str] | None = None,
+        secrets_path: str = SECRETS_PATH,
+        secrets_ttl: float = DEFAULT_TTL,
+        tls_policy: Any = None,
+    ) -> None:
+        self.app = app
+        self.environ = environ
+        self.tls_policy = tls_policy
+        self.stats = AmpStats()
+        self.reloads = 0
+        self.settings = AmpConfig()
+        self.upstream_url = ""
+        self.file_secret = FileSecret(secrets_path, secrets_ttl, now=app.reactor.seconds)
+        self.secrets = MappedSecret(
+            MultiSourceSecret("", environ=environ, file=self.file_secret), ()
+        )
+        self.mapper = ModelMapper((), has_provider=self.has_provider)
+        self.proxy = AmpProxy(self)
+        self.gateway = AmpGateway(self)
+        self.fallback = AmpFallback(self)
+        self.providers = ProviderRoutes(self)
+        self._unsubscribe: Any = None
+
+    # -- configuration -------------------------------------------------------------------
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the Amp upstream is configured (management routes and fallback)."""
+        return bool(self.upstream_url)
+
+    def register(self, settings: AmpConfig) -> None:
+        """First configuration.
+
+        Raises:
+            AmpConfigError: the upstream URL is unusable.
+        """
+        url = check_upstream_url(settings.upstream_url)
+        self.settings = settings
+        self.upstream_url = url
+        self.secrets.default.update_explicit(settings.upstream_api_key)
+        self.secrets.update_mappings(settings.upstream_api_keys)
+        self.mapper.update(settings.model_mappings)
+        if url:
+            log.info("amp upstream proxy enabled for {url}", url=url)
+        else:
+            log.info("amp upstream not configured: provider routes only")
+
+    def subscribe(self, store: Any) -> None:
+        self._unsubscribe = store.subscribe(self.config_changed)
+
+    def config_changed(self, old: Any, new: Any) -> None:
+        """ConfigStore subscriber: acts only when `ampcode` changed."""
+        if old.ampcode == new.ampcode:
+            return
+        self.reconfigure(new.ampcode)
+
+    def reconfigure(self, new: AmpConfig) -> None:
+        """Apply a changed `ampcode` section (only the parts that changed)."""
+        self.reloads += 1
+        old = self.settings
+        for line in amp_changes(old, new):
+            log.info("config: {change}", change=line)
+        try:
+            url = check_upstream_url(new.upstream_url)
+        except AmpConfigError as e:
+            log.error("{error}; keeping {url!r}", error=str(e), url=self.upstream_url)
+            url = self.upstream_url
+        if url != self.upstream_url:
+            if not url:
+                log.info("amp upstream proxy disabled")
+            else:
+                log.info("amp upstream proxy now {url}", url=url)
+            self.upstream_url = url
+        if old.upstream_api_key.strip() != new.upstream_api_key.strip():
+            self.secrets.default.update_explicit(new.upstream_api_key)
+        if upstream_keys_changed(old.upstream_api_keys, new.upstream_api_keys):
+            self.secrets.update_mappings(new.upstream_api_keys)
+        if old.model_mappings != new.model_mappings:
+            self.mapper.update(new.model_mappings)
+        self.settings = new
+
+    # -- lookups -------------------------------------------------------------------------
+
+    def provider_of(self, model: str) -> str:
+        """The first local provider serving `model` (suffix allowed), or ""."""
+        try:
+            resolution = self.app.registry.resolve(model)
+        except (SelectionError, LookupError, ValueError):
+            return ""
+        if not resolution.candidates:
+            return ""
+        return (
+            resolution.providers[0] if resolution.providers else resolution.candidates[0].provider
+        )
+
+    def has_provider(self, model: str) -> bool:
+        return bool(self.provider_of(model))
+
+    def upstream_secret(self, client_key: str | None) -> str:
+        """The key for the Amp upstream; "" (and a warning) when the source fails."""
+        try:
+            return self.secrets.get(client_key)
+        except AmpSecretError as e:
+            log.warn("amp secret source error (continuing without auth): {error}", error=str(e))
+            return ""
+
+
+def install_amp(root: Resource, app: Any, **options: Any) -> AmpModule:
+    """Mount the Amp routes on `root` and keep them in step with `app`'s config.
+
+    Raises:
+        AmpConfigError: the configured upstream URL is unusable.
+    """
+    module = AmpModule(app, **options)
+    module.register(app.config.ampcode)
+    module.subscribe(app.store)
+    front = AmpFront(module)
+    for name in MOUNTS:
+        root.putChild(name.encode("ascii"), front)
+    app.amp = module
+    return module

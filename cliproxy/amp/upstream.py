@@ -1,0 +1,96 @@
+# -*- test-case-name: tests.amp.test_management -*-
+"""`AmpProxy`: the reverse proxy to the Amp upstream (ampcode.com) with Amp's header policy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.logger import Logger
+from twisted.web.server import Request
+
+from cliproxy.amp.access import NOT_CONFIGURED
+from cliproxy.amp.headers import strip_client_key, upstream_headers
+from cliproxy.amp.paths import join, normalise
+from cliproxy.web.errors import json_bytes
+from cliproxy.web.proxy import ProxyCall, ProxyRefused, ReverseProxyResource
+
+log = Logger()
+
+#: the 502 body Amp clients and upstream's tests know
+UNREACHABLE = {"error": "amp_upstream_proxy_error", "message": "Failed to reach Amp upstream"}
+TIMED_OUT = {"error": "amp_upstream_timeout", "message": "Amp upstream sent no answer in time"}
+#: our CORS policy applies, not the upstream's
+CORS_RESPONSE_HEADERS = frozenset(
+    {
+        b"access-control-allow-origin",
+        b"access-control-allow-methods",
+        b"access-control-allow-headers",
+        b"access-control-allow-credentials",
+        b"access-control-expose-headers",
+        b"access-control-max-age",
+    }
+)
+
+
+def read_content(request: Request) -> bytes:
+    content = request.content
+    if content is None:
+        return b""
+    content.seek(0)
+    data = content.read()
+    content.seek(0)
+    return data
+
+
+def request_target(request: Request) -> tuple[str, bytes]:
+    """(normalised path, raw query) of a request."""
+    segments = getattr(request, "amp_segments", None)
+    if segments is None:
+        segments = normalise(request.path)
+    uri = request.uri or b""
+    query = uri.split(b"?", 1)[1] if b"?" in uri else b""
+    return join(segments), query
+
+
+class AmpProxy(ReverseProxyResource):
+    """Forwards a request to the configured Amp upstream, same path, upstream key."""
+
+    drop_response_headers = CORS_RESPONSE_HEADERS
+
+    def __init__(self, module: Any) -> None:
+        app = module.app
+        super().__init__(
+            app.http,
+            app.reactor,
+            header_timeout=lambda: app.config.upstream_timeouts.headers_seconds,
+            idle_timeout=lambda: app.config.streaming.idle_timeout_seconds,
+        )
+        self.module = module
+
+    def target_url(self, request: Request) -> str:
+        upstream = self.module.upstream_url
+        if not upstream:
+            raise ProxyRefused(503, json_bytes(NOT_CONFIGURED))
+        path, query = request_target(request)
+        query = strip_client_key(query, getattr(request, "client_key", None))
+        url = upstream + path
+        if query:
+            url += "?" + query.decode("latin-1")
+        return url
+
+    def build_call(self, request: Request) -> ProxyCall:
+        url = self.target_url(request)
+        client_key = getattr(request, "client_key", None)
+        secret = ""
+        if getattr(request, "amp_inject_key", True):
+            secret = self.module.upstream_secret(client_key)
+        return ProxyCall(
+            method=request.method.decode("ascii"),
+            url=url,
+            headers=upstream_headers(request.requestHeaders, secret),
+            body=read_content(request),
+            proxy_url=self.module.app.config.proxy_url,
+        )
+
+    def error_body(self, status: int, message: str) -> bytes:
+        return json_bytes(TIMED_OUT if status == 504 else UNREACHABLE)
