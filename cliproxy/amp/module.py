@@ -153,7 +153,10 @@ class AmpModule:
                 log.info("amp upstream proxy now {url}", url=url)
             self.upstream_url = url
         if old.upstream_api_key.strip() != new.upstream_api_key.strip():
-            self.secrets.default.update_explicit(new.upstream_api_key)
+            update = getattr(self.secrets.default, "update_explicit", None)
+            if update is not None:  # a fixed source (tests, embedders) stays as it is
+                update(new.upstream_api_key)
+            self.file_secret.invalidate()
         if upstream_keys_changed(old.upstream_api_keys, new.upstream_api_keys):
             self.secrets.update_mappings(new.upstream_api_keys)
         if old.model_mappings != new.model_mappings:

@@ -39,9 +39,18 @@ def normalise(raw_path: bytes) -> tuple[str, ...]:
     return tuple(out)
 
 
-def join(segments: tuple[str, ...] | list[str]) -> str:
-    """The path for the upstream: `/` + escaped segments."""
-    return "/" + "/".join(quote(s, safe=_SAFE) for s in segments)
+def has_trailing_slash(raw_path: bytes) -> bool:
+    path = raw_path.split(b"?", 1)[0]
+    return len(path) > 1 and path.endswith(b"/")
+
+
+def join(segments: tuple[str, ...] | list[str], trailing_slash: bool = False) -> str:
+    """The path for the upstream: `/` + escaped segments (+ `/` when the client sent one,
+    e.g. Amp's `/actors/gateway/.../websocket/?...`)."""
+    path = "/" + "/".join(quote(s, safe=_SAFE) for s in segments)
+    if trailing_slash and segments:
+        path += "/"
+    return path
 
 
 @dataclass(frozen=True)

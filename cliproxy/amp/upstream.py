@@ -10,7 +10,7 @@ from twisted.web.server import Request
 
 from cliproxy.amp.access import NOT_CONFIGURED
 from cliproxy.amp.headers import strip_client_key, upstream_headers
-from cliproxy.amp.paths import join, normalise
+from cliproxy.amp.paths import has_trailing_slash, join, normalise
 from cliproxy.web.errors import json_bytes
 from cliproxy.web.proxy import ProxyCall, ProxyRefused, ReverseProxyResource
 
@@ -49,7 +49,7 @@ def request_target(request: Request) -> tuple[str, bytes]:
         segments = normalise(request.path)
     uri = request.uri or b""
     query = uri.split(b"?", 1)[1] if b"?" in uri else b""
-    return join(segments), query
+    return join(segments, has_trailing_slash(request.path or b"")), query
 
 
 class AmpProxy(ReverseProxyResource):

@@ -18,8 +18,9 @@ FLAT_KEYS = {
     "restrict-management-to-localhost": "amp-restrict-management-to-localhost",
     "model-mappings": "amp-model-mappings",
     "force-model-mappings": "amp-force-model-mappings",
+    "fallback": "amp-fallback",
 }
-NESTED_KEYS = (*FLAT_KEYS, "upstream-api-keys", "fallback")
+NESTED_KEYS = (*FLAT_KEYS, "upstream-api-keys")
 FALLBACKS = {"upstream": "upstream", "deny": "deny"}
 
 
@@ -91,11 +92,11 @@ def read_amp(top: Section) -> AmpConfig:
     mappings = _mappings(sec, key)
     sec, key = _where(top, nested, "force-model-mappings")
     force = sec.boolean(key, False)
+    sec, key = _where(top, nested, "fallback")
+    fallback = sec.choice(key, "upstream", FALLBACKS)
     upstream_keys: tuple[AmpUpstreamKey, ...] = ()
-    fallback = "upstream"
     if nested is not None:
         upstream_keys = _upstream_keys(nested, "upstream-api-keys")
-        fallback = nested.choice("fallback", "upstream", FALLBACKS)
         nested.finish()
     return AmpConfig(
         upstream_url=upstream_url,

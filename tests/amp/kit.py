@@ -12,7 +12,7 @@ from twisted.logger import formatEvent
 from cliproxy.amp.secrets import FileSecret, MappedSecret, MultiSourceSecret
 from tests.fakes.server import wait_until
 from tests.serving_kit import CLIENT_KEY, config_text
-from tests.web.httpwire import Wire, parse_answers, request_bytes
+from tests.web.httpwire import HalfCloseTransport, Wire, parse_answers, request_bytes
 
 UPSTREAM_KEY = "amp-upstream-key-7777"
 BEARER = {"Authorization": f"Bearer {CLIENT_KEY}"}
@@ -106,17 +106,38 @@ async def call(method: str, url: str, *, headers=None, body=None, json_body=None
     return resp.code, resp.headers, content
 
 
+class PeerWire(Wire):
+    """A `Wire` whose TCP peer is any `IAddress` (IPv6, UNIX, nonsense)."""
+
+    def __init__(self, site: Any, address: Any) -> None:
+        self.site = site
+        self.transport = HalfCloseTransport()
+        self.transport.peerAddr = address
+        self.channel = site.buildProtocol(address)
+        self.channel.makeConnection(self.transport)
+
+
+def peer_address(peer: Any) -> Any:
+    from twisted.internet.address import IPv4Address, IPv6Address
+
+    if not isinstance(peer, str):
+        return peer
+    if ":" in peer:
+        return IPv6Address("TCP", peer.strip("[]"), 54321)
+    return IPv4Address("TCP", peer, 54321)
+
+
 async def wire_answer(
     site: Any,
     method: str,
     path: str,
     headers=None,
     body=None,
-    peer: str = "127.0.0.1",
+    peer: Any = "127.0.0.1",
     timeout: float = 3.0,
 ):
     """One request through an in-memory connection from `peer`, the answer awaited."""
-    wire = Wire(site, peer)
+    wire = PeerWire(site, peer_address(peer))
     wire.send(request_bytes(method, path, headers, body))
 
     def complete() -> bool:

@@ -118,6 +118,14 @@ def test_fallback_must_be_upstream_or_deny():
     assert error_of("ampcode: {fallback: maybe}\n").path == "ampcode.fallback"
 
 
+def test_flat_amp_fallback_key():
+    assert parse("amp-fallback: deny\n").ampcode.fallback == "deny"
+    assert error_of("amp-fallback: sometimes\n").path == "amp-fallback"
+    config = parse("amp-fallback: deny\nampcode: {fallback: upstream}\n")
+    assert config.ampcode.fallback == "upstream"
+    assert "amp-fallback" in config.warnings[0]
+
+
 def test_unknown_nested_key_warns():
     config = parse("ampcode:\n  upstream-urll: x\n")
     assert config.warnings == ("config.yaml: ampcode.upstream-urll: unknown key, ignored (line 2)",)
