@@ -308,6 +308,9 @@ class Config:
             ]
         else:
             parts = [f"tcp:port={self.port}"]
+        # a deep accept queue: a burst of clients must not wait on SYN retransmits
+        # (Twisted's default backlog is 50; bench/RESULTS.md finding 1)
+        parts.append("backlog=1024")
         if host:
             parts.append(f"interface={escape_endpoint_argument(host)}")
         return ":".join(parts)

@@ -61,7 +61,7 @@ log = Logger()
 #: seconds to open a TCP connection (and to finish a proxy handshake)
 DEFAULT_CONNECT_TIMEOUT = 10.0
 #: idle keep-alive connections kept per (scheme, host, port)
-DEFAULT_MAX_PERSISTENT_PER_HOST = 16
+DEFAULT_MAX_PERSISTENT_PER_HOST = 256
 #: seconds an idle pooled connection is kept; below common server idle timeouts
 #: (nginx 75 s) so we rarely write a request into a connection the server is closing
 DEFAULT_CACHED_CONNECTION_TIMEOUT = 60

@@ -13,7 +13,13 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.internet import defer
-from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
+from twisted.internet.abstract import isIPAddress, isIPv6Address
+from twisted.internet.endpoints import (
+    HostnameEndpoint,
+    TCP4ClientEndpoint,
+    TCP6ClientEndpoint,
+    wrapClientTLS,
+)
 from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
@@ -210,6 +216,11 @@ class UpstreamEndpointFactory:
         kwargs: dict[str, Any] = {}
         if self._timeout is not None:
             kwargs["timeout"] = self._timeout
+        # an IP literal needs no resolver (HostnameEndpoint would still hop to a thread)
+        if isIPAddress(host):
+            return TCP4ClientEndpoint(self._reactor, host, port, **kwargs)
+        if isIPv6Address(host):
+            return TCP6ClientEndpoint(self._reactor, host, port, **kwargs)
         return HostnameEndpoint(self._reactor, host, port, **kwargs)
 
     def proxy_endpoint(self) -> Any:

@@ -60,7 +60,7 @@ def test_error_names_the_config_file(tmp_path):
     with pytest.raises(ConfigError) as info:
         check_exposure(config, config.listen_endpoint())
     assert str(info.value).startswith(
-        f"{path}: api-keys: listening on 'tcp:port=8317:interface=0.0.0.0'"
+        f"{path}: api-keys: listening on 'tcp:port=8317:backlog=1024:interface=0.0.0.0'"
     )
 
 

@@ -307,7 +307,7 @@ def test_shipped_config_loads_cleanly_and_stays_on_loopback():
         config.openai_compatibility,
     )
     assert all(p == () for p in providers)
-    assert config.listen_endpoint() == "tcp:port=8317:interface=127.0.0.1"
+    assert config.listen_endpoint() == "tcp:port=8317:backlog=1024:interface=127.0.0.1"
 
 
 # Everything a complete config can hold, one list item each, to learn which keys we read.

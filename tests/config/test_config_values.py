@@ -169,13 +169,13 @@ def test_base_url_trailing_slash_is_trimmed():
 @pytest.mark.parametrize(
     "text,endpoint",
     [
-        ("port: 8317\n", "tcp:port=8317"),
-        ("host: 127.0.0.1\nport: 9000\n", "tcp:port=9000:interface=127.0.0.1"),
-        ("host: '::1'\n", "tcp:port=8317:interface=\\:\\:1"),
-        ("host: '[::1]'\n", "tcp:port=8317:interface=\\:\\:1"),
+        ("port: 8317\n", "tcp:port=8317:backlog=1024"),
+        ("host: 127.0.0.1\nport: 9000\n", "tcp:port=9000:backlog=1024:interface=127.0.0.1"),
+        ("host: '::1'\n", "tcp:port=8317:backlog=1024:interface=\\:\\:1"),
+        ("host: '[::1]'\n", "tcp:port=8317:backlog=1024:interface=\\:\\:1"),
         (
             "host: 127.0.0.1\ntls: {enable: true, cert: /c/cert.pem, key: 'C:/k.pem'}\n",
-            "ssl:port=8317:privateKey=C\\:/k.pem:certKey=/c/cert.pem:interface=127.0.0.1",
+            "ssl:port=8317:privateKey=C\\:/k.pem:certKey=/c/cert.pem:backlog=1024:interface=127.0.0.1",
         ),
         ("listen: 'unix:/run/cliproxy.sock'\nport: 1\n", "unix:/run/cliproxy.sock"),
     ],
@@ -195,7 +195,7 @@ def test_listen_endpoint_strings_parse_as_twisted_reads_them():
 def test_empty_listen_means_host_and_port():
     config = parse("listen: ''\nhost: 127.0.0.1\n")
     assert config.listen is None
-    assert config.listen_endpoint() == "tcp:port=8317:interface=127.0.0.1"
+    assert config.listen_endpoint() == "tcp:port=8317:backlog=1024:interface=127.0.0.1"
 
 
 def test_listen_must_look_like_an_endpoint():
