@@ -6,8 +6,11 @@ from __future__ import annotations
 from cliproxy.credentials.model import Credential
 from cliproxy.upstream.base import Executor
 from cliproxy.upstream.claude import ClaudeExecutor
+from cliproxy.upstream.claude_oauth import ClaudeOAuthExecutor
 from cliproxy.upstream.codex import CodexExecutor
+from cliproxy.upstream.codex_oauth import CodexOAuthExecutor
 from cliproxy.upstream.gemini import GeminiExecutor
+from cliproxy.upstream.gemini_cli import GeminiCLIExecutor
 from cliproxy.upstream.openai_compat import OpenAICompatExecutor
 from cliproxy.upstream.vertex import VertexExecutor
 
@@ -31,6 +34,10 @@ for _executor in (
     VertexExecutor(),
     CodexExecutor(),
     OpenAICompatExecutor(),
+    # auth-dir accounts: kind "oauth", one executor per provider ("oauth:<provider>")
+    ClaudeOAuthExecutor(),
+    CodexOAuthExecutor(),
+    GeminiCLIExecutor(),
 ):
     register(_executor)
 
@@ -42,7 +49,7 @@ def executor_for(cred: Credential) -> Executor:
         NoExecutor: an unknown kind (e.g. an OAuth kind whose executor is not registered).
     """
     try:
-        return _BY_KIND[cred.kind]
+        return _BY_KIND.get(f"{cred.kind}:{cred.provider}") or _BY_KIND[cred.kind]
     except KeyError:
         raise NoExecutor(
             f"no upstream executor for credential kind {cred.kind!r} (provider {cred.provider})"

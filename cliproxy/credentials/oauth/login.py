@@ -1,0 +1,477 @@
+# -*- test-case-name: tests.oauth.test_login -*-
+"""`cliproxy login claude|codex|gemini`: sign in once, save the token file (core.md §3.1-3.4).
+
+The flow: a fresh state and PKCE S256 pair; a one-shot callback server on 127.0.0.1;
+the authorize URL printed (and opened in a browser where there is one); then whichever
+comes first of the browser's redirect, a pasted redirect URL or code (for machines the
+browser cannot reach), or the timeout. The code is exchanged, the account identified,
+and the file written to `auth-dir` with mode 0600. Every step says what it is doing and
+every failure says what happened and what to do next. Tokens are never printed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import webbrowser
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from cliproxy.credentials.oauth import google
+from cliproxy.credentials.oauth.callback import CallbackServer, LoginError, Redirect, parse_pasted
+from cliproxy.credentials.oauth.pkce import PKCE, new_state
+from cliproxy.credentials.oauth.providers import CLAUDE, CODEX, GEMINI, ProviderSpec
+from cliproxy.credentials.oauth.records import (
+    claude_record,
+    codex_identity,
+    codex_record,
+    gemini_record,
+)
+from cliproxy.credentials.oauth.tokens import OAuthError, token_request
+from cliproxy.credentials.store import (
+    AuthFileError,
+    filename_for,
+    read_auth_file,
+    write_auth_file,
+)
+
+__all__ = ["LineQueue", "LoginError", "LoginOptions", "LoginResult", "open_browser", "run_login"]
+
+log = Logger()
+
+#: how long a login waits for the browser or a paste
+LOGIN_TIMEOUT = 300.0
+#: record fields a new login replaces; the user's own keys (prefix, priority...) stay
+_LOGIN_FIELDS = frozenset(
+    {
+        "type",
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "token",
+        "token_type",
+        "expired",
+        "expiry",
+        "last_refresh",
+        "email",
+        "account_id",
+        "project_id",
+        "auto",
+        "checked",
+    }
+)
+
+
+@dataclass
+class LoginOptions:
+    """What the command line asked for.
+
+    Attributes:
+        no_browser: only print the URL.
+        callback_port: the local callback port (None: the provider's; 0: any free port).
+        project_id: Gemini: a project id, several comma-separated, or `ALL`.
+        timeout: seconds to wait for the sign-in.
+    """
+
+    no_browser: bool = False
+    callback_port: int | None = None
+    project_id: str = ""
+    timeout: float = LOGIN_TIMEOUT
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    path: str
+    email: str
+    record: dict[str, Any]
+
+
+class LineQueue:
+    """Lines typed or pasted by the user, handed out one `next_line()` Deferred at a time.
+
+    The command wires stdin into `feed`/`close`; tests feed it directly.
+    """
+
+    def __init__(self) -> None:
+        self._lines: deque[str] = deque()
+        self._waiting: deque[defer.Deferred] = deque()
+        self.closed = False
+
+    def feed(self, line: str) -> None:
+        while self._waiting:
+            d = self._waiting.popleft()
+            if not d.called:
+                d.callback(line)
+                return
+        self._lines.append(line)
+
+    def close(self) -> None:
+        self.closed = True
+        while self._waiting:
+            d = self._waiting.popleft()
+            if not d.called:
+                d.callback(None)
+
+    def next_line(self) -> defer.Deferred:
+        """Deferred[str | None]: the next line, or None once input has ended."""
+        if self._lines:
+            return defer.succeed(self._lines.popleft())
+        if self.closed:
+            return defer.succeed(None)
+        d: defer.Deferred = defer.Deferred(lambda d: self._waiting.remove(d))
+        self._waiting.append(d)
+        return d
+
+
+def headless() -> bool:
+    """No display to open a browser on (an SSH session or a server)."""
+    if sys.platform.startswith(("win", "darwin")):
+        return False
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def open_browser(url: str) -> bool:
+    """Open `url` in a graphical browser if this machine has one; True if it did."""
+    if headless():
+        return False  # webbrowser would start lynx/w3m in this very terminal
+    try:
+        return bool(webbrowser.open(url, new=2))
+    except Exception:
+        return False
+
+
+def _first_of(*ds: defer.Deferred) -> defer.Deferred:
+    """Fires with the first result or failure of `ds`; later outcomes are dropped."""
+    out: defer.Deferred = defer.Deferred()
+
+    def ok(result: Any) -> None:
+        if not out.called:
+            out.callback(result)
+
+    def bad(failure: Any) -> None:
+        if not out.called:
+            out.errback(failure)
+
+    for d in ds:
+        d.addCallbacks(ok, bad)
+    return out
+
+
+class _Flow:
+    def __init__(
+        self,
+        spec: ProviderSpec,
+        *,
+        config: Any,
+        reactor: Any,
+        http: Any,
+        out: Callable[[str], object],
+        lines: LineQueue | None,
+        opener: Callable[[str], bool] | None,
+        options: LoginOptions,
+        clock: Any,
+    ) -> None:
+        self.spec = spec
+        self.config = config
+        self.reactor = reactor
+        self.http = http
+        self.out = out
+        self.lines = lines
+        self.opener = opener
+        self.options = options
+        self.clock = clock or reactor
+        self.proxy = getattr(config, "proxy_url", "") or None
+
+    # -- the browser part ----------------------------------------------------------------
+
+    async def wait_for_code(self, state: str, pkce: PKCE) -> tuple[Redirect, str]:
+        spec = self.spec
+        server = CallbackServer(self.reactor, spec.callback_path, state, spec.title)
+        port = (
+            spec.callback_port if self.options.callback_port is None else self.options.callback_port
+        )
+        listening = True
+        try:
+            port = server.listen(port)
+        except LoginError as e:
+            if self.lines is None:
+                raise
+            listening = False
+            self.out(f"warning: {e.message}")
+        redirect_uri = spec.redirect_uri(port)
+        url = spec.authorize_url(
+            self.config.oauth_endpoints,
+            redirect_uri=redirect_uri,
+            state=state,
+            challenge=pkce.challenge,
+        )
+        self.out(f"Signing in to {spec.title}.")
+        self.out("Open this address in a browser and sign in:")
+        self.out("")
+        self.out(f"  {url}")
+        self.out("")
+        opened = False
+        if not self.options.no_browser and self.opener is not None:
+            opened = self.opener(url)
+            self.out(
+                "A browser window was opened." if opened else "No browser here: open it elsewhere."
+            )
+        minutes = self.options.timeout / 60.0
+        if listening:
+            self.out(
+                f"Waiting up to {minutes:g} minutes for the browser to come back to "
+                f"{redirect_uri} ..."
+            )
+        if self.lines is not None:
+            self.out(
+                "If the browser runs on another machine, it ends on a page that does not "
+                f"load ({redirect_uri}?code=...): copy that whole address from its address "
+                "bar, paste it here and press Enter (the code alone works too)."
+            )
+            if listening:
+                self.out(
+                    f"Or forward the port first: ssh -L {port}:127.0.0.1:{port} <this machine>"
+                )
+        sources = []
+        if listening:
+            sources.append(server.result)
+        paste = defer.ensureDeferred(self._paste_loop(server)) if self.lines is not None else None
+        if paste is not None:
+            sources.append(paste)
+        if not sources:
+            raise LoginError("no way to receive the sign-in (no callback port and no input)")
+        timeout: defer.Deferred = defer.Deferred()
+        timer = self.clock.callLater(
+            self.options.timeout,
+            lambda: timeout.errback(
+                LoginError(
+                    f"no sign-in arrived within {minutes:g} minutes; nothing was saved. "
+                    "Run the login again (use --no-browser and paste the final address "
+                    "on a machine without a browser)."
+                )
+            ),
+        )
+        try:
+            got = await _first_of(*sources, timeout)
+        finally:
+            if timer.active():
+                timer.cancel()
+            if paste is not None and not paste.called:
+                paste.cancel()
+            if not server.result.called:
+                server.result.addErrback(lambda _: None)
+                server.result.cancel()
+            await server.stop()
+        self.out(
+            "Sign-in received from the browser."
+            if got.via == "callback"
+            else "Sign-in code received."
+        )
+        return got, redirect_uri
+
+    async def _paste_loop(self, server: CallbackServer) -> Redirect:
+        assert self.lines is not None
+        while True:
+            line = await self.lines.next_line()
+            if line is None:
+                await defer.Deferred()  # input ended: only the callback can finish now
+            got = parse_pasted(line)
+            if got is None:
+                if line.strip():
+                    self.out(
+                        "That is not the sign-in address or code. Paste the whole address "
+                        "from the browser's address bar (it contains code=...)."
+                    )
+                continue
+            problem = server.check(got)
+            if problem is not None:
+                raise LoginError(problem)
+            return got
+
+    # -- after the browser ---------------------------------------------------------------
+
+    async def exchange(self, got: Redirect, state: str, pkce: PKCE, redirect_uri: str) -> dict:
+        spec = self.spec
+        endpoints = spec.endpoints(self.config.oauth_endpoints)
+        self.out("Exchanging the code for tokens ...")
+        fields = spec.exchange_fields(
+            code=got.code,
+            state=got.state or state,
+            redirect_uri=redirect_uri,
+            verifier=pkce.verifier,
+        )
+        try:
+            return await token_request(
+                self.http,
+                endpoints.token_url,
+                fields,
+                json_body=spec.json_token_body,
+                proxy_url=self.proxy,
+                what="exchanging the sign-in code",
+            )
+        except OAuthError as e:
+            hint = "Run the login again"
+            if e.error == "invalid_grant":
+                hint = "The code was already used or has expired; run the login again"
+            raise LoginError(f"{e.message}. {hint}.") from None
+
+    async def record(self, answer: dict) -> tuple[dict[str, Any], str]:
+        now = self.reactor.seconds()
+        try:
+            if self.spec is CLAUDE:
+                return claude_record(answer, now), ""
+            if self.spec is CODEX:
+                record = codex_record(answer, now)
+                return record, codex_identity(record["id_token"])["plan_type"]
+            return await self._gemini(answer, now), ""
+        except OAuthError as e:
+            raise LoginError(e.message) from None
+        except google.GoogleError as e:
+            raise LoginError(f"{e.message}. Nothing was saved.") from None
+
+    async def _gemini(self, answer: dict, now: float) -> dict[str, Any]:
+        ep = self.config.oauth_endpoints.gemini
+        token = str(answer["access_token"])
+        http, proxy = self.http, self.proxy
+        email = await google.fetch_email(http, ep.userinfo_url, token, proxy)
+        self.out(f"Signed in to Google as {email}.")
+        requested = self.options.project_id.strip()
+        if not requested:
+            self.out("Looking up your Gemini Code Assist project ...")
+            project = await google.discover_project(
+                http, ep.code_assist_url, token, self.clock, proxy
+            )
+            if not project:
+                try:
+                    known = await google.list_projects(http, ep.resource_manager_url, token, proxy)
+                except google.GoogleError:
+                    known = []
+                listed = f" (your projects: {', '.join(known[:10])})" if known else ""
+                raise LoginError(
+                    f"no Gemini Code Assist project is set up for {email}; run the login again "
+                    f"with --project_id <project id>{listed}, or ALL for every project"
+                )
+            self.out(f"Using project {project}.")
+            projects, auto = [project], True
+        else:
+            if requested.upper() == "ALL":
+                wanted = await google.list_projects(http, ep.resource_manager_url, token, proxy)
+                if not wanted:
+                    raise LoginError(f"--project_id ALL: {email} has no Google Cloud projects")
+            else:
+                wanted = [p.strip() for p in requested.split(",") if p.strip()]
+            projects, auto = [], False
+            for wanted_id in wanted:
+                self.out(f"Setting up Gemini Code Assist on project {wanted_id} ...")
+                tier, _ = await google.load_code_assist(
+                    http, ep.code_assist_url, token, wanted_id, proxy
+                )
+                got = await google.onboard_user(
+                    http,
+                    ep.code_assist_url,
+                    token,
+                    tier,
+                    wanted_id,
+                    self.clock,
+                    poll=google.ONBOARD_POLL,
+                    proxy_url=proxy,
+                )
+                if got != wanted_id:
+                    self.out(f"Code Assist uses project {got} for {wanted_id}.")
+                await google.enable_service(http, ep.service_usage_url, token, got, proxy)
+                if got not in projects:
+                    projects.append(got)
+        return gemini_record(
+            answer,
+            now,
+            spec=GEMINI,
+            token_url=ep.token_url,
+            email=email,
+            project_id=",".join(projects),
+            auto=auto,
+            checked=True,
+        )
+
+    def save(self, record: dict[str, Any], plan: str) -> str:
+        directory = os.path.expanduser(self.config.auth_dir)
+        path = os.path.join(directory, filename_for(record, plan))
+        if os.path.exists(path):
+            try:
+                existing = read_auth_file(path).record
+            except AuthFileError as e:
+                raise LoginError(
+                    f"{path} already exists and {e}; it was left as it is. Move it away "
+                    "and run the login again."
+                ) from None
+            kept = {k: v for k, v in existing.items() if k not in _LOGIN_FIELDS}
+            if kept:
+                self.out(
+                    f"Keeping your settings from the existing file: {', '.join(sorted(kept))}."
+                )
+            record = {**record, **kept}
+        try:
+            write_auth_file(path, record)
+        except OSError as e:
+            raise LoginError(
+                f"could not write {path}: {e.strerror or e}. Check that auth-dir is writable."
+            ) from None
+        return path
+
+
+async def run_login(
+    spec: ProviderSpec,
+    *,
+    config: Any,
+    reactor: Any,
+    http: Any,
+    out: Callable[[str], object],
+    lines: LineQueue | None = None,
+    opener: Callable[[str], bool] | None = open_browser,
+    options: LoginOptions | None = None,
+    clock: Any = None,
+) -> LoginResult:
+    """Run one interactive login and save its token file.
+
+    Args:
+        spec: the provider (`CLAUDE`, `CODEX`, `GEMINI`).
+        config: the loaded config (auth-dir, oauth-endpoints, proxy-url).
+        reactor: for the callback server and the exchange.
+        http: the HTTP client (an `UpstreamHTTP`).
+        out: prints one line for the user.
+        lines: pasted input (None: the callback is the only way back).
+        opener: opens a URL in a browser, True on success (None: never).
+        options: command-line choices.
+        clock: `IReactorTime` for the timeout and polls (default: `reactor`).
+
+    Raises:
+        LoginError: with the message to show.
+    """
+    options = options or LoginOptions()
+    flow = _Flow(
+        spec,
+        config=config,
+        reactor=reactor,
+        http=http,
+        out=out,
+        lines=lines,
+        opener=opener,
+        options=options,
+        clock=clock,
+    )
+    state, pkce = new_state(), PKCE.new()
+    got, redirect_uri = await flow.wait_for_code(state, pkce)
+    answer = await flow.exchange(got, state, pkce, redirect_uri)
+    record, plan = await flow.record(answer)
+    path = flow.save(record, plan)
+    email = str(record.get("email") or "")
+    extra = f", project {record['project_id']}" if record.get("project_id") else ""
+    extra += f", plan {plan}" if plan else ""
+    out(f"Signed in as {email}{extra}.")
+    out(f"Saved {path} (mode 0600). A running cliproxy picks it up within seconds.")
+    log.info("login saved {path}", path=path)
+    return LoginResult(path, email, record)

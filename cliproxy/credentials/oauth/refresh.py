@@ -1,0 +1,133 @@
+# -*- test-case-name: tests.oauth.test_refresh -*-
+"""Background refresh: tokens renewed ahead of expiry, by each provider's lead (core.md §3.6).
+
+Claude tokens are renewed 4 hours before they expire and Codex tokens 5 days before;
+Gemini CLI tokens only when a request finds them expired (no background lead). A
+file's `refresh_interval_seconds` forces a period instead. After a failure the account
+waits 5 minutes; an account that needs a new login is left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from twisted.application.service import Service
+from twisted.internet import defer
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+
+from cliproxy.credentials.oauth.holder import NeedsLogin, RefreshFailed, TokenHolder
+
+__all__ = ["RefreshService"]
+
+#: seconds between checks for due accounts
+CHECK_INTERVAL = 30.0
+#: after a failed background refresh
+RETRY_AFTER_FAILURE = 300.0
+#: a refresh that succeeded but left the account still due is tried again after this
+RETRY_STILL_DUE = 30.0
+DEFAULT_WORKERS = 16
+
+
+class RefreshService(Service):
+    """Refreshes due accounts of an `AuthDir`, at most `workers()` at a time.
+
+    Args:
+        holders: returns the live token holders (`AuthDir.holders`).
+        http: the HTTP client for token endpoints.
+        clock: `IReactorTime`.
+        proxy_for: the effective proxy of a holder's account.
+        workers: the live `auth-auto-refresh-workers`.
+        interval: seconds between checks.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        holders: Callable[[], list[TokenHolder]],
+        http: Any,
+        clock: Any,
+        *,
+        proxy_for: Callable[[TokenHolder], str | None] = lambda h: None,
+        workers: Callable[[], int] = lambda: DEFAULT_WORKERS,
+        interval: float = CHECK_INTERVAL,
+    ) -> None:
+        self._holders = holders
+        self.http = http
+        self.clock = clock
+        self._proxy_for = proxy_for
+        self._workers = workers
+        self.interval = interval
+        self._loop: LoopingCall | None = None
+        self._retry_at: dict[int, float] = {}
+        self._running: set[int] = set()
+
+    def startService(self) -> None:
+        super().startService()
+        self._loop = LoopingCall(self.check)
+        self._loop.clock = self.clock
+        self._loop.start(self.interval, now=True)
+
+    def stopService(self) -> Any:
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        self._loop = None
+        return super().stopService()
+
+    def due(self) -> list[TokenHolder]:
+        """Accounts whose background refresh is due now."""
+        now = self.clock.seconds()
+        out = []
+        for holder in self._holders():
+            if holder.needs_login or holder.refreshing or id(holder) in self._running:
+                continue
+            if holder.record.get("disabled") is True:
+                continue
+            due = holder.due_at()
+            if due is None or due > now:
+                continue
+            if now < max(holder.blocked_until(), self._retry_at.get(id(holder), 0.0)):
+                continue
+            out.append(holder)
+        return out
+
+    def check(self) -> list[defer.Deferred]:
+        """Start refreshes for due accounts (within the worker limit); their Deferreds."""
+        try:
+            limit = max(1, int(self._workers()))
+        except (TypeError, ValueError):
+            limit = DEFAULT_WORKERS
+        live = {id(h) for h in self._holders()}
+        for key in [k for k in self._retry_at if k not in live]:
+            del self._retry_at[key]
+        started = []
+        for holder in self.due():
+            if len(self._running) >= limit:
+                break
+            started.append(self._refresh(holder))
+        return started
+
+    def _refresh(self, holder: TokenHolder) -> defer.Deferred:
+        key = id(holder)
+        self._running.add(key)
+        self.log.info("{name}: refreshing the token ahead of expiry", name=holder.name)
+        d = holder.refresh(self.http, self._proxy_for(holder))
+
+        def done(result: Any) -> None:
+            self._running.discard(key)
+            now = self.clock.seconds()
+            if isinstance(result, defer.Failure):
+                if not result.check(NeedsLogin, RefreshFailed):
+                    self.log.failure("{name}: unexpected refresh error", result, name=holder.name)
+                self._retry_at[key] = now + RETRY_AFTER_FAILURE
+                return None
+            due = holder.due_at()
+            if due is not None and due <= now:
+                self._retry_at[key] = now + RETRY_STILL_DUE
+            else:
+                self._retry_at.pop(key, None)
+            return None
+
+        return d.addBoth(done)

@@ -1,0 +1,184 @@
+# -*- test-case-name: tests.oauth.test_executors -*-
+"""Claude subscription accounts (auth file `type: "claude"`): Messages with an OAuth token.
+
+Differences from an API key (core.md §2.6): `Authorization: Bearer <access token>`, the
+beta flags Claude's subscription API requires (`oauth-2025-04-20` always), no
+`Anthropic-Dangerous-Direct-Browser-Access`, a stable `X-Claude-Code-Session-Id`, and
+the system prompt Claude Code sends: the subscription API serves Claude Code, so the
+client's own system text moves into the first user turn as a `<system-reminder>`
+(unless the client is Claude Code itself).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from cliproxy.credentials.model import Credential
+from cliproxy.upstream.base import UpstreamCall, base_url
+from cliproxy.upstream.claude import INTERLEAVED_THINKING, ClaudeExecutor, merge_betas
+from cliproxy.upstream.headers import HeaderMap, lookup
+from cliproxy.upstream.oauth_call import OAuthSender, oauth_call, require_holder
+
+__all__ = ["CLAUDE_CODE_SYSTEM", "ClaudeOAuthExecutor", "DEFAULT_OAUTH_BETAS", "cloak_body"]
+
+OAUTH_BETA = "oauth-2025-04-20"
+DEFAULT_OAUTH_BETAS = ",".join(
+    (
+        "claude-code-20250219",
+        OAUTH_BETA,
+        INTERLEAVED_THINKING,
+        "context-management-2025-06-27",
+        "prompt-caching-scope-2026-01-05",
+        "structured-outputs-2025-12-15",
+        "fast-mode-2026-02-01",
+        "redact-thinking-2026-02-12",
+        "token-efficient-tools-2026-03-28",
+    )
+)
+CLAUDE_CODE_SYSTEM = "You are Claude Code, Anthropic's official CLI for Claude."
+#: Claude accepts at most this many cache_control breakpoints per request
+MAX_CACHE_BREAKPOINTS = 4
+_USER_ID = re.compile(r"^user_[0-9a-f]{64}_account_[0-9a-f-]{36}_session_[0-9a-f-]{36}$")
+
+
+def _system_text(system: Any) -> str:
+    if isinstance(system, str):
+        return system.strip()
+    if isinstance(system, list):
+        parts = [
+            str(b.get("text") or "")
+            for b in system
+            if isinstance(b, dict) and b.get("type", "text") == "text"
+        ]
+        return "\n\n".join(p.strip() for p in parts if p.strip())
+    return ""
+
+
+def _count_breakpoints(value: Any) -> int:
+    if isinstance(value, dict):
+        own = 1 if isinstance(value.get("cache_control"), dict) else 0
+        return own + sum(_count_breakpoints(v) for k, v in value.items() if k != "cache_control")
+    if isinstance(value, list):
+        return sum(_count_breakpoints(v) for v in value)
+    return 0
+
+
+def cloak_body(body: dict[str, Any]) -> dict[str, Any]:
+    """Claude Code's system prompt; the client's system text moved into the first user turn.
+
+    Returns a new dict; `body` is not modified.
+    """
+    out = dict(body)
+    client_system = _system_text(body.get("system"))
+    messages = list(body.get("messages") or [])
+    if client_system and client_system != CLAUDE_CODE_SYSTEM:
+        reminder = {
+            "type": "text",
+            "text": f"<system-reminder>\n{client_system}\n</system-reminder>",
+        }
+        if messages and isinstance(messages[0], dict) and messages[0].get("role") == "user":
+            first = dict(messages[0])
+            content = first.get("content")
+            if isinstance(content, str):
+                content = [{"type": "text", "text": content}] if content else []
+            first["content"] = [reminder, *(content or [])]
+            messages[0] = first
+        else:
+            messages.insert(0, {"role": "user", "content": [reminder]})
+        out["messages"] = messages
+    block: dict[str, Any] = {"type": "text", "text": CLAUDE_CODE_SYSTEM}
+    others = _count_breakpoints(out.get("messages")) + _count_breakpoints(out.get("tools"))
+    if others < MAX_CACHE_BREAKPOINTS:
+        block["cache_control"] = {"type": "ephemeral"}
+    out["system"] = [block]
+    return out
+
+
+def _user_id(cred: Credential) -> str:
+    seed = cred.id.encode("utf-8")
+    user = hashlib.sha256(b"cliproxy-claude-user:" + seed).hexdigest()
+    account = uuid.uuid5(uuid.NAMESPACE_URL, "cliproxy-claude-account:" + cred.id)
+    session = uuid.uuid5(uuid.NAMESPACE_URL, "cliproxy-claude-session:" + cred.id)
+    return f"user_{user}_account_{account}_session_{session}"
+
+
+class ClaudeOAuthExecutor(OAuthSender, ClaudeExecutor):
+    """Claude Messages with a subscription token (`type: "claude"` auth files).
+
+    Args:
+        cloak: `auto` (Claude Code's system prompt unless the client is Claude Code),
+            `always` or `never`.
+    """
+
+    kinds = ("oauth:claude",)
+
+    def __init__(self, cloak: str = "auto") -> None:
+        self.cloak = cloak
+
+    def _wants_cloak(self, model: str, client_headers: Mapping[str, str]) -> bool:
+        if self.cloak == "never" or model.startswith("claude-3-5-haiku"):
+            return False
+        if self.cloak == "always":
+            return True
+        return not (lookup(client_headers, "user-agent") or "").startswith("claude-cli")
+
+    def build(
+        self,
+        cred: Credential,
+        *,
+        model: str,
+        body: dict[str, Any],
+        stream: bool,
+        action: str = "generate",
+        client_headers: Mapping[str, str] | None = None,
+        alt: str | None = None,
+    ) -> UpstreamCall:
+        holder = require_holder(cred)
+        client_headers = client_headers or {}
+        payload = dict(body)
+        body_betas = payload.pop("betas", None)
+        if action != "models" and self._wants_cloak(model, client_headers):
+            payload = cloak_body(payload)
+            metadata = payload.get("metadata")
+            metadata = dict(metadata) if isinstance(metadata, dict) else {}
+            if not _USER_ID.match(str(metadata.get("user_id") or "")):
+                metadata["user_id"] = _user_id(cred)
+            payload["metadata"] = metadata
+        call = super().build(
+            cred,
+            model=model,
+            body=payload,
+            stream=stream,
+            action=action,
+            client_headers=client_headers,
+            alt=alt,
+        )
+        h = HeaderMap(call.headers)
+        h.pop("Anthropic-Dangerous-Direct-Browser-Access")
+        client_betas = lookup(client_headers, "anthropic-beta")
+        betas = merge_betas(client_betas or DEFAULT_OAUTH_BETAS, body_betas, INTERLEAVED_THINKING)
+        if "oauth" not in betas:
+            betas = merge_betas(betas, OAUTH_BETA)
+        h["Anthropic-Beta"] = betas
+        h["X-Claude-Code-Session-Id"] = str(
+            uuid.uuid5(uuid.NAMESPACE_URL, "cliproxy-claude-code-session:" + cred.id)
+        )
+        if (urlsplit(base_url(cred, None)).hostname or "") == "api.anthropic.com":
+            h["x-client-request-id"] = str(uuid.uuid4())
+        h["Connection"] = "keep-alive"
+        for name, value in cred.headers:  # the account's own headers still win
+            h[name] = value
+        call = UpstreamCall(
+            call.method, call.url, h.to_dict(), call.body, call.stream, call.provider, call.action
+        )
+        return oauth_call(call, holder, cred.id)
+
+    @staticmethod
+    def _auth(h: HeaderMap, cred: Credential, base: str) -> None:
+        # the bearer token is added at send time, fresh from the account's TokenHolder
+        h.pop("x-api-key")
