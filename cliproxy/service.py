@@ -61,6 +61,14 @@ class App:
                 reactor, connect_timeout=store.current.upstream_timeouts.connect_seconds
             )
         self.http = http
+        from cliproxy.credentials.authdir import AuthDir
+
+        # OAuth accounts (token files in auth-dir); a change there rebuilds the registry
+        self.authdir = AuthDir(
+            lambda: store.current.auth_dir, self.clock, lambda: store.current.oauth_endpoints
+        )
+        self.authdir.scan()
+        self.authdir.subscribe(self._accounts_changed)
         self._registry = self._build_registry(store.current)
         store.subscribe(self._config_changed)
         self.router = Router(
@@ -80,9 +88,15 @@ class App:
         from cliproxy.registry import ModelRegistry
 
         creds = credentials_from_config(config)
+        creds += self.authdir.credentials(config.oauth_endpoints)
         return ModelRegistry.from_config(config, creds)
 
+    def _accounts_changed(self) -> None:
+        self._registry = self._build_registry(self.store.current)
+        self.pool.retain(c.id for c in self._registry.credentials)
+
     def _config_changed(self, old: Config, new: Config) -> None:
+        self.authdir.scan()  # auth-dir itself may have moved
         registry = self._build_registry(new)
         self._registry = registry
         self.pool.retain(c.id for c in registry.credentials)
@@ -93,7 +107,12 @@ class App:
         )
 
     def model_list(self, family: Family) -> dict[str, Any]:
-        listable = self.pool.listable
+        from cliproxy.credentials.authdir import usable
+
+        def listable(cred: Any, model: str) -> bool:
+            # an account that needs a new login serves nothing until it has one
+            return self.pool.listable(cred, model) and usable(cred)
+
         if family is Family.CLAUDE:
             return self._registry.claude_model_list(listable)
         if family is Family.GEMINI:
@@ -183,6 +202,10 @@ def build_service(config: Config, endpoint: str, reactor: Any) -> MultiService:
     watcher = ConfigWatcher(store, config.source_path, reactor)
     watcher.setName("config-watcher")
     watcher.setServiceParent(top)
+    from cliproxy.credentials.authdir import account_services
+
+    for service in account_services(app.authdir, app.http, reactor, lambda: store.current):
+        service.setServiceParent(top)
     top.app = app  # type: ignore[attr-defined]
     top.watcher = watcher  # type: ignore[attr-defined]
     return top
