@@ -17,6 +17,7 @@ import io
 import json
 from typing import Any
 
+from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.web.server import Request
 
@@ -86,7 +87,12 @@ class _AmpAnswers:
         super().answer(result, request, creq)  # type: ignore[misc]
 
     def fail(self, failure: Any, request: Request, creq: Any) -> None:
-        status = failure.value.status if failure.check(RouteError) else 499
+        if failure.check(RouteError):
+            status = failure.value.status
+        elif failure.check(defer.CancelledError):
+            status = 499
+        else:
+            status = 500
         self.amp_stats.finished(self.amp_route, status, None)
         super().fail(failure, request, creq)  # type: ignore[misc]
 

@@ -32,6 +32,8 @@ CANONICAL_TOOL_NAMES = {
 MAX_BUFFERED = 2 * 1024 * 1024
 
 _SIGNED = ("tool_use", "thinking")
+#: what besides `model` may need a change
+_OTHER_HINTS = (b'"modelVersion', b'"content', b'"message"', b'"response"')
 _HINTS = (
     b'"model',
     b'"modelVersion',
@@ -106,6 +108,11 @@ class ResponseRewriter:
         self.tool_names = tool_names or {}
         self.suppress_thinking = suppress_thinking
         self._partial = b""
+        # a chunk that already names the right model and has nothing else to fix (most
+        # OpenAI chunks) is passed on without being parsed
+        self._model_ok = (
+            b'"model":' + json.dumps(original_model).encode() if original_model else b""
+        )
 
     # -- one JSON object -----------------------------------------------------------------
 
@@ -166,6 +173,8 @@ class ResponseRewriter:
     def rewrite_json(self, data: bytes, *, stream: bool = False) -> bytes:
         """A whole JSON document rewritten; the same bytes when nothing changed."""
         if not data or not any(h in data for h in _HINTS):
+            return data
+        if self._model_ok and self._model_ok in data and not any(h in data for h in _OTHER_HINTS):
             return data
         try:
             obj = json.loads(data)

@@ -275,6 +275,8 @@ class _Exchange:
         self._decoded: list[bytes] = []
         self._decoder: Decompressor | None = None
         self._length: int | None = None
+        #: the URL for logs: no query string (it may carry credentials)
+        self.where = call.url.split("?", 1)[0]
 
     # -- start --------------------------------------------------------------------------
 
@@ -292,7 +294,7 @@ class _Exchange:
         )
         self._pending = d
         d.addCallbacks(self._response, self._failed)
-        d.addErrback(log.failure, "proxying {method} {url}", method=call.method, url=call.url)
+        d.addErrback(log.failure, "proxying {method} {url}", method=call.method, url=self.where)
 
     def _client_finished(self, result: Any) -> None:
         if not isinstance(result, Failure) or self.done:
@@ -311,7 +313,7 @@ class _Exchange:
     def _failed(self, failure: Failure) -> None:
         self._pending = None
         if self.gone or failure.check(defer.CancelledError):
-            log.info("proxied request to {url} cancelled: the client left", url=self.call.url)
+            log.info("proxied request to {url} cancelled: the client left", url=self.where)
             self._tap_end(499)
             return
         if failure.check(HeaderTimeout):
@@ -320,7 +322,7 @@ class _Exchange:
             status, message = 502, f"{failure.type.__name__}: {failure.getErrorMessage()}"
         log.warn(
             "upstream {url} unreachable ({status}): {why}",
-            url=self.call.url,
+            url=self.where,
             status=status,
             why=message,
         )
@@ -456,7 +458,7 @@ class _Exchange:
         if reason is not None and not reason.check(defer.CancelledError):
             log.info(
                 "upstream {url} body ended early: {why}",
-                url=self.call.url,
+                url=self.where,
                 why=reason.getErrorMessage(),
             )
             self._unregister()

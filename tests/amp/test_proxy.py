@@ -372,3 +372,34 @@ async def test_upstream_dying_mid_body_truncates_the_client_answer(start_fake, s
     assert b"200" in head.split(b"\r\n")[0]
     assert b"content-length: 50000" in head.lower()
     assert len(body) < 50000
+
+
+@pytest_twisted.ensureDeferred
+async def test_client_leaving_mid_stream_drops_the_upstream(start_fake, start_proxy):
+    amp = start_fake(FakeAmp)
+    amp.script("GET", "/api/telemetry", Reply(sse=[b"data: 1\n\n", Pause(30), b"data: 2\n\n"]))
+    proxy = start_proxy(amp_config(amp.url))
+    client = await raw_connect(proxy.port.getHost().port)
+    client.transport.write(request_bytes("GET", "/api/telemetry", BEARER))
+    await wait_until(lambda: b"data: 1" in client.data, 3)
+    client.transport.abortConnection()
+    await wait_until(lambda: amp.last.outcome is not None, 3)
+    assert amp.last.outcome == "client-gone"
+    await wait_until(lambda: not proxy.site.active, 3)
+
+
+@pytest_twisted.ensureDeferred
+async def test_silent_upstream_times_out(start_fake, start_proxy):
+    amp = start_fake(FakeAmp)
+    amp.script("GET", "/api/threads", Reply(delay=30))
+    amp.script("GET", "/api/telemetry", Reply(sse=[b"data: 1\n\n"], hang=True))
+    text = amp_config(amp.url) + (
+        "upstream-timeouts:\n  headers-seconds: 0.2\nstreaming:\n  idle-timeout-seconds: 0.2\n"
+    )
+    proxy = start_proxy(text)
+    status, _, body = await call("GET", proxy.url + "/api/threads", headers=BEARER)
+    assert status == 504 and json.loads(body)["error"] == "amp_upstream_timeout"
+    client = await raw_connect(proxy.port.getHost().port)
+    client.transport.write(request_bytes("GET", "/api/telemetry", BEARER))
+    await client.closed  # cut: a truncated stream must look truncated
+    assert b"data: 1" in client.data and not client.data.endswith(b"0\r\n\r\n")
