@@ -190,7 +190,7 @@ class AmpFallback:
             requested = body["model"].strip() or None
         if requested is None and gemini is not None:
             requested = gemini[0] or None
-        request.content = io.BytesIO(raw)
+        request.content = io.BytesIO(raw)  # type: ignore[assignment]
         if requested is None:
             # nothing to route on: the endpoint answers (a 400 naming the problem)
             return self._local(request, endpoint, gemini, body, "", "", False, NO_PROVIDER)
@@ -268,7 +268,7 @@ class AmpFallback:
         module = self.module
         if mapped and isinstance(body, dict) and "model" in body:
             body["model"] = mapped
-            request.content = io.BytesIO(
+            request.content = io.BytesIO(  # type: ignore[assignment]
                 json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
             )
         beta = request.getHeader(b"anthropic-beta")

@@ -22,17 +22,12 @@ from twisted.web.server import Request
 from cliproxy.amp.access import LOCALHOST_ONLY, NOT_CONFIGURED, is_loopback_peer
 from cliproxy.amp.gateway import wants_upgrade
 from cliproxy.amp.paths import AmpRoute, classify, normalise
+from cliproxy.amp.providers import not_allowed
 from cliproxy.web.errors import error_response, family_for_path, json_response
 from cliproxy.web.guard import authenticate, candidate_keys
-from cliproxy.web.resources import NotFound, Preflight, add_cors, method_not_allowed
+from cliproxy.web.resources import NotFound, Preflight, add_cors
 
 log = Logger()
-
-
-class _Methods:
-    def __init__(self, methods: frozenset[bytes]) -> None:
-        for m in methods:
-            setattr(self, "render_" + m.decode("ascii"), True)
 
 
 class AmpFront(Resource):
@@ -80,9 +75,8 @@ class AmpFront(Resource):
             request.setResponseCode(403)
             return b""
         if route.methods is not None and request.method not in route.methods:
-            return method_not_allowed(
-                _Methods(route.methods), request, family_for_path(request.path)
-            )
+            methods = sorted(m.decode("ascii") for m in route.methods)
+            return not_allowed(request, family_for_path(request.path), *methods)
         if not module.upstream_url:
             return json_response(request, 503, NOT_CONFIGURED)
         if module.settings.restrict_management_to_localhost:

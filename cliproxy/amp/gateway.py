@@ -12,6 +12,7 @@ other's producer so neither direction can outrun a slow reader.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -64,7 +65,7 @@ def parse_head(head: bytes) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
 
 def dechunk(data: bytes) -> bytes | None:
     """A complete chunked body decoded, or None while it is incomplete."""
-    out = []
+    out: list[bytes] = []
     pos = 0
     while True:
         end = data.find(b"\r\n", pos)
@@ -84,6 +85,8 @@ def dechunk(data: bytes) -> bytes | None:
 
 
 class _UpstreamSide(Protocol):
+    transport: Any
+
     def __init__(self, tunnel: GatewayTunnel) -> None:
         self.tunnel = tunnel
         self.buf = b""
@@ -187,7 +190,9 @@ class GatewayTunnel:
         )
         self._answer(502, json_bytes(UNREACHABLE))
 
-    def _answer(self, status: int, body: bytes, headers: list[tuple[bytes, bytes]] = ()) -> None:
+    def _answer(
+        self, status: int, body: bytes, headers: Sequence[tuple[bytes, bytes]] = ()
+    ) -> None:
         self.state = "closed"
         request = self.request
         if request._disconnected or request.finished:
@@ -326,14 +331,14 @@ class GatewayTunnel:
             return
         assert self.upstream is not None
         channel = request.channel
-        client = channel.transport
+        client: Any = channel.transport
         # twisted.web lets go of the connection: no timeouts, no producer, no parser
         channel.setTimeout(None)
         client.unregisterProducer()
         pending = b"".join(getattr(channel, "_dataBuffer", None) or [])
         side = _ClientSide(self)
         if isinstance(client, ProtocolWrapper):
-            client.wrappedProtocol = side
+            client.wrappedProtocol = side  # type: ignore[assignment]
         else:
             client.protocol = side
         side.makeConnection(client)

@@ -200,6 +200,6 @@ def install_amp(root: Resource, app: Any, **options: Any) -> AmpModule:
     module.subscribe(app.store)
     front = AmpFront(module)
     for name in MOUNTS:
-        root.putChild(name.encode("ascii"), front)
+        root.putChild(name.encode("ascii"), front)  # type: ignore[arg-type]
     app.amp = module
     return module

@@ -9,8 +9,10 @@ google: Gemini, anything else: OpenAI), and the Google `v1beta1` bridge
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+from twisted.web.resource import Resource
 from twisted.web.server import Request
 
 from cliproxy.formats import Family
@@ -27,6 +29,20 @@ CALLS = {
     ("messages", "count_tokens"): "count_tokens",
 }
 INVALID_BRIDGE_PATH = {"error": "Invalid Gemini API path format"}
+
+
+class _Allowed(Resource):
+    """Stands for a resource with these `render_*` methods, for the 405's `Allow`."""
+
+    def __init__(self, methods: Iterable[str]) -> None:
+        super().__init__()
+        for m in methods:
+            setattr(self, "render_" + m, True)
+
+
+def not_allowed(request: Request, family: Family, *methods: str) -> bytes:
+    """A JSON 405 naming `methods` in `Allow`."""
+    return method_not_allowed(_Allowed(methods), request, family)
 
 
 def listing_family(provider: str) -> Family:
@@ -51,14 +67,6 @@ def bridge_action(path: str) -> tuple[str, str] | None:
     return model, method
 
 
-class _Methods:
-    """Just enough of a Resource for `method_not_allowed` to list the allowed methods."""
-
-    def __init__(self, *methods: str) -> None:
-        for m in methods:
-            setattr(self, "render_" + m, True)
-
-
 class ProviderRoutes:
     """Dispatches an authenticated `/api/provider/...` request (segments normalised)."""
 
@@ -79,11 +87,11 @@ class ProviderRoutes:
         path = rest[1:] if versioned else rest
         if path == ("models",):
             if method not in (b"GET", b"HEAD"):
-                return method_not_allowed(_Methods("GET", "HEAD"), request, family)
+                return not_allowed(request, family, "GET", "HEAD")
             return json_response(request, 200, app.model_list(listing_family(provider)))
         if path in CALLS:
             if method != b"POST":
-                return method_not_allowed(_Methods("POST"), request, family)
+                return not_allowed(request, family, "POST")
             return self.module.fallback.serve(request, CALLS[path])
         if versioned and len(path) >= 2 and path[0] == "models" and method == b"POST":
             # Gemini's API answers on /v1/models/{model}:{method} too
@@ -97,7 +105,7 @@ class ProviderRoutes:
             return NotFound().render(request)
         if len(path) == 1:
             if method not in (b"GET", b"HEAD"):
-                return method_not_allowed(_Methods("GET", "HEAD"), request, Family.GEMINI)
+                return not_allowed(request, Family.GEMINI, "GET", "HEAD")
             return json_response(request, 200, app.model_list(Family.GEMINI))
         name = "/".join(path[1:])
         if method in (b"GET", b"HEAD"):
@@ -112,7 +120,7 @@ class ProviderRoutes:
             return json_response(request, 200, found)
         if method == b"POST":
             return self._gemini_call(request, name)
-        return method_not_allowed(_Methods("GET", "HEAD", "POST"), request, Family.GEMINI)
+        return not_allowed(request, Family.GEMINI, "GET", "HEAD", "POST")
 
     def _gemini_call(self, request: Request, action: str) -> Any:
         model, sep, method = action.rpartition(":")
