@@ -551,6 +551,8 @@ async def test_reasoning_reaches_the_client(start_fake, start_proxy, client_kind
 DIGIT_FIRST = "3day_forecast"
 #: longer than the 64 characters Codex and Gemini take (Claude Code's MCP tools look like this)
 LONG_MCP = "mcp__weather_service_for_many_cities__get_current_conditions_for_city"
+#: fine for Gemini, refused by Claude and OpenAI (`^[a-zA-Z0-9_-]{1,64}$`)
+DOTTED = "weather.get:now"
 
 NAME_CELLS = [
     pytest.param(c, p, name, s, id=f"{c}-{p}-{label}-{'stream' if s else 'whole'}")
@@ -562,6 +564,9 @@ NAME_CELLS = [
         ("chat", "codex", LONG_MCP, "long"),
         ("anthropic", "codex", LONG_MCP, "long"),
         ("genai", "codex", LONG_MCP, "long"),
+        ("genai", "claude", DOTTED, "dotted"),
+        ("genai", "codex", DOTTED, "dotted"),
+        ("genai", "openai", DOTTED, "dotted"),
     ]
     for s in (False, True)
 ]

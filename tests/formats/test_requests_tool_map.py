@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -20,7 +21,15 @@ FORMATS = list(Format)
 PAIRS = [(s, d) for s in FORMATS for d in FORMATS if s is not d]
 PAIR_IDS = [f"{s.value}->{d.value}" for s, d in PAIRS]
 
+#: the tool names each upstream accepts
+ACCEPTED = {
+    Format.GEMINI: re.compile(r"[a-zA-Z_][a-zA-Z0-9_.:-]{0,63}"),
+    Format.CLAUDE: re.compile(r"[a-zA-Z0-9_-]{1,64}"),
+    Format.OPENAI_CHAT: re.compile(r"[a-zA-Z0-9_-]{1,64}"),
+    Format.OPENAI_RESPONSES: re.compile(r"[a-zA-Z0-9_-]{1,64}"),
+}
 DIGIT_FIRST = "3day_forecast"
+DOTTED = "github.search:code"  # fine for Gemini, refused by Claude and OpenAI
 LONG_MCP = "mcp__weather_service_for_many_cities__get_current_conditions_for_city"
 LONG_MCP_TWIN = "mcp__weather_service_for_many_cities__get_current_conditions_for_city_v2"
 
@@ -61,7 +70,7 @@ def mapped_back(src: Format, dst: Format, names: list[str]) -> list[str]:
 
 @pytest.mark.parametrize("src,dst", PAIRS, ids=PAIR_IDS)
 def test_every_renamed_tool_maps_back_to_the_clients_name(src, dst):
-    names = [DIGIT_FIRST, LONG_MCP, LONG_MCP_TWIN, "plain_tool"]
+    names = [DIGIT_FIRST, LONG_MCP, LONG_MCP_TWIN, DOTTED, "github_search_code", "plain_tool"]
     assert mapped_back(src, dst, names) == names
 
 
@@ -73,7 +82,16 @@ def test_only_renamed_tools_are_in_the_table():
     assert client_tools(Format.CLAUDE, Format.OPENAI_CHAT, body) == {}
 
 
-def test_codex_short_names_map_back():
+@pytest.mark.parametrize("dst", [Format.CLAUDE, Format.OPENAI_CHAT, Format.OPENAI_RESPONSES])
+def test_gemini_clients_dotted_names_are_fitted_for_claude_and_openai(dst):
+    body = client_body(Format.GEMINI, [DOTTED, "github_search_code"])
+    upstream = translate_request(Format.GEMINI, dst, body, model="m", stream=False)
+    # the name already taken keeps it; the dotted one gets a free variant
+    assert upstream_names(dst, upstream) == ["github_search_code_1", "github_search_code"]
+    assert client_tools(Format.GEMINI, dst, body) == {"github_search_code_1": ClientTool(DOTTED)}
+
+
+def test_long_names_are_shortened_uniquely_for_codex():
     body = client_body(Format.CLAUDE, [LONG_MCP, LONG_MCP_TWIN])
     table = client_tools(Format.CLAUDE, Format.OPENAI_RESPONSES, body)
     assert table == {
@@ -133,8 +151,8 @@ def test_any_declared_names_reach_the_upstream_distinct_and_map_back_exactly(nam
     for src, dst in PAIRS:
         body = client_body(src, names)
         upstream = upstream_names(dst, translate_request(src, dst, body, model="m", stream=False))
-        if dst in (Format.GEMINI, Format.OPENAI_RESPONSES):
-            assert len(set(upstream)) == len(upstream)  # the renaming upstreams get no twins
+        assert all(ACCEPTED[dst].fullmatch(n) for n in upstream), (dst, upstream)
+        assert len(set(upstream)) == len(upstream)  # no upstream takes two tools of one name
         table = client_tools(src, dst, body)
         assert [table.get(n, ClientTool(n)).name for n in upstream] == names
 

@@ -10,7 +10,6 @@ responses of a turn are put in the order of their calls, so that pairing holds o
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
 from typing import Any
 
 from cliproxy.formats import Format
@@ -50,11 +49,7 @@ from cliproxy.formats.requests.ir import (
     hoist_system,
     result_text,
 )
-from cliproxy.formats.requests.names import (
-    gemini_function_name,
-    gemini_function_names,
-    name_from_tool_id,
-)
+from cliproxy.formats.requests.names import gemini_function_name, name_from_tool_id
 from cliproxy.formats.requests.schema import clean_schema_for_gemini, lowercase_types
 
 _SAFETY_OFF = [
@@ -238,20 +233,15 @@ def emit(
     del model, stream
     system, messages = hoist_system(conv)
     names = call_names(messages)
-    declared = gemini_function_names(t.name for t in conv.tools if t.kind == "function")
-
-    def fn_name(name: str) -> str:
-        return declared.get(name) or gemini_function_name(name)
-
     contents: list[dict[str, Any]] = []
     last_calls: list[str] = []
     for msg in coalesce(messages):
         if msg.role == "user":
-            parts = _user_parts(msg.parts, last_calls, names, fn_name)
+            parts = _user_parts(msg.parts, last_calls, names)
             role = "user"
         else:
             last_calls = [p.id for p in msg.parts if isinstance(p, ToolCall)]
-            parts = _model_parts(msg.parts, fn_name)
+            parts = _model_parts(msg.parts)
             role = "model"
         if not parts:
             continue
@@ -271,10 +261,10 @@ def emit(
     texts = [{"text": t.text} for t in system if t.text]
     if texts:
         body["systemInstruction"] = {"parts": texts}
-    tools = _emit_tools(conv.tools, fn_name)
+    tools = _emit_tools(conv.tools)
     if tools:
         body["tools"] = tools
-        config = _emit_tool_config(conv, fn_name)
+        config = _emit_tool_config(conv)
         if config is not None:
             body["toolConfig"] = config
     gen = _emit_generation_config(conv)
@@ -286,7 +276,7 @@ def emit(
 
 
 def _user_parts(
-    parts: list[Part], last_calls: list[str], names: dict[str, str], fn_name: Callable[[str], str]
+    parts: list[Part], last_calls: list[str], names: dict[str, str]
 ) -> list[dict[str, Any]]:
     # (orphan results were already turned into text: ir.orphan_results_as_text)
     answered = [p for p in parts if isinstance(p, ToolResult)]
@@ -296,7 +286,7 @@ def _user_parts(
     for result in answered:
         name = names.get(result.id) or result.name or name_from_tool_id(result.id) or result.id
         response = _response_object(result)
-        out.append({"functionResponse": {"name": fn_name(name), "response": response}})
+        out.append({"functionResponse": {"name": gemini_function_name(name), "response": response}})
         # Gemini's functionResponse carries JSON only: images of a result follow it.
         extra.extend(_media_part(m) for m in result.content if isinstance(m, Media))
     out.extend(extra)
@@ -336,7 +326,7 @@ def _media_part(media: Media) -> dict[str, Any]:
     return {"text": media_fallback_text(media).text}
 
 
-def _model_parts(parts: list[Part], fn_name: Callable[[str], str]) -> list[dict[str, Any]]:
+def _model_parts(parts: list[Part]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for part in parts:
         if isinstance(part, Text):
@@ -346,7 +336,7 @@ def _model_parts(parts: list[Part], fn_name: Callable[[str], str]) -> list[dict[
             # Gemini 3 refuses replayed calls without a thought signature: the sentinel is
             # Google's documented escape for history it did not produce.
             sig = signature_for("gemini", part.signature) or GEMINI_BYPASS_SIGNATURE
-            call = {"name": fn_name(part.name), "args": args_object(part.arguments)}
+            call = {"name": gemini_function_name(part.name), "args": args_object(part.arguments)}
             out.append({"functionCall": call, "thoughtSignature": sig})
         elif isinstance(part, Media):
             out.append(_media_part(part))
@@ -354,7 +344,7 @@ def _model_parts(parts: list[Part], fn_name: Callable[[str], str]) -> list[dict[
     return out
 
 
-def _emit_tools(tools: list[Tool], fn_name: Callable[[str], str]) -> list[dict[str, Any]]:
+def _emit_tools(tools: list[Tool]) -> list[dict[str, Any]]:
     decls: list[dict[str, Any]] = []
     out: list[dict[str, Any]] = []
     for tool in tools:
@@ -362,7 +352,7 @@ def _emit_tools(tools: list[Tool], fn_name: Callable[[str], str]) -> list[dict[s
             if not any("googleSearch" in t for t in out):
                 out.append({"googleSearch": {}})
             continue
-        decl: dict[str, Any] = {"name": fn_name(tool.name)}
+        decl: dict[str, Any] = {"name": gemini_function_name(tool.name)}
         if tool.description:
             decl["description"] = tool.description
         if tool.parameters is not None:
@@ -373,14 +363,14 @@ def _emit_tools(tools: list[Tool], fn_name: Callable[[str], str]) -> list[dict[s
     return out
 
 
-def _emit_tool_config(conv: Conversation, fn_name: Callable[[str], str]) -> dict[str, Any] | None:
+def _emit_tool_config(conv: Conversation) -> dict[str, Any] | None:
     choice = conv.tool_choice
     if choice is None:
         return None
     if choice.mode == "tool" and choice.name:
         fcc: dict[str, Any] = {
             "mode": "ANY",
-            "allowedFunctionNames": [fn_name(choice.name)],
+            "allowedFunctionNames": [gemini_function_name(choice.name)],
         }
     else:
         fcc = {"mode": {"none": "NONE", "required": "ANY"}.get(choice.mode, "AUTO")}

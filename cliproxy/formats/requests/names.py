@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 NAME_LIMIT = 64
 
@@ -25,20 +25,29 @@ def gemini_function_name(name: str) -> str:
     return out[:NAME_LIMIT]
 
 
-def gemini_function_names(names: Iterable[str]) -> dict[str, str]:
-    """Original -> Gemini name for every declared tool, unique (Gemini refuses duplicates).
+def openai_function_name(name: str) -> str:
+    """A tool name Claude and OpenAI (Chat, Responses, Codex) accept: `^[a-zA-Z0-9_-]{1,64}$`.
 
-    Names Gemini takes as they are keep them; the others get `gemini_function_name`, with
-    `_1`, `_2`, ... when that is already taken (two long names sharing their first 64
-    characters, or `a$b` next to `a_b`).
+    Too long, a `mcp__server__tool` name keeps `mcp__` and its tool part (as CLIProxyAPI does
+    for Codex); any other is cut at 64.
+    """
+    return _short_candidate(_CLAUDE_ID_BAD.sub("_", name)) if name else name
+
+
+def _unique_names(names: Iterable[str], fit: Callable[[str], str]) -> dict[str, str]:
+    """Original -> fitted name, unique: upstreams refuse two tools of one name.
+
+    Names that fit as they are keep them; the others get `fit`, with `_1`, `_2`, ... when
+    that is already taken (two long names sharing their first 64 characters, `a.b` next to
+    `a_b`).
     """
     names = list(dict.fromkeys(names))
-    out = {name: name for name in names if name and gemini_function_name(name) == name}
+    out = {name: name for name in names if name and fit(name) == name}
     used = set(out.values())
     for name in names:
         if name in out:
             continue
-        base = candidate = gemini_function_name(name)
+        base = candidate = fit(name)
         n = 0
         while candidate in used:
             n += 1
@@ -47,6 +56,16 @@ def gemini_function_names(names: Iterable[str]) -> dict[str, str]:
         used.add(candidate)
         out[name] = candidate
     return out
+
+
+def gemini_function_names(names: Iterable[str]) -> dict[str, str]:
+    """Original -> unique Gemini name (gemini_function_name) for each declared tool."""
+    return _unique_names(names, gemini_function_name)
+
+
+def openai_function_names(names: Iterable[str]) -> dict[str, str]:
+    """Original -> unique Claude/OpenAI name (openai_function_name) for each declared tool."""
+    return _unique_names(names, openai_function_name)
 
 
 def claude_tool_id(tool_id: str, fallback: str = "toolu_0") -> str:

@@ -1,12 +1,13 @@
 # -*- test-case-name: tests.formats.test_requests_tool_map -*-
-"""Which client tool each upstream tool name stands for, so answers use the client's names.
+"""Tool names each upstream accepts, and the way back to the tools the client declared.
 
-translate_request gives an upstream the names it accepts: Gemini's character set and
-length (names.gemini_function_names), the Responses API's 64 characters
-(names.codex_short_names), and flat `<namespace>__<tool>` names for the tools a Responses
-client declares inside `namespace` tools. The model then calls tools by those names.
-`client_tools` rebuilds, from the client's request, the map the response translators use to
-put the client's own names (and namespaces, and freeform tools) back.
+Before a conversation is written for another format, `rename_tools` gives every tool a name
+that format accepts: Gemini's `[a-zA-Z0-9_.:-]` (a letter or `_` first), Claude's and
+OpenAI's `[a-zA-Z0-9_-]`, at most 64 characters everywhere, no two alike. Responses clients'
+`namespace` tools arrive already flattened to `<namespace>__<tool>` by the parser. The model
+then calls tools by those names; `client_tools` rebuilds, from the client's request, the map
+the response translators use to put the client's own names (and namespaces, and freeform
+tools) back.
 """
 
 from __future__ import annotations
@@ -18,16 +19,41 @@ from cliproxy.formats import Format
 from cliproxy.formats.requests import claude, gemini, openai_chat, responses
 from cliproxy.formats.requests._wire import as_list
 from cliproxy.formats.requests.errors import TranslationError
+from cliproxy.formats.requests.ir import Conversation, ToolCall, ToolResult
 from cliproxy.formats.requests.names import (
-    codex_short_names,
     gemini_function_name,
     gemini_function_names,
+    openai_function_name,
+    openai_function_names,
 )
 from cliproxy.formats.responses_side.ir import ClientTool
 
 
+def upstream_namer(dst: Format, declared: list[str]) -> Callable[[str], str]:
+    """The name `dst` gets for each tool name, given the names of the declared tools."""
+    if dst is Format.GEMINI:
+        table, fit = gemini_function_names(declared), gemini_function_name
+    else:
+        table, fit = openai_function_names(declared), openai_function_name
+    return lambda name: table.get(name) or fit(name)
+
+
+def rename_tools(dst: Format, conv: Conversation) -> None:
+    """Rename, in place, declared tools, the tool choice and the calls in the history."""
+    functions = [t for t in conv.tools if t.kind == "function"]
+    rename = upstream_namer(dst, [t.name for t in functions])
+    for tool in functions:
+        tool.name = rename(tool.name)
+    if conv.tool_choice is not None and conv.tool_choice.name:
+        conv.tool_choice.name = rename(conv.tool_choice.name)
+    for msg in conv.messages:
+        for part in msg.parts:
+            if isinstance(part, ToolCall) or (isinstance(part, ToolResult) and part.name):
+                part.name = rename(part.name)
+
+
 def _declared(src: Format, body: dict[str, Any]) -> list[tuple[str, ClientTool]]:
-    """(flat name as the IR knows it, the client's tool) for each declared function tool."""
+    """(flat name as the parser gives it, the client's tool) for each declared function."""
     if src is Format.OPENAI_RESPONSES:
         return [
             (flat, ClientTool(info["name"], info["namespace"], info["custom"]))
@@ -44,17 +70,6 @@ def _declared(src: Format, body: dict[str, Any]) -> list[tuple[str, ClientTool]]
     return [(t.name, ClientTool(t.name)) for t in tools if t.kind == "function"]
 
 
-def _renamer(dst: Format, flat_names: list[str]) -> Callable[[str], str]:
-    """The name `dst`'s emitter gives each flat name (the same functions it calls)."""
-    if dst is Format.GEMINI:
-        unique = gemini_function_names(flat_names)
-        return lambda name: unique.get(name) or gemini_function_name(name)
-    if dst is Format.OPENAI_RESPONSES:
-        short = codex_short_names(flat_names)
-        return lambda name: short.get(name, name)
-    return lambda name: name
-
-
 def client_tools(src: Format, dst: Format, body: Any) -> dict[str, ClientTool]:
     """Upstream tool name -> the client's tool, for every name the client would not know.
 
@@ -67,7 +82,7 @@ def client_tools(src: Format, dst: Format, body: Any) -> dict[str, ClientTool]:
         declared = _declared(src, body)
     except (TranslationError, TypeError, ValueError, AttributeError, KeyError):
         return {}
-    rename = _renamer(dst, [flat for flat, _ in declared])
+    rename = upstream_namer(dst, [flat for flat, _ in declared])
     out: dict[str, ClientTool] = {}
     for flat, tool in declared:
         upstream = rename(flat)

@@ -9,7 +9,9 @@ Where CLIProxyAPI has a marked quirk we do what a client expects instead:
 * `tool_choice: none` stays none (§K made it auto); Anthropic-defined tools (bash, editor,
   computer...) are dropped rather than declared as functions nobody implements (§K);
 * images reach every target that takes them (§J dropped them for Codex);
-* tool results without their call become text instead of a request the upstream refuses.
+* tool results without their call become text instead of a request the upstream refuses;
+* tool names are fitted to every target, not only Gemini and Codex (a Gemini client's `a.b`
+  is refused by Claude and OpenAI), made unique, and restored in the answer (tool_map.py).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from cliproxy.formats import Format
 from cliproxy.formats.requests import claude, gemini, openai_chat, responses, thinking
 from cliproxy.formats.requests.errors import TranslationError
 from cliproxy.formats.requests.ir import Conversation, orphan_results_as_text, unique_call_ids
+from cliproxy.formats.requests.tool_map import rename_tools
 
 _PARSERS: dict[Format, Callable[[dict[str, Any]], Conversation]] = {
     Format.OPENAI_CHAT: openai_chat.parse,
@@ -64,10 +67,11 @@ def emit_request(
     stream: bool,
     model_caps: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A request body of format `dst` for `conv`."""
+    """A request body of format `dst` for `conv` (whose tools get names `dst` accepts)."""
     emitter = _EMITTERS.get(dst)
     if emitter is None:
         raise TranslationError(f"unsupported request format {dst!r}")
+    rename_tools(dst, conv)
     caps = thinking.ModelCaps.from_dict(model_caps)
     try:
         return emitter(conv, model=model, stream=stream, caps=caps)
