@@ -71,6 +71,8 @@ class ClientRequest:
     action: str = "generate"  # or "count_tokens"
     #: Gemini `alt`: None/"sse" for SSE framing
     alt: str | None = None
+    #: how the request got here, for usage: "local", or Amp's "mapped"
+    route: str = "local"
 
 
 class RouteError(Exception):
@@ -383,6 +385,7 @@ class Router:
                 provider=cred.provider,
                 credential_id=cred.id,
                 client_key=req.client_key,
+                route=req.route,
                 status=502,
                 stream=req.stream,
             )
@@ -418,6 +421,7 @@ class Router:
                 provider=cred.provider,
                 credential_id=cred.id,
                 client_key=req.client_key,
+                route=req.route,
                 status=response.code,
                 stream=req.stream,
             )
@@ -502,6 +506,7 @@ class Router:
             provider=cred.provider,
             credential_id=cred.id,
             client_key=req.client_key,
+            route=req.route,
             status=200,
             stream=False,
             usage=usage_from_response(provider_fmt.value, parsed),
@@ -573,6 +578,7 @@ class Router:
                 provider=cred.provider,
                 credential_id=cred.id,
                 client_key=req.client_key,
+                route=req.route,
                 status=error or 200,
                 stream=True,
                 usage=usage,

@@ -98,6 +98,8 @@ class InferenceResource(ApiResource):
             return error_response(request, self.family_for(request), 400, str(e))
         creq.client_key = getattr(request, "client_key", None)
         creq.headers = _client_headers(request)
+        # Amp's fallback marks the resources it mounts with the route it chose
+        creq.route = getattr(self, "amp_route", None) or "local"
         request.extra_log = {"model": creq.model}  # type: ignore[attr-defined]
         d = defer.ensureDeferred(self.app.router.handle(creq))
         request.notifyFinish().addErrback(lambda _: d.cancel())

@@ -300,6 +300,9 @@ async def test_requests_and_tokens_per_route_type(start_fake, start_proxy):
     }
     book = proxy.app.usage.by_route["amp-upstream"]
     assert (book.requests, book.input_tokens, book.output_tokens) == (2, 20, 10)
+    # the shared usage book tells local and mapped calls apart too
+    assert proxy.app.usage.by_route["mapped"].requests == 1
+    assert proxy.app.usage.by_route["local"].requests == 2
     decisions = proxy.app.amp.stats.snapshot()["decisions"]
     assert decisions["claude-fake"] == {"LOCAL_PROVIDER": 2}
     assert decisions["remote-1"] == {"AMP_CREDITS": 2}
