@@ -12,6 +12,7 @@ fake upstream, streamed and not, through two conversations:
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -208,6 +209,8 @@ class Call:
     id: str | None
     name: str
     args: dict
+    #: Chat: the `extra_content` a call came with (Gemini's thought signature rides there)
+    extra: dict | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -231,7 +234,12 @@ class ChatClient:
                 m.content or "",
                 getattr(m, "reasoning_content", None) or "",
                 [
-                    Call(c.id, c.function.name, json.loads(c.function.arguments))
+                    Call(
+                        c.id,
+                        c.function.name,
+                        json.loads(c.function.arguments),
+                        (c.model_extra or {}).get("extra_content"),
+                    )
                     for c in m.tool_calls or []
                 ],
             )
@@ -248,23 +256,29 @@ class ChatClient:
             ans.text += d.content or ""
             ans.reasoning += getattr(d, "reasoning_content", None) or ""
             for tc in d.tool_calls or []:
-                slot = calls.setdefault(tc.index, {"id": None, "name": "", "args": ""})
+                slot = calls.setdefault(
+                    tc.index, {"id": None, "name": "", "args": "", "extra": None}
+                )
                 slot["id"] = tc.id or slot["id"]
+                slot["extra"] = (tc.model_extra or {}).get("extra_content") or slot["extra"]
                 if tc.function is not None:
                     slot["name"] += tc.function.name or ""
                     slot["args"] += tc.function.arguments or ""
             finish = choice.finish_reason or finish
-        ans.calls = [Call(c["id"], c["name"], json.loads(c["args"])) for c in calls.values()]
+        ans.calls = [
+            Call(c["id"], c["name"], json.loads(c["args"]), c["extra"]) for c in calls.values()
+        ]
         assert finish == ("tool_calls" if ans.calls else "stop")
         return ans
 
-    def tool_turn(self, model, stream, tools=TOOLS, ask=ASK) -> tuple[Answer, Answer]:
-        tools = [
+    def tool_turn(self, model, stream, tools=TOOLS, ask=ASK, think=False):
+        kw: dict[str, Any] = {"reasoning_effort": "low"} if think else {}
+        kw["tools"] = [
             {"type": "function", "function": {"name": n, "description": n, "parameters": s}}
             for n, s in tools
         ]
         messages: list[dict] = [{"role": "user", "content": ask}]
-        first = self.ask(model, messages, stream, tools=tools)
+        first = self.ask(model, messages, stream, **kw)
         messages.append(
             {
                 "role": "assistant",
@@ -274,6 +288,7 @@ class ChatClient:
                         "id": c.id,
                         "type": "function",
                         "function": {"name": c.name, "arguments": json.dumps(c.args)},
+                        **({"extra_content": c.extra} if c.extra else {}),
                     }
                     for c in first.calls
                 ],
@@ -281,7 +296,7 @@ class ChatClient:
         )
         for c in first.calls:
             messages.append({"role": "tool", "tool_call_id": c.id, "content": RESULT})
-        return first, self.ask(model, messages, stream, tools=tools)
+        return first, self.ask(model, messages, stream, **kw)
 
     def reasoning_turn(self, model, stream) -> Answer:
         return self.ask(
@@ -335,14 +350,20 @@ class ResponsesClient:
         assert self._from_output(final.output) == ans
         return ans, done_items
 
-    def tool_turn(self, model, stream, tools=TOOLS, ask=ASK) -> tuple[Answer, Answer]:
-        tools = [
+    def tool_turn(self, model, stream, tools=TOOLS, ask=ASK, think=False):
+        kw: dict[str, Any] = {}
+        if think:
+            kw["reasoning"] = {"effort": "low", "summary": "auto"}
+            kw["include"] = ["reasoning.encrypted_content"]
+        kw["tools"] = [
             {"type": "function", "name": n, "description": n, "parameters": s} for n, s in tools
         ]
         items: list[Any] = [{"role": "user", "content": ask}]
-        first, output = self.ask(model, items, stream, tools=tools)
+        first, output = self.ask(model, items, stream, **kw)
         for item in output:
-            if item.type == "function_call":
+            if item.type == "reasoning":  # replayed, as Codex CLI does (it does not store)
+                items.append(item.model_dump(exclude_none=True, exclude={"status"}))
+            elif item.type == "function_call":
                 items.append(
                     {
                         "type": "function_call",
@@ -353,7 +374,7 @@ class ResponsesClient:
                 )
         for c in first.calls:
             items.append({"type": "function_call_output", "call_id": c.id, "output": RESULT})
-        second, _ = self.ask(model, items, stream, tools=tools)
+        second, _ = self.ask(model, items, stream, **kw)
         return first, second
 
     def reasoning_turn(self, model, stream) -> Answer:
@@ -394,10 +415,14 @@ class AnthropicClient:
         assert msg.stop_reason == ("tool_use" if ans.calls else "end_turn")
         return ans, msg
 
-    def tool_turn(self, model, stream, tools=TOOLS, ask=ASK) -> tuple[Answer, Answer]:
-        tools = [{"name": n, "description": n, "input_schema": s} for n, s in tools]
+    def tool_turn(self, model, stream, tools=TOOLS, ask=ASK, think=False):
+        kw: dict[str, Any] = {}
+        if think:
+            kw["max_tokens"] = 4096
+            kw["thinking"] = {"type": "enabled", "budget_tokens": 2048}
+        kw["tools"] = [{"name": n, "description": n, "input_schema": s} for n, s in tools]
         messages: list[dict] = [{"role": "user", "content": ask}]
-        first, msg = self.ask(model, messages, stream, tools=tools)
+        first, msg = self.ask(model, messages, stream, **kw)
         messages.append(
             {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in msg.content]}
         )
@@ -410,7 +435,7 @@ class AnthropicClient:
                 ],
             }
         )
-        second, _ = self.ask(model, messages, stream, tools=tools)
+        second, _ = self.ask(model, messages, stream, **kw)
         return first, second
 
     def reasoning_turn(self, model, stream) -> Answer:
@@ -452,8 +477,10 @@ class GenaiClient:
                 ans.text += p.text
         return ans, parts
 
-    def tool_turn(self, model, stream, tools=TOOLS, ask=ASK) -> tuple[Answer, Answer]:
+    def tool_turn(self, model, stream, tools=TOOLS, ask=ASK, think=False):
+        thinking = gtypes.ThinkingConfig(include_thoughts=True, thinking_budget=2048)
         config = gtypes.GenerateContentConfig(
+            thinking_config=thinking if think else None,
             tools=[
                 gtypes.Tool(
                     function_declarations=[
@@ -659,3 +686,68 @@ async def test_freeform_tool_call_comes_back_with_raw_input(
     pairs = UPSTREAM_PAIRS[provider](fake.last.json)
     assert [(n, RESULT in r) for n, r in pairs] == [("apply_patch", True)]
     assert text == f"hello from {fake.name}"
+
+
+# -- reasoning signatures across a tool call ------------------------------------------------
+
+#: base64 signatures shaped like each provider's own (cliproxy tells them apart by shape)
+SIGNATURES = {
+    "claude": base64.b64encode(b"\x12\xa4\x01" + b"claude thinking signature fixture").decode(),
+    "gemini": base64.b64encode(b"\x0a\x24\x01" + b"gemini thought signature fixture").decode(),
+    "codex": base64.b64encode(b"\x80\x00\x00\x00\x00\x00" + b"codex encrypted reasoning").decode(),
+}
+#: (client, provider) cells where the client's format has a place for that provider's
+#: signature, so the next request can give it back (README: what does not cross)
+CARRIERS = {
+    ("anthropic", "claude"),
+    ("responses", "codex"),
+    ("genai", "gemini"),
+    ("anthropic", "codex"),  # Codex encrypted reasoning in a Claude thinking block
+    ("responses", "claude"),  # Claude's thinking signature as encrypted_content
+    ("chat", "gemini"),  # Gemini's call signature in the call's extra_content
+}
+SIGNATURE_CELLS = [
+    pytest.param(c, p, s, id=f"{c}-{p}-{'stream' if s else 'whole'}")
+    for c in CLIENTS
+    for p in SIGNATURES
+    for s in (False, True)
+]
+
+
+def signatures_in(value: Any) -> set[str]:
+    keys = ("signature", "thoughtSignature", "thought_signature", "encrypted_content")
+    if isinstance(value, dict):
+        found = {v for k, v in value.items() if k in keys and isinstance(v, str)}
+        return found.union(*(signatures_in(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(signatures_in(v) for v in value))
+    return set()
+
+
+@pytest.mark.parametrize("client_kind,provider,stream", SIGNATURE_CELLS)
+@pytest_twisted.ensureDeferred
+async def test_thinking_signature_goes_back_only_to_the_provider_that_made_it(
+    start_fake, start_proxy, client_kind, provider, stream
+):
+    from tests.fakes.turn import ToolCall, Turn
+
+    fake, proxy, model = start_provider(start_fake, start_proxy, provider)
+    signature = SIGNATURES[provider]
+    fake.script_turn(
+        Turn(
+            reasoning=fake.reasoning_text,
+            tool_calls=[ToolCall(TOOL, PLACEHOLDER_ARGS)],
+            signature=signature,
+        )
+    )
+    client = CLIENTS[client_kind](proxy.url)
+
+    first, second = await deferToThread(client.tool_turn, model, stream, TOOLS, ASK, True)
+
+    assert first.reasoning == fake.reasoning_text
+    assert [c.name for c in first.calls] == [TOOL]
+    assert second.text == f"hello from {fake.name}"
+    replayed = signatures_in(fake.last.json)
+    assert replayed <= {signature, "skip_thought_signature_validator"}  # nothing foreign
+    if (client_kind, provider) in CARRIERS:
+        assert signature in replayed
