@@ -1,15 +1,60 @@
-# -*- test-case-name: tests.test_cli -*-
-"""The `cliproxy` command: `version`, `check-config`, and (as it lands) `login`.
+# -*- test-case-name: tests.oauth.test_cli -*-
+"""The `cliproxy` command: `login`, `check-config` and `version`.
 
 The daemon itself runs under twistd: `twistd -n cliproxy --config config.yaml`.
+
+`cliproxy login claude|codex|gemini` signs in to a subscription account and saves its
+token file in `auth-dir`. CLIProxyAPI's spellings work too: `cliproxy --claude-login`,
+`--codex-login`, `--login` (Gemini), with `--project_id`, `--no-browser` and
+`--oauth-callback-port` (one or two leading dashes, as Go's flag package allows).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
 import sys
+import threading
+from typing import Any
 
 from cliproxy import __version__
+
+#: CLIProxyAPI's login flags -> our provider names
+LEGACY_LOGINS = {"--claude-login": "claude", "--codex-login": "codex", "--login": "gemini"}
+#: Go's flag package takes `-name` like `--name`; these are the names we accept that way
+_GO_FLAGS = (
+    "claude-login",
+    "codex-login",
+    "login",
+    "no-browser",
+    "project_id",
+    "project-id",
+    "oauth-callback-port",
+    "config",
+)
+
+
+def _login_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", "-c", default=None, help="config.yaml (auth-dir, oauth-endpoints)")
+    p.add_argument(
+        "--no-browser", action="store_true", help="print the sign-in address, do not open it"
+    )
+    p.add_argument(
+        "--oauth-callback-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="local port for the sign-in callback (default: the provider's)",
+    )
+    p.add_argument(
+        "--project_id",
+        "--project-id",
+        dest="project_id",
+        default="",
+        metavar="ID",
+        help="gemini: Google Cloud project id, several comma-separated, or ALL",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -21,7 +66,46 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("version", help="print the version")
     check = sub.add_parser("check-config", help="validate a config file and print its warnings")
     check.add_argument("--config", "-c", default="config.yaml")
+    login = sub.add_parser(
+        "login",
+        help="sign in to a Claude, Codex (ChatGPT) or Google (Gemini CLI) account",
+        description="Sign in to a subscription account and save its token file in auth-dir. "
+        "On a machine without a browser, open the printed address elsewhere and paste the "
+        "address the browser ends up on.",
+    )
+    login.add_argument("provider", choices=("claude", "codex", "gemini"))
+    _login_options(login)
     return p
+
+
+def _legacy_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cliproxy", add_help=False)
+    group = p.add_mutually_exclusive_group(required=True)
+    for flag, provider in LEGACY_LOGINS.items():
+        group.add_argument(flag, dest="provider", action="store_const", const=provider)
+    _login_options(p)
+    return p
+
+
+def normalize_argv(argv: list[str]) -> list[str]:
+    """`-claude-login` -> `--claude-login` (Go flag style), leaving everything else."""
+    out = []
+    for arg in argv:
+        name = arg[1:].split("=", 1)[0]
+        if arg.startswith("-") and not arg.startswith("--") and name in _GO_FLAGS:
+            arg = "-" + arg
+        out.append(arg)
+    return out
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The command and its options (legacy login flags become `login <provider>`)."""
+    argv = normalize_argv(argv)
+    if any(a.split("=", 1)[0] in LEGACY_LOGINS for a in argv):
+        args = _legacy_parser().parse_args(argv)
+        args.command = "login"
+        return args
+    return _parser().parse_args(argv)
 
 
 def check_config(path: str) -> int:
@@ -40,13 +124,99 @@ def check_config(path: str) -> int:
     return 0
 
 
+def login_config(path: str | None) -> Any:
+    """The config a login uses: `--config`, else ./config.yaml if present, else defaults.
+
+    Raises:
+        ConfigError: the file is missing (when named) or invalid.
+    """
+    from cliproxy.config import Config, load_config
+    from cliproxy.config.model import DEFAULT_AUTH_DIR
+
+    if path is not None:
+        return load_config(path)
+    if os.path.exists("config.yaml"):
+        return load_config("config.yaml")
+    return dataclasses.replace(Config(), auth_dir=os.path.expanduser(DEFAULT_AUTH_DIR))
+
+
+def _read_stdin(reactor: Any, lines: Any) -> None:
+    """Feed stdin lines to `lines` from a daemon thread (it never delays the exit)."""
+
+    def read() -> None:
+        for line in sys.stdin:
+            reactor.callFromThread(lines.feed, line.rstrip("\r\n"))
+        reactor.callFromThread(lines.close)
+
+    threading.Thread(target=read, name="cliproxy-login-stdin", daemon=True).start()
+
+
+def login(args: argparse.Namespace) -> int:
+    from twisted.internet import defer, task
+
+    from cliproxy.config import ConfigError
+    from cliproxy.credentials.oauth.callback import LoginError
+    from cliproxy.credentials.oauth.login import LineQueue, LoginOptions, open_browser, run_login
+    from cliproxy.credentials.oauth.providers import spec_for
+
+    name = f"cliproxy login {args.provider}"
+    try:
+        config = login_config(args.config)
+    except ConfigError as e:
+        print(f"{name}: {e}", file=sys.stderr)
+        return 1
+    port = args.oauth_callback_port
+    if port is not None and not 0 < port < 65536:
+        print(f"{name}: --oauth-callback-port must be between 1 and 65535", file=sys.stderr)
+        return 2
+    spec = spec_for(args.provider)
+    options = LoginOptions(
+        no_browser=args.no_browser, callback_port=port, project_id=args.project_id or ""
+    )
+    outcome = {"code": 1}
+
+    def out(text: str) -> None:
+        print(text, flush=True)
+
+    async def main(reactor: Any) -> None:
+        from cliproxy.upstream.http import UpstreamHTTP
+
+        http = UpstreamHTTP(reactor)
+        lines = LineQueue()
+        _read_stdin(reactor, lines)
+        try:
+            await run_login(
+                spec,
+                config=config,
+                reactor=reactor,
+                http=http,
+                out=out,
+                lines=lines,
+                opener=None if args.no_browser else open_browser,
+                options=options,
+            )
+            outcome["code"] = 0
+        except LoginError as e:
+            print(f"{name}: {e.message}", file=sys.stderr, flush=True)
+        finally:
+            await http.close()
+
+    try:
+        task.react(lambda reactor: defer.ensureDeferred(main(reactor)))
+    except SystemExit:
+        pass
+    return outcome["code"]
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.command == "version":
         print(f"cliproxy {__version__}")
         return 0
     if args.command == "check-config":
         return check_config(args.config)
+    if args.command == "login":
+        return login(args)
     _parser().print_help()
     return 2
 

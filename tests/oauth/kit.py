@@ -109,7 +109,7 @@ def endpoints_yaml(
     if google or cloudcode:
         lines.append("  gemini:")
         if google:
-            lines.append(f"    authorize-url: {google.url}/o/oauth2/auth")
+            lines.append(f"    authorize-url: {google.url}/o/oauth2/authorize")  # the fake's route
             lines.append(f"    token-url: {google.url}/token")
             lines.append(f"    userinfo-url: {google.url}/oauth2/v1/userinfo")
         if cloudcode:

@@ -52,13 +52,31 @@ def sse_text(raw: bytes) -> str:
 
 CASES = {
     # provider: (oauth flavor, provider fake, file builder, file name, model, endpoints kwargs)
-    "claude": ("claude", FakeClaude, claude_file, "claude-user@example.com.json",
-               "claude-sonnet-4-5-20250929", "claude"),
-    "codex": ("codex", FakeCodex, codex_file, "codex-user@example.com-plus.json",
-              "gpt-5.4", "codex"),
-    "gemini-cli": ("google", FakeCloudCode, gemini_file,
-                   "gemini-user@example.com-fake-project-123.json", "gemini-2.5-pro", "gemini"),
-}  # fmt: skip
+    "claude": (
+        "claude",
+        FakeClaude,
+        claude_file,
+        "claude-user@example.com.json",
+        "claude-sonnet-4-5-20250929",
+        "claude",
+    ),
+    "codex": (
+        "codex",
+        FakeCodex,
+        codex_file,
+        "codex-user@example.com-plus.json",
+        "gpt-5.4",
+        "codex",
+    ),
+    "gemini-cli": (
+        "google",
+        FakeCloudCode,
+        gemini_file,
+        "gemini-user@example.com-fake-project-123.json",
+        "gemini-2.5-pro",
+        "gemini",
+    ),
+}
 
 
 def start_account(
@@ -87,8 +105,9 @@ def start_account(
 async def test_claude_account_sends_bearer_betas_and_claude_code_system(
     start_fake, start_proxy, tmp_path
 ):
-    oauth, claude, proxy, _, model = start_account("claude", start_fake, start_proxy, tmp_path,
-                                           expires=T0 + 8 * HOUR)  # fmt: skip
+    oauth, claude, proxy, _, model = start_account(
+        "claude", start_fake, start_proxy, tmp_path, expires=T0 + 8 * HOUR
+    )
     body = chat(model)
     body["messages"].insert(0, {"role": "system", "content": "Answer in French."})
     code, raw = await post(proxy, "/v1/chat/completions", body)
@@ -118,8 +137,9 @@ async def test_claude_account_sends_bearer_betas_and_claude_code_system(
 async def test_codex_account_streams_upstream_and_aggregates_for_a_plain_client(
     start_fake, start_proxy, tmp_path
 ):
-    _, codex, proxy, _, model = start_account("codex", start_fake, start_proxy, tmp_path,
-                                      expires=T0 + 9 * 86400)  # fmt: skip
+    _, codex, proxy, _, model = start_account(
+        "codex", start_fake, start_proxy, tmp_path, expires=T0 + 9 * 86400
+    )
     code, raw = await post(proxy, "/v1/chat/completions", chat(model))
     assert code == 200, raw
     assert json.loads(raw)["choices"][0]["message"]["content"] == "hello from fake-codex"
@@ -137,8 +157,9 @@ async def test_codex_account_streams_upstream_and_aggregates_for_a_plain_client(
 async def test_gemini_cli_account_wraps_requests_and_unwraps_answers(
     start_fake, start_proxy, tmp_path
 ):
-    _, cloud, proxy, _, model = start_account("gemini-cli", start_fake, start_proxy, tmp_path,
-                                      expires=T0 + HOUR)  # fmt: skip
+    _, cloud, proxy, _, model = start_account(
+        "gemini-cli", start_fake, start_proxy, tmp_path, expires=T0 + HOUR
+    )
     code, raw = await post(proxy, "/v1/chat/completions", chat(model))
     assert code == 200, raw
     assert json.loads(raw)["choices"][0]["message"]["content"] == "hello from fake-gemini-cli"
@@ -169,8 +190,9 @@ async def test_gemini_cli_account_wraps_requests_and_unwraps_answers(
 async def test_expired_token_is_refreshed_once_while_50_requests_wait(
     case, start_fake, start_proxy, tmp_path
 ):
-    oauth, upstream, proxy, name, model = start_account(case, start_fake, start_proxy, tmp_path,
-                                                expires=T0 - 60)  # fmt: skip
+    oauth, upstream, proxy, name, model = start_account(
+        case, start_fake, start_proxy, tmp_path, expires=T0 - 60
+    )
     # hold the token answer until every request waits on it
     oauth_clock = task.Clock()
     oauth.clock = oauth_clock
@@ -222,8 +244,9 @@ def _delayed(oauth, seconds):
 async def test_a_401_on_a_valid_looking_token_refreshes_once_and_retries(
     start_fake, start_proxy, tmp_path
 ):
-    oauth, claude, proxy, _, model = start_account("claude", start_fake, start_proxy, tmp_path,
-                                           expires=T0 + 8 * HOUR)  # fmt: skip
+    oauth, claude, proxy, _, model = start_account(
+        "claude", start_fake, start_proxy, tmp_path, expires=T0 + 8 * HOUR
+    )
     oauth.access_tokens.discard("at-old")  # revoked upstream before its expiry
     code, raw = await post(proxy, "/v1/chat/completions", chat(model))
     assert code == 200, raw
@@ -236,8 +259,9 @@ async def test_a_401_on_a_valid_looking_token_refreshes_once_and_retries(
 async def test_invalid_grant_marks_needs_login_and_is_never_hammered(
     start_fake, start_proxy, tmp_path
 ):
-    oauth, claude, proxy, name, model = start_account("claude", start_fake, start_proxy, tmp_path,
-                                              expires=T0 - 60)  # fmt: skip
+    oauth, claude, proxy, name, model = start_account(
+        "claude", start_fake, start_proxy, tmp_path, expires=T0 - 60
+    )
     oauth.refresh_tokens.clear()  # the refresh token was revoked
     for _ in range(3):
         code, raw = await post(proxy, "/v1/chat/completions", chat(model))
@@ -292,3 +316,26 @@ async def test_a_cliproxyapi_file_dropped_in_is_served_and_removing_it_removes_t
         assert code == 503
     finally:
         watcher.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_gemini_file_without_a_project_finds_one_before_its_first_request(
+    start_fake, start_proxy, tmp_path
+):
+    cloud = start_fake(FakeCloudCode, keys={"at-g"})
+    cloud.project = "found-proj-7"
+    write_file(
+        tmp_path, "gemini-user@example.com-auto.json", gemini_file("at-g", "rt", T0 + HOUR, "")
+    )
+    proxy = start_proxy(oauth_config(tmp_path, cloudcode=cloud))
+    proxy.clock.advance(T0)
+    for _ in range(2):
+        code, raw = await post(proxy, "/v1/chat/completions", chat("gemini-2.5-flash"))
+        assert code == 200, raw
+    paths = [r.path for r in cloud.requests]
+    assert paths == [
+        "/v1internal:loadCodeAssist",
+        "/v1internal:generateContent",
+        "/v1internal:generateContent",
+    ]
+    assert cloud.last.json["project"] == "found-proj-7"

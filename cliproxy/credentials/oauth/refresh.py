@@ -25,7 +25,7 @@ __all__ = ["RefreshService"]
 CHECK_INTERVAL = 30.0
 #: after a failed background refresh
 RETRY_AFTER_FAILURE = 300.0
-#: a refresh that succeeded but left the account still due is tried again after this
+#: a refresh that succeeded but left the account still due waits at least this long
 RETRY_STILL_DUE = 30.0
 DEFAULT_WORKERS = 16
 
@@ -125,7 +125,11 @@ class RefreshService(Service):
                 return None
             due = holder.due_at()
             if due is not None and due <= now:
-                self._retry_at[key] = now + RETRY_STILL_DUE
+                # the provider hands out tokens shorter than our lead: do not refresh
+                # every few seconds, but again halfway to the new expiry
+                expiry = holder.expiry
+                half = (expiry - now) / 2.0 if expiry is not None else 0.0
+                self._retry_at[key] = now + max(RETRY_STILL_DUE, half)
             else:
                 self._retry_at.pop(key, None)
             return None
