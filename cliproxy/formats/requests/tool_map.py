@@ -48,7 +48,7 @@ def rename_tools(dst: Format, conv: Conversation) -> None:
         conv.tool_choice.name = rename(conv.tool_choice.name)
     for msg in conv.messages:
         for part in msg.parts:
-            if isinstance(part, ToolCall) or (isinstance(part, ToolResult) and part.name):
+            if isinstance(part, (ToolCall, ToolResult)) and part.name:
                 part.name = rename(part.name)
 
 
