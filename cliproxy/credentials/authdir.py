@@ -246,6 +246,9 @@ class AuthDir:
             self._report(name, f"skipped: {e}{keep}")
             return False
         if entry is not None and entry.digest == found.digest:
+            if self._reported.get(name, "").startswith("skipped:"):
+                del self._reported[name]
+                self.log.info("auth file {name} is readable again", name=name)
             return False  # unchanged content (or our own write)
         kind = found.type
         if not kind:
@@ -256,7 +259,7 @@ class AuthDir:
         except KeyError:
             self._report(name, f"type {kind!r} is not supported by cliproxy; ignored", "info")
             return self._drop(name)
-        if self._reported.pop(name, None) is not None and entry is not None:
+        if self._reported.pop(name, "").startswith("skipped:") and entry is not None:
             self.log.info("auth file {name} is readable again", name=name)
         problem = file_mode_problem(found.mode)
         if problem:

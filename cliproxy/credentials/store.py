@@ -103,10 +103,11 @@ def parse_auth_bytes(path: str, data: bytes, mode: int = 0o600) -> AuthFile:
         record = json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise AuthFileError("is not UTF-8 text") from None
-    except ValueError as e:
+    except json.JSONDecodeError as e:
         # the position helps find the damage; the content is never echoed
-        where = f" (line {e.lineno}, column {e.colno})" if hasattr(e, "lineno") else ""
-        raise AuthFileError(f"is not valid JSON{where}; half-written or damaged?") from None
+        raise AuthFileError(
+            f"is not valid JSON (line {e.lineno}, column {e.colno}); half-written or damaged?"
+        ) from None
     if not isinstance(record, dict):
         raise AuthFileError("is JSON but not an object")
     return AuthFile(path, digest_of(data), record, mode)

@@ -204,7 +204,8 @@ class _Unwrapper(Protocol):
             data = self._decode(data)
         except BodyDecodeError:
             self._failed = True
-            self.transport.stopProducing()
+            if self.transport is not None:
+                self.transport.stopProducing()
             return
         if not self.stream:
             self._buffer += data

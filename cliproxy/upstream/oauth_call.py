@@ -128,21 +128,22 @@ class OAuthSender:
     async def send(
         self, http: Any, call: UpstreamCall, proxy_url: str | None, timeout: float | None
     ) -> Any:
-        holder = getattr(call, "holder", None)
-        if not isinstance(call, OAuthCall) or holder is None:
+        if not isinstance(call, OAuthCall) or call.holder is None:
             raise UpstreamConfigError("an OAuth executor was given a call without a token holder")
+        holder = call.holder
         try:
             token = await holder.token(http, proxy_url)
-            call = await self.before_send(http, call, token, proxy_url)
+            prepared = await self.before_send(http, call, token, proxy_url)
         except NeedsLogin as e:
             return local_error(401, e.message, "authentication_error")
         except RefreshFailed as e:
             return local_error(503, e.message, "auth_unavailable")
-        if isinstance(call, BufferedResponse):
-            return call  # the hook answered (e.g. no Gemini project)
-        response = await self._request(http, call, token, proxy_url, timeout)
+        if isinstance(prepared, BufferedResponse):
+            return prepared  # the hook answered (e.g. no Gemini project)
+        oauth: OAuthCall = prepared
+        response = await self._request(http, oauth, token, proxy_url, timeout)
         if response.code != 401 or not holder.refresh_token:
-            return self._wrapped(call, response)
+            return self._wrapped(oauth, response)
         # The provider says the token is no good although it looked valid: refresh once.
         body = await _read_quietly(response)
         log.info(
@@ -151,10 +152,10 @@ class OAuthSender:
         try:
             token = await holder.refresh(http, proxy_url, stale=token)
         except (NeedsLogin, RefreshFailed) as e:
-            log.warn("{account}: refresh after 401 failed: {error}", account=call.account, error=e)
+            log.warn("{account}: refresh after 401 failed: {error}", account=oauth.account, error=e)
             return BufferedResponse(401, body, response.headers.copy())
-        response = await self._request(http, call, token, proxy_url, timeout)
-        return self._wrapped(call, response)
+        response = await self._request(http, oauth, token, proxy_url, timeout)
+        return self._wrapped(oauth, response)
 
     def _wrapped(self, call: OAuthCall, response: Any) -> Any:
         if 200 <= response.code < 300:

@@ -106,12 +106,12 @@ def _page(request: Any, status: int, title: str, text: str) -> bytes:
 class _Callback(Resource):
     isLeaf = True
 
-    def __init__(self, server: CallbackServer) -> None:
+    def __init__(self, login: CallbackServer) -> None:
         super().__init__()
-        self.server = server
+        self.login = login
 
     def render_GET(self, request: Any) -> bytes:
-        server = self.server
+        server = self.login
         path = request.path.decode("latin-1")
         if path != server.path:
             return _page(request, 404, "Not found", "This is not the login callback.")

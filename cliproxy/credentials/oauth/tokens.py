@@ -86,7 +86,8 @@ class _Collector(Protocol):
             return
         self.size += len(data)
         if self.size > self.limit:
-            self.transport.stopProducing()
+            if self.transport is not None:
+                self.transport.stopProducing()
             self.done.errback(OAuthError(f"answer larger than {self.limit} bytes"))
             return
         self.parts.append(data)
