@@ -30,6 +30,7 @@ from cliproxy.credentials.oauth.holder import TokenHolder
 from cliproxy.credentials.oauth.providers import ProviderSpec, spec_for
 from cliproxy.credentials.oauth.records import codex_identity, refresh_token_of
 from cliproxy.credentials.store import (
+    TOKEN_FIELDS,
     AuthFile,
     AuthFileError,
     file_mode_problem,
@@ -43,20 +44,6 @@ __all__ = ["Account", "AuthDir", "AuthDirWatcher", "OAUTH_KIND", "holder_of"]
 OAUTH_KIND = "oauth"
 #: the Credential option that carries the TokenHolder
 HOLDER_OPTION = "oauth"
-#: record fields a refresh writes; everything else in the file belongs to the user
-TOKEN_FIELDS = (
-    "access_token",
-    "refresh_token",
-    "id_token",
-    "token",
-    "token_type",
-    "expired",
-    "expiry",
-    "last_refresh",
-    "account_id",
-    "email",
-    "type",
-)
 #: a file modified this recently is re-hashed on every scan (mtime is coarse on some filesystems)
 _SETTLE_NS = 2_000_000_000
 

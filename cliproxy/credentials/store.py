@@ -25,6 +25,7 @@ __all__ = [
     "AuthFileError",
     "EXPIRY_KEYS",
     "FILE_TYPES",
+    "TOKEN_FIELDS",
     "codex_filename",
     "file_mode_problem",
     "filename_for",
@@ -44,6 +45,22 @@ EXPIRY_KEYS = ("expired", "expire", "expires_at", "expiresAt", "expiry", "expire
 LAST_REFRESH_KEYS = ("last_refresh", "lastRefresh", "last_refreshed_at")
 #: token files larger than this are not token files
 MAX_FILE_BYTES = 1024 * 1024
+#: record fields a login or a refresh writes; every other key belongs to the user
+TOKEN_FIELDS = frozenset(
+    {
+        "type",
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "token",
+        "token_type",
+        "expired",
+        "expiry",
+        "last_refresh",
+        "email",
+        "account_id",
+    }
+)
 
 
 class AuthFileError(Exception):

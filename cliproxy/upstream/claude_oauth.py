@@ -173,10 +173,7 @@ class ClaudeOAuthExecutor(OAuthSender, ClaudeExecutor):
         h["Connection"] = "keep-alive"
         for name, value in cred.headers:  # the account's own headers still win
             h[name] = value
-        call = UpstreamCall(
-            call.method, call.url, h.to_dict(), call.body, call.stream, call.provider, call.action
-        )
-        return oauth_call(call, holder, cred.id)
+        return oauth_call(call, holder, cred.id, headers=h.to_dict())
 
     @staticmethod
     def _auth(h: HeaderMap, cred: Credential, base: str) -> None:

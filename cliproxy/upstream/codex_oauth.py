@@ -60,10 +60,7 @@ class CodexOAuthExecutor(OAuthSender, CodexExecutor):
         h["Originator"] = lookup(client_headers, "originator") or DEFAULT_ORIGINATOR
         for name, value in cred.headers:  # the account's own headers still win
             h[name] = value
-        call = UpstreamCall(
-            call.method, call.url, h.to_dict(), call.body, call.stream, call.provider, call.action
-        )
-        return oauth_call(call, holder, cred.id)
+        return oauth_call(call, holder, cred.id, headers=h.to_dict())
 
     def auth_headers(self, call: OAuthCall, token: str) -> dict[str, str]:
         headers = super().auth_headers(call, token)

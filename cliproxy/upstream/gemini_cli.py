@@ -145,19 +145,7 @@ class GeminiCLIExecutor(OAuthSender, Executor):
                 project=holder.discovered_project,
             )
         payload["project"] = holder.discovered_project
-        return oauth_call(
-            UpstreamCall(
-                call.method,
-                call.url,
-                call.headers,
-                json_bytes(payload),
-                call.stream,
-                call.provider,
-                call.action,
-            ),
-            holder,
-            call.account,
-        )
+        return oauth_call(call, holder, call.account, body=json_bytes(payload))
 
     def wrap_response(self, call: OAuthCall, response: Any) -> Any:
         if call.action == "count_tokens":

@@ -44,9 +44,20 @@ class OAuthCall(UpstreamCall):
     account: str = ""
 
 
-def oauth_call(call: UpstreamCall, holder: TokenHolder, account: str) -> OAuthCall:
-    """`call` with the holder attached."""
+def oauth_call(
+    call: UpstreamCall,
+    holder: TokenHolder,
+    account: str,
+    *,
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+) -> OAuthCall:
+    """`call` with the holder attached (and its headers or body replaced when given)."""
     values = {f.name: getattr(call, f.name) for f in fields(UpstreamCall)}
+    if headers is not None:
+        values["headers"] = headers
+    if body is not None:
+        values["body"] = body
     return OAuthCall(**values, holder=holder, account=account)
 
 

@@ -226,3 +226,16 @@ def test_background_due_times_follow_each_providers_lead():
     assert due(CLAUDE, no_expiry) == T0
     assert due(CLAUDE, dict(no_expiry, refresh_token="")) is None
     assert json.dumps(no_expiry)  # records stay plain JSON
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_nearly_expired_token_is_still_used_when_refreshing_fails(start_fake, http):
+    oauth = started(start_fake(FakeOAuth, flavor="claude"))
+    oauth.script("POST", "/v1/oauth/token", Reply(400, json={"error": "invalid_request"}))
+    holder = holder_for(oauth, record=claude_file("at-old", "rt-old", T0 + 10))
+    assert await holder.token(http) == "at-old"  # 10 s left: refresh tried, old one used
+    assert holder.status == "refresh-failed" and len(oauth.requests) == 1
+    holder.clock.advance(11)
+    with pytest.raises(RefreshFailed):
+        await holder.token(http)  # expired now, and refreshes are paused
+    assert len(oauth.requests) == 1

@@ -221,7 +221,12 @@ class TokenHolder:
             if self.fresh(0):
                 return self.access_token
             raise self._dead("the access token expired and the file has no refresh token")
-        return await self.refresh(http, proxy_url, stale=self.access_token)
+        try:
+            return await self.refresh(http, proxy_url, stale=self.access_token)
+        except RefreshFailed:
+            if self.fresh(0):
+                return self.access_token  # within the margin, but not expired yet
+            raise
 
     def refresh(
         self, http: Any, proxy_url: str | None = None, *, stale: str | None = None

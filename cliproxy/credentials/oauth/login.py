@@ -34,6 +34,7 @@ from cliproxy.credentials.oauth.records import (
 )
 from cliproxy.credentials.oauth.tokens import OAuthError, token_request
 from cliproxy.credentials.store import (
+    TOKEN_FIELDS,
     AuthFileError,
     filename_for,
     read_auth_file,
@@ -47,24 +48,7 @@ log = Logger()
 #: how long a login waits for the browser or a paste
 LOGIN_TIMEOUT = 300.0
 #: record fields a new login replaces; the user's own keys (prefix, priority...) stay
-_LOGIN_FIELDS = frozenset(
-    {
-        "type",
-        "access_token",
-        "refresh_token",
-        "id_token",
-        "token",
-        "token_type",
-        "expired",
-        "expiry",
-        "last_refresh",
-        "email",
-        "account_id",
-        "project_id",
-        "auto",
-        "checked",
-    }
-)
+_LOGIN_FIELDS = TOKEN_FIELDS | {"project_id", "auto", "checked"}
 
 
 @dataclass
