@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from typing import Any
 
 from twisted.internet import reactor, task
@@ -18,6 +19,9 @@ class Proxy:
     """A listening cliproxy: `url`, `app`, `clock` (drives cooldowns), `store`."""
 
     def __init__(self, config_text: str, clock: Any = None) -> None:
+        if "auth-dir:" not in config_text:
+            # never the developer's real ~/.cli-proxy-api
+            config_text += f"\nauth-dir: {tempfile.mkdtemp(prefix='cliproxy-auth-')}\n"
         self.clock = clock or task.Clock()
         self.store = ConfigStore(parse_config(config_text))
         self.app = App(reactor, self.store, clock=self.clock)

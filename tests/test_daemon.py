@@ -39,7 +39,10 @@ class Daemon:
     def __init__(self, tmp_path: Path, config_text: str, extra_args=()):
         self.port = free_port()
         self.config = tmp_path / "config.yaml"
-        self.config.write_text(config_text.format(port=self.port))
+        text = config_text.format(port=self.port)
+        if "auth-dir:" not in text:
+            text += f"\nauth-dir: {tmp_path / 'auth'}\n"
+        self.config.write_text(text)
         self.log = tmp_path / "twistd.log"
         env = dict(os.environ)
         env["PYTHONPATH"] = str(ROOT)
@@ -216,7 +219,11 @@ def test_api_keys_edit_applies_live_and_broken_edit_keeps_old(daemon):
     d = daemon()
     hdr_new = {"x-api-key": "sk-daemon-key-bbbb"}
     assert d.get("/v1/models", hdr_new)[0] == 401
-    d.config.write_text(BASE.format(port=d.port) + "  - sk-daemon-key-bbbb\n")
+    d.config.write_text(
+        d.config.read_text().replace(
+            "  - sk-daemon-key-aaaa\n", "  - sk-daemon-key-aaaa\n  - sk-daemon-key-bbbb\n"
+        )
+    )
     os.kill(d.proc.pid, signal.SIGHUP)
     deadline = time.monotonic() + 10
     while d.get("/v1/models", hdr_new)[0] != 200:
