@@ -380,15 +380,7 @@ class Router:
                 model=model,
                 error=type(e).__name__,
             )
-            self.usage.record(
-                model=req.model,
-                provider=cred.provider,
-                credential_id=cred.id,
-                client_key=req.client_key,
-                route=req.route,
-                status=502,
-                stream=req.stream,
-            )
+            self._record(req, cred, 502, req.stream)
             return _Failure(502, b"upstream unreachable: " + type(e).__name__.encode(), None, False)
         if response.code >= 400:
             try:
@@ -416,15 +408,7 @@ class Router:
                     model=model,
                     cooldown=cooldown or 0.0,
                 )
-            self.usage.record(
-                model=req.model,
-                provider=cred.provider,
-                credential_id=cred.id,
-                client_key=req.client_key,
-                route=req.route,
-                status=response.code,
-                stream=req.stream,
-            )
+            self._record(req, cred, response.code, req.stream)
             return _Failure(response.code, raw, retry_after, invalid)
 
         if req.stream and req.action == "generate":
@@ -501,16 +485,7 @@ class Router:
                 ),
                 ensure_ascii=False,
             ).encode("utf-8")
-        self.usage.record(
-            model=req.model,
-            provider=cred.provider,
-            credential_id=cred.id,
-            client_key=req.client_key,
-            route=req.route,
-            status=200,
-            stream=False,
-            usage=usage_from_response(provider_fmt.value, parsed),
-        )
+        self._record(req, cred, 200, False, usage_from_response(provider_fmt.value, parsed))
         return JSONResult(200, out)
 
     def _count_answer(
@@ -573,18 +548,23 @@ class Router:
                 self.pool.mark_success(cred, model)
             elif error == 499:
                 self.pool.mark_cancelled(cred, model)
-            self.usage.record(
-                model=req.model,
-                provider=cred.provider,
-                credential_id=cred.id,
-                client_key=req.client_key,
-                route=req.route,
-                status=error or 200,
-                stream=True,
-                usage=usage,
-            )
+            self._record(req, cred, error or 200, True, usage)
 
         return StreamResult(response, translator, req.format, req.alt, done)
+
+    def _record(
+        self, req: ClientRequest, cred: Any, status: int, stream: bool, usage: Usage | None = None
+    ) -> None:
+        self.usage.record(
+            model=req.model,
+            provider=cred.provider,
+            credential_id=cred.id,
+            client_key=req.client_key,
+            route=req.route,
+            status=status,
+            stream=stream,
+            usage=usage,
+        )
 
     # -- errors ------------------------------------------------------------------------------
 

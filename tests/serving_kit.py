@@ -49,3 +49,32 @@ def config_text(*sections: str, keys: bool = True) -> str:
     if keys:
         head += f"api-keys: [{CLIENT_KEY}]\n"
     return head + "\n".join(sections)
+
+
+def providers(claude=None, oai=None, gemini=None, codex=None, extra="") -> str:
+    """Config text with one API-key entry per fake given, each serving one aliased model."""
+    parts = []
+    if claude is not None:
+        parts.append(
+            f"claude-api-key:\n  - api-key: sk-ant-test-1\n    base-url: {claude.url}\n"
+            "    models: [{name: claude-fake-1, alias: claude-fake}]\n"
+        )
+    if oai is not None:
+        parts.append(
+            "openai-compatibility:\n  - name: fakeoai\n"
+            f"    base-url: {oai.url}/v1\n"
+            "    api-key-entries: [{api-key: sk-oai-test-1}]\n"
+            "    models: [{name: gpt-fake, alias: gpt-fake}]\n"
+        )
+    if gemini is not None:
+        parts.append(
+            f"gemini-api-key:\n  - api-key: g-test-1\n    base-url: {gemini.url}\n"
+            "    models: [{name: gemini-fake, alias: gemini-fake}]\n"
+        )
+    if codex is not None:
+        parts.append(
+            f"codex-api-key:\n  - api-key: sk-codex-test-1\n"
+            f"    base-url: {codex.url}/backend-api/codex\n"
+            "    models: [{name: gpt-codex-fake, alias: gpt-codex-fake}]\n"
+        )
+    return config_text(*parts, extra)

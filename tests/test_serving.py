@@ -15,39 +15,11 @@ from twisted.internet import defer, reactor, task
 from twisted.internet.threads import deferToThread
 
 from tests.fakes import FakeClaude, FakeCodex, FakeGemini, FakeOpenAI, Pause, Reply
-from tests.serving_kit import CLIENT_KEY, config_text
+from tests.serving_kit import CLIENT_KEY, config_text, providers
 
 openai = pytest.importorskip("openai")
 anthropic = pytest.importorskip("anthropic")
 genai = pytest.importorskip("google.genai")
-
-
-def providers(claude=None, oai=None, gemini=None, codex=None, extra="") -> str:
-    parts = []
-    if claude is not None:
-        parts.append(
-            f"claude-api-key:\n  - api-key: sk-ant-test-1\n    base-url: {claude.url}\n"
-            "    models: [{name: claude-fake-1, alias: claude-fake}]\n"
-        )
-    if oai is not None:
-        parts.append(
-            "openai-compatibility:\n  - name: fakeoai\n"
-            f"    base-url: {oai.url}/v1\n"
-            "    api-key-entries: [{api-key: sk-oai-test-1}]\n"
-            "    models: [{name: gpt-fake, alias: gpt-fake}]\n"
-        )
-    if gemini is not None:
-        parts.append(
-            f"gemini-api-key:\n  - api-key: g-test-1\n    base-url: {gemini.url}\n"
-            "    models: [{name: gemini-fake, alias: gemini-fake}]\n"
-        )
-    if codex is not None:
-        parts.append(
-            f"codex-api-key:\n  - api-key: sk-codex-test-1\n"
-            f"    base-url: {codex.url}/backend-api/codex\n"
-            "    models: [{name: gpt-codex-fake, alias: gpt-codex-fake}]\n"
-        )
-    return config_text(*parts, extra)
 
 
 def in_thread(fn):

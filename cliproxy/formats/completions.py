@@ -46,13 +46,11 @@ def _choice(choice: dict[str, Any], text: str) -> dict[str, Any]:
     }
 
 
-def chat_to_completion(chat: dict[str, Any]) -> dict[str, Any]:
-    if not isinstance(chat, dict) or "choices" not in chat:
-        return chat
+def _to_completion(chat: dict[str, Any], part: str) -> dict[str, Any]:
+    """A chat answer (`part="message"`) or chunk (`part="delta"`) as a text_completion."""
     choices = []
     for c in chat.get("choices") or []:
-        msg = c.get("message") or {}
-        content = msg.get("content")
+        content = (c.get(part) or {}).get("content")
         choices.append(_choice(c, content if isinstance(content, str) else ""))
     out = {
         "id": chat.get("id", ""),
@@ -66,24 +64,16 @@ def chat_to_completion(chat: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def chat_to_completion(chat: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(chat, dict) or "choices" not in chat:
+        return chat
+    return _to_completion(chat, "message")
+
+
 def chat_chunk_to_completion(chunk: dict[str, Any]) -> dict[str, Any]:
     if "choices" not in chunk:
         return chunk
-    choices = []
-    for c in chunk.get("choices") or []:
-        delta = c.get("delta") or {}
-        content = delta.get("content")
-        choices.append(_choice(c, content if isinstance(content, str) else ""))
-    out = {
-        "id": chunk.get("id", ""),
-        "object": "text_completion",
-        "created": chunk.get("created", 0),
-        "model": chunk.get("model", ""),
-        "choices": choices,
-    }
-    if chunk.get("usage") is not None:
-        out["usage"] = chunk["usage"]
-    return out
+    return _to_completion(chunk, "delta")
 
 
 def _rewrite(frames: list[bytes]) -> list[bytes]:

@@ -62,7 +62,33 @@ def _require_model(body: dict[str, Any]) -> str:
     return model.strip()
 
 
-def _stream_flag(body: dict[str, Any], claude: bool = False) -> bool:
+def _require_messages(body: dict[str, Any]) -> None:
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        raise BadRequest("'messages' must be a list of message objects")
+    if not all(isinstance(m, dict) for m in messages):
+        raise BadRequest("every item of 'messages' must be an object")
+
+
+def _write_json(
+    request: Request,
+    status: int,
+    body: bytes,
+    headers: dict[str, str],
+    passthrough: list[tuple[bytes, list[bytes]]] = (),  # type: ignore[assignment]
+) -> None:
+    request.setResponseCode(status)
+    for name, values in passthrough:
+        request.responseHeaders.setRawHeaders(name, values)
+    for k, v in headers.items():
+        request.setHeader(k, v)
+    request.setHeader(b"content-type", b"application/json")
+    request.setHeader(b"content-length", b"%d" % len(body))
+    request.write(body)
+    request.finish()
+
+
+def _stream_flag(body: dict[str, Any]) -> bool:
     value = body.get("stream")
     if value is None:
         return False
@@ -118,15 +144,7 @@ class InferenceResource(ApiResource):
             return
         assert isinstance(result, JSONResult)
         body = self.wrap_json(result.body)
-        request.setResponseCode(result.status)
-        for name, values in result.passthrough:
-            request.responseHeaders.setRawHeaders(name, values)
-        for k, v in result.headers.items():
-            request.setHeader(k, v)
-        request.setHeader(b"content-type", b"application/json")
-        request.setHeader(b"content-length", b"%d" % len(body))
-        request.write(body)
-        request.finish()
+        _write_json(request, result.status, body, result.headers, result.passthrough)
 
     def wrap_json(self, body: bytes) -> bytes:
         return body
@@ -147,14 +165,7 @@ class InferenceResource(ApiResource):
             log.failure("unexpected error serving {model}", failure, model=creq.model)
             status, headers = 500, {}
             obj = error_object(family, 500, "internal error in cliproxy; see its log")
-        body = json_bytes(obj)
-        request.setResponseCode(status)
-        for k, v in headers.items():
-            request.setHeader(k, v)
-        request.setHeader(b"content-type", b"application/json")
-        request.setHeader(b"content-length", b"%d" % len(body))
-        request.write(body)
-        request.finish()
+        _write_json(request, status, json_bytes(obj), headers)
 
 
 class ChatCompletions(InferenceResource):
@@ -164,11 +175,7 @@ class ChatCompletions(InferenceResource):
 
     def parse(self, request: Request, body: dict[str, Any]) -> ClientRequest:
         model = _require_model(body)
-        messages = body.get("messages")
-        if not isinstance(messages, list):
-            raise BadRequest("'messages' must be a list of message objects")
-        if not all(isinstance(m, dict) for m in messages):
-            raise BadRequest("every item of 'messages' must be an object")
+        _require_messages(body)
         return ClientRequest(self.format, model, body, _stream_flag(body))
 
 
@@ -216,11 +223,7 @@ class Messages(InferenceResource):
 
     def parse(self, request: Request, body: dict[str, Any]) -> ClientRequest:
         model = _require_model(body)
-        messages = body.get("messages")
-        if not isinstance(messages, list):
-            raise BadRequest("'messages' must be a list of message objects")
-        if not all(isinstance(m, dict) for m in messages):
-            raise BadRequest("every item of 'messages' must be an object")
+        _require_messages(body)
         return ClientRequest(self.format, model, body, _stream_flag(body))
 
 
@@ -231,8 +234,7 @@ class CountTokens(InferenceResource):
 
     def parse(self, request: Request, body: dict[str, Any]) -> ClientRequest:
         model = _require_model(body)
-        if not isinstance(body.get("messages"), list):
-            raise BadRequest("'messages' must be a list of message objects")
+        _require_messages(body)
         return ClientRequest(self.format, model, body, False, action="count_tokens")
 
 
