@@ -141,3 +141,38 @@ async def test_shutdown_grace_expiry_closes_what_is_left(start_fake, start_proxy
         ch.transport is None or ch.transport.disconnecting for ch in proxy.site.channels
     )
     await claude.last.when_done(timeout=1.0)
+
+
+@pytest_twisted.ensureDeferred
+async def test_config_reload_does_not_drop_an_open_stream(start_fake, start_proxy, tmp_path):
+    from cliproxy.config.watcher import ConfigWatcher
+
+    claude = start_fake(FakeClaude)
+    text = config_text(
+        "claude-api-key:\n"
+        f"  - api-key: sk-ant-A\n    base-url: {claude.url}\n"
+        "    models: [{name: claude-fake-1, alias: claude-fake}]\n"
+    )
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    proxy = start_proxy(text)
+    watcher = ConfigWatcher(proxy.store, str(path), reactor)
+    events = claude_events(Turn(text="through a reload"), "claude-fake-1")
+    claude.script("POST", "/v1/messages", Reply(sse=events, chunk_delay=0.05))
+    body = {
+        "model": "claude-fake",
+        "max_tokens": 9,
+        "stream": True,
+        "messages": [{"role": "user", "content": "x"}],
+    }
+    d = treq.post(
+        proxy.url + "/v1/messages", json.dumps(body).encode(), headers={"x-api-key": CLIENT_KEY}
+    )
+    await claude.wait_requests(1, timeout=2)
+    path.write_text(text.replace(CLIENT_KEY, CLIENT_KEY + ", sk-added-key-7777"))
+    assert watcher.reload() is True  # what SIGHUP does
+    assert "sk-added-key-7777" in proxy.store.current.api_keys
+    resp = await d
+    out = (await resp.content()).decode()
+    assert resp.code == 200
+    assert "message_stop" in out and "event: error" not in out
