@@ -209,6 +209,23 @@ def as_list(value: Any, what: str) -> list[Any]:
     return value
 
 
+def content_items(content: Any, where: str) -> list[Any]:
+    """Message content as a list of items: a non-empty string or a lone object is one item.
+
+    A missing value or an empty string is no items; anything but a string, object or
+    array is a client error.
+    """
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [content] if content else []
+    if isinstance(content, dict):
+        return [content]
+    if not isinstance(content, list):
+        raise TranslationError(f"{where} must be a string or an array")
+    return content
+
+
 def as_dict(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise TranslationError(f"{what} must be an object")

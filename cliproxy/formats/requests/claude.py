@@ -18,6 +18,7 @@ from cliproxy.formats.requests._wire import (
     as_list,
     as_number,
     as_str,
+    content_items,
     decode_text_document,
     get,
     json_text,
@@ -124,16 +125,9 @@ def _parse_system(system: Any) -> list[Text]:
 
 
 def parse_blocks(content: Any, where: str) -> list[Part]:
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [Text(content)] if content else []
-    if isinstance(content, dict):
-        content = [content]
-    if not isinstance(content, list):
-        raise TranslationError(f"{where} must be a string or an array")
     parts: list[Part] = []
-    for block in content:
+    # A bare string becomes one string item, which _parse_block reads as text.
+    for block in content_items(content, where):
         parts.extend(_parse_block(block))
     return parts
 

@@ -15,6 +15,7 @@ from cliproxy.formats.requests._wire import (
     as_str,
     audio_format,
     audio_mime,
+    content_items,
     data_url,
     get,
     json_text,
@@ -137,16 +138,9 @@ def _thought_signature(tool_call: dict[str, Any]) -> str | None:
 
 def parse_parts(content: Any, where: str) -> list[Part]:
     """Message content (a string or an array of parts) as IR parts."""
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [Text(content)] if content else []
-    if isinstance(content, dict):
-        content = [content]
-    if not isinstance(content, list):
-        raise TranslationError(f"{where} must be a string or an array")
     parts: list[Part] = []
-    for item in content:
+    # A bare string becomes one string item, which _parse_part reads as text.
+    for item in content_items(content, where):
         part = _parse_part(item)
         if part is not None:
             parts.append(part)
