@@ -59,6 +59,8 @@ class StreamReader(Protocol):
         clock: `IReactorTime` for the idle timer.
         content_encoding: the response's `Content-Encoding` (`None`: sniff magic bytes).
         max_output: optional bound on total decoded bytes.
+        decode: `False` passes the bytes on exactly as they came (a proxy that forwards
+            `Content-Encoding` to its client).
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class StreamReader(Protocol):
         clock: Any,
         content_encoding: str | None = None,
         max_output: int | None = None,
+        decode: bool = True,
     ) -> None:
         self._on_data = on_data
         self._on_end = on_end
@@ -78,7 +81,8 @@ class StreamReader(Protocol):
         self._declared = content_encoding
         self._max_output = max_output
         self._decoder: Decompressor | None = None
-        self._sniffing = True
+        # not sniffing and no decoder: `_decode` hands every chunk on unchanged
+        self._sniffing = decode
         self._sniff_buf = b""
         self._timer: Any = None
         self._paused = False

@@ -25,17 +25,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from twisted.internet import defer
-from twisted.internet.interfaces import IPushProducer
-from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web.client import ResponseDone
-from twisted.web.http import PotentialDataLoss
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import UNKNOWN_LENGTH
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
-from zope.interface import implementer
 
 from cliproxy.upstream.body import (
     GZIP_MAGIC,
@@ -45,6 +40,7 @@ from cliproxy.upstream.body import (
     declared_encoding,
 )
 from cliproxy.upstream.http import HeaderTimeout
+from cliproxy.upstream.stream import StreamReader
 from cliproxy.web.errors import json_bytes
 
 log = Logger()
@@ -178,81 +174,6 @@ class ReverseProxyResource(Resource):
         return NOT_DONE_YET
 
 
-@implementer(IPushProducer)
-class _Body(Protocol):
-    """The upstream body: chunks to the exchange, an idle timer, and the client's producer."""
-
-    def __init__(self, exchange: _Exchange, idle: float | None) -> None:
-        self.exchange = exchange
-        self.idle = idle or None
-        self._timer: Any = None
-        self._paused = False
-        self.ended = False
-
-    def _arm(self) -> None:
-        if self.idle is None or self.ended or self._paused:
-            return
-        if self._timer is not None and self._timer.active():
-            self._timer.reset(self.idle)
-        else:
-            self._timer = self.exchange.resource.clock.callLater(self.idle, self._expired)
-
-    def _disarm(self) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
-
-    def _expired(self) -> None:
-        self._timer = None
-        self._end(Failure(TimeoutError(f"upstream sent nothing for {self.idle:g}s")))
-        if self.transport is not None:
-            self.transport.stopProducing()
-
-    def _end(self, reason: Failure | None) -> None:
-        if self.ended:
-            return
-        self.ended = True
-        self._disarm()
-        self.exchange.body_ended(reason)
-
-    def connectionMade(self) -> None:
-        self._arm()
-
-    def dataReceived(self, data: bytes) -> None:
-        if self.ended:
-            return
-        self._arm()
-        self.exchange.body_data(data)
-
-    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
-        if reason is None or reason.check(ResponseDone, PotentialDataLoss):
-            self._end(None)
-        else:
-            self._end(reason)
-
-    def stop(self) -> None:
-        """The client is gone: drop the upstream connection."""
-        self._end(Failure(defer.CancelledError("client gone")))
-        if self.transport is not None:
-            self.transport.stopProducing()
-
-    # IPushProducer, registered on the client request
-    def pauseProducing(self) -> None:
-        self._paused = True
-        self._disarm()
-        if self.transport is not None:
-            self.transport.pauseProducing()
-
-    def resumeProducing(self) -> None:
-        self._paused = False
-        self._arm()
-        if self.transport is not None:
-            self.transport.resumeProducing()
-
-    def stopProducing(self) -> None:
-        self.stop()
-
-
 class _Exchange:
     """One proxied request from the first upstream byte sent to the last client byte."""
 
@@ -265,7 +186,7 @@ class _Exchange:
         self.done = False
         self.status = 0
         self._pending: defer.Deferred | None = None
-        self._body: _Body | None = None
+        self._body: StreamReader | None = None
         self._registered = False
         self._committed = False
         # body handling: "stream" (as it comes), "sniff" (first bytes decide) or "gzip"
@@ -348,7 +269,13 @@ class _Exchange:
         self._pending = None
         request = self.request
         self.status = response.code
-        body = _Body(self, self.resource.idle_timeout())
+        body = StreamReader(
+            self.body_data,
+            self.body_ended,
+            idle_timeout=self.resource.idle_timeout(),
+            clock=self.resource.clock,
+            decode=False,
+        )
         self._body = body
         if self.gone:
             response.deliverBody(body)
