@@ -17,10 +17,11 @@ from cliproxy.formats.responses_side.ir import (
     Message,
     ToolCallBlock,
     Usage,
-    as_int,
     dumps_str,
     loads_object,
     new_nonce,
+    openai_usage,
+    opt_str,
 )
 
 _FINISH = {
@@ -53,19 +54,7 @@ def finish_reason(value: Any) -> str | None:
 
 
 def usage_from_chat(raw: dict[str, Any]) -> Usage:
-    prompt_details = raw.get("prompt_tokens_details")
-    completion_details = raw.get("completion_tokens_details")
-    return Usage(
-        input_tokens=as_int(raw.get("prompt_tokens")),
-        output_tokens=as_int(raw.get("completion_tokens")),
-        cached_tokens=as_int(prompt_details.get("cached_tokens"))
-        if isinstance(prompt_details, dict)
-        else 0,
-        reasoning_tokens=as_int(completion_details.get("reasoning_tokens"))
-        if isinstance(completion_details, dict)
-        else 0,
-        seen=True,
-    )
+    return openai_usage(raw, "prompt", "completion")
 
 
 def error_status(error: Any) -> tuple[int, str]:
@@ -165,7 +154,7 @@ class ChatDecoder(Decoder):
             sink.set_usage(self.usage)
         if not self._begun:
             self._begun = True
-            sink.start(_str(obj.get("id")), _str(obj.get("model")))
+            sink.start(opt_str(obj.get("id")), opt_str(obj.get("model")))
         choices = obj.get("choices")
         if not isinstance(choices, list):
             return
@@ -250,13 +239,9 @@ class ChatDecoder(Decoder):
         self._tools = {}
 
 
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
 def message_from_chat(body: dict[str, Any], *, nonce: str | None = None) -> Message:
     """A whole `chat.completion` object → `Message` (choice 0)."""
-    msg = Message(id=_str(body.get("id")) or "", model=_str(body.get("model")) or "")
+    msg = Message(id=opt_str(body.get("id")) or "", model=opt_str(body.get("model")) or "")
     choices = body.get("choices")
     choice = choices[0] if isinstance(choices, list) and choices else {}
     if not isinstance(choice, dict):
@@ -282,8 +267,8 @@ def message_from_chat(body: dict[str, Any], *, nonce: str | None = None) -> Mess
             args = "" if args is None else dumps_str(args)
         msg.blocks.append(
             ToolCallBlock(
-                id=_str(call.get("id")) or f"call_{nonce}{n}",
-                name=_str(fn.get("name")) or "",
+                id=opt_str(call.get("id")) or f"call_{nonce}{n}",
+                name=opt_str(fn.get("name")) or "",
                 arguments=args,
                 signature=tool_signature(call) or "",
             )

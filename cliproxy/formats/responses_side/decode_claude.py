@@ -19,6 +19,7 @@ from cliproxy.formats.responses_side.ir import (
     as_int,
     dumps_str,
     loads_object,
+    opt_str,
 )
 
 _FINISH = {
@@ -103,7 +104,7 @@ class ClaudeDecoder(Decoder):
         if not isinstance(msg, dict):
             msg = {}
         self._merge_usage(msg.get("usage"))
-        self.sink.start(_str(msg.get("id")), _str(msg.get("model")))
+        self.sink.start(opt_str(msg.get("id")), opt_str(msg.get("model")))
 
     def _block_start(self, obj: dict[str, Any]) -> None:
         index = obj.get("index")
@@ -126,7 +127,7 @@ class ClaudeDecoder(Decoder):
             if isinstance(block.get("signature"), str) and block["signature"]:
                 sink.signature(block["signature"])
         elif kind == "tool_use":
-            sink.tool_start(index, _str(block.get("id")) or self.new_call_id(), block["name"])
+            sink.tool_start(index, opt_str(block.get("id")) or self.new_call_id(), block["name"])
             initial = block.get("input")
             if isinstance(initial, dict) and initial:
                 sink.tool_args(index, dumps_str(initial))
@@ -168,7 +169,7 @@ class ClaudeDecoder(Decoder):
             reason = finish_reason(delta.get("stop_reason"))
             if reason is not None:
                 self.finished = True
-                self.sink.finish(reason, _str(delta.get("stop_sequence")))
+                self.sink.finish(reason, opt_str(delta.get("stop_sequence")))
 
     def _message_stop(self, obj: dict[str, Any]) -> None:
         self.sink.stop()
@@ -189,13 +190,9 @@ _HANDLERS = {
 }
 
 
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
 def message_from_claude(body: dict[str, Any], *, nonce: str | None = None) -> Message:
     """A whole Claude `message` object → `Message`."""
-    msg = Message(id=_str(body.get("id")) or "", model=_str(body.get("model")) or "")
+    msg = Message(id=opt_str(body.get("id")) or "", model=opt_str(body.get("model")) or "")
     content = body.get("content")
     for block in content if isinstance(content, list) else []:
         if not isinstance(block, dict):
@@ -204,18 +201,20 @@ def message_from_claude(body: dict[str, Any], *, nonce: str | None = None) -> Me
         if kind == "text" and isinstance(block.get("text"), str):
             msg.add_text(block["text"])
         elif kind == "thinking":
-            msg.add_thinking(_str(block.get("thinking")) or "", _str(block.get("signature")) or "")
+            msg.add_thinking(
+                opt_str(block.get("thinking")) or "", opt_str(block.get("signature")) or ""
+            )
         elif kind == "tool_use":
             tool_input = block.get("input")
             msg.blocks.append(
                 ToolCallBlock(
-                    id=_str(block.get("id")) or "",
-                    name=_str(block.get("name")) or "",
+                    id=opt_str(block.get("id")) or "",
+                    name=opt_str(block.get("name")) or "",
                     arguments=dumps_str(tool_input if tool_input is not None else {}),
                 )
             )
     msg.finish = finish_reason(body.get("stop_reason"))
-    msg.stop_sequence = _str(body.get("stop_sequence"))
+    msg.stop_sequence = opt_str(body.get("stop_sequence"))
     if isinstance(body.get("usage"), dict):
         msg.usage = usage_from_claude(body["usage"])
     return msg

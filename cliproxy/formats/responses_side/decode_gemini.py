@@ -21,6 +21,7 @@ from cliproxy.formats.responses_side.ir import (
     dumps_str,
     loads_object,
     new_nonce,
+    opt_str,
 )
 
 _FILTERED = {
@@ -138,7 +139,7 @@ class GeminiDecoder(Decoder):
             sink.set_usage(self.usage)
         if not self._begun:
             self._begun = True
-            sink.start(_str(obj.get("responseId")), _str(obj.get("modelVersion")))
+            sink.start(opt_str(obj.get("responseId")), opt_str(obj.get("modelVersion")))
         cand = first_candidate(obj)
         if cand is None:
             if blocked(obj):
@@ -163,12 +164,12 @@ class GeminiDecoder(Decoder):
         call = part.get("functionCall")
         if isinstance(call, dict):
             self._in_thought = False
-            name = _str(call.get("name"))
+            name = opt_str(call.get("name"))
             if not name:
                 return  # a call without a name cannot be answered: not carried
             self._calls += 1
             key = self._calls
-            call_id = _str(call.get("id")) or f"{name}-{self.nonce}{self._calls}"
+            call_id = opt_str(call.get("id")) or f"{name}-{self.nonce}{self._calls}"
             args = call.get("args")
             sink.tool_start(key, call_id, name, signature)
             sink.tool_args(key, dumps_str(args if args is not None else {}))
@@ -191,14 +192,12 @@ class GeminiDecoder(Decoder):
         # inlineData, executableCode, codeExecutionResult …: not carried
 
 
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
 def message_from_gemini(body: dict[str, Any], *, nonce: str | None = None) -> Message:
     """A whole GenerateContentResponse → `Message` (candidate 0)."""
     body = unwrap(body)
-    msg = Message(id=_str(body.get("responseId")) or "", model=_str(body.get("modelVersion")) or "")
+    msg = Message(
+        id=opt_str(body.get("responseId")) or "", model=opt_str(body.get("modelVersion")) or ""
+    )
     cand = first_candidate(body)
     nonce = nonce or new_nonce()
     calls = 0
@@ -206,16 +205,16 @@ def message_from_gemini(body: dict[str, Any], *, nonce: str | None = None) -> Me
     for part in candidate_parts(cand) if cand else []:
         if not isinstance(part, dict):
             continue
-        signature = _str(part.get("thoughtSignature")) or ""
+        signature = opt_str(part.get("thoughtSignature")) or ""
         call = part.get("functionCall")
         if isinstance(call, dict):
             calls += 1
             in_thought = False
-            name = _str(call.get("name")) or ""
+            name = opt_str(call.get("name")) or ""
             args = call.get("args")
             msg.blocks.append(
                 ToolCallBlock(
-                    id=_str(call.get("id")) or f"{name}-{nonce}{calls}",
+                    id=opt_str(call.get("id")) or f"{name}-{nonce}{calls}",
                     name=name,
                     arguments=dumps_str(args if args is not None else {}),
                     signature=signature,

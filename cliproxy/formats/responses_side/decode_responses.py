@@ -15,25 +15,14 @@ from cliproxy.formats.responses_side.ir import (
     Message,
     ToolCallBlock,
     Usage,
-    as_int,
     loads_object,
+    openai_usage,
+    opt_str,
 )
 
 
 def usage_from_responses(raw: dict[str, Any]) -> Usage:
-    in_details = raw.get("input_tokens_details")
-    out_details = raw.get("output_tokens_details")
-    return Usage(
-        input_tokens=as_int(raw.get("input_tokens")),
-        output_tokens=as_int(raw.get("output_tokens")),
-        cached_tokens=as_int(in_details.get("cached_tokens"))
-        if isinstance(in_details, dict)
-        else 0,
-        reasoning_tokens=as_int(out_details.get("reasoning_tokens"))
-        if isinstance(out_details, dict)
-        else 0,
-        seen=True,
-    )
+    return openai_usage(raw, "input", "output")
 
 
 def finish_reason(response: dict[str, Any], tools_seen: bool) -> str:
@@ -109,7 +98,7 @@ class ResponsesDecoder(Decoder):
         self._begun = True
         if not isinstance(response, dict):
             response = {}
-        self.sink.start(_str(response.get("id")), _str(response.get("model")))
+        self.sink.start(opt_str(response.get("id")), opt_str(response.get("model")))
 
     def _created(self, obj: dict[str, Any]) -> None:
         self._begin(obj.get("response"))
@@ -124,15 +113,15 @@ class ResponsesDecoder(Decoder):
         if kind == "function_call":
             self._start_tool(key, item)
         elif kind == "reasoning":
-            self._reasoning[key] = _Reasoning(_str(item.get("encrypted_content")) or "")
+            self._reasoning[key] = _Reasoning(opt_str(item.get("encrypted_content")) or "")
 
     def _start_tool(self, key: Any, item: dict[str, Any]) -> bool:
-        name = _str(item.get("name"))
+        name = opt_str(item.get("name"))
         if not name:
             return False  # a call without a name cannot be answered: not carried
         self._tools[key] = False
         self._tools_seen = self._anything = True
-        call_id = _str(item.get("call_id")) or self.new_call_id()
+        call_id = opt_str(item.get("call_id")) or self.new_call_id()
         self.sink.tool_start(key, call_id, name)
         return True
 
@@ -194,7 +183,7 @@ class ResponsesDecoder(Decoder):
                 if text:
                     sink.thinking(text)
                     emitted = True
-            signature = _str(item.get("encrypted_content")) or state.signature
+            signature = opt_str(item.get("encrypted_content")) or state.signature
             if signature:
                 sink.signature(signature)
                 emitted = True
@@ -282,32 +271,28 @@ def _key(obj: dict[str, Any], item: dict[str, Any] | None) -> Any:
     return obj.get("output_index")
 
 
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
 def message_from_responses(body: dict[str, Any], *, nonce: str | None = None) -> Message:
     """A whole `response` object (or its `response.completed` event) → `Message`."""
     if body.get("type") in ("response.completed", "response.incomplete") and isinstance(
         body.get("response"), dict
     ):
         body = body["response"]
-    msg = Message(id=_str(body.get("id")) or "", model=_str(body.get("model")) or "")
+    msg = Message(id=opt_str(body.get("id")) or "", model=opt_str(body.get("model")) or "")
     output = body.get("output")
     for item in output if isinstance(output, list) else []:
         if not isinstance(item, dict):
             continue
         kind = item.get("type")
         if kind == "reasoning":
-            msg.add_thinking(summary_text(item), _str(item.get("encrypted_content")) or "")
+            msg.add_thinking(summary_text(item), opt_str(item.get("encrypted_content")) or "")
         elif kind == "message":
             msg.add_text(message_text(item))
         elif kind == "function_call":
             args = item.get("arguments")
             msg.blocks.append(
                 ToolCallBlock(
-                    id=_str(item.get("call_id")) or _str(item.get("id")) or "",
-                    name=_str(item.get("name")) or "",
+                    id=opt_str(item.get("call_id")) or opt_str(item.get("id")) or "",
+                    name=opt_str(item.get("name")) or "",
                     arguments=args if isinstance(args, str) else "",
                 )
             )

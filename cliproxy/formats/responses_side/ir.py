@@ -75,6 +75,32 @@ def as_int(value: Any) -> int:
     return 0
 
 
+def opt_str(value: Any) -> str | None:
+    """`value` if it is a string, else None."""
+    return value if isinstance(value, str) else None
+
+
+def openai_usage(raw: dict[str, Any], prompt: str, completion: str) -> Usage:
+    """An OpenAI usage object → `Usage`.
+
+    Chat names its counts `prompt`/`completion` and Responses `input`/`output`; the rest of
+    the shape is shared: `<name>_tokens` and `<name>_tokens_details`.
+    """
+    in_details = raw.get(f"{prompt}_tokens_details")
+    out_details = raw.get(f"{completion}_tokens_details")
+    return Usage(
+        input_tokens=as_int(raw.get(f"{prompt}_tokens")),
+        output_tokens=as_int(raw.get(f"{completion}_tokens")),
+        cached_tokens=as_int(in_details.get("cached_tokens"))
+        if isinstance(in_details, dict)
+        else 0,
+        reasoning_tokens=as_int(out_details.get("reasoning_tokens"))
+        if isinstance(out_details, dict)
+        else 0,
+        seen=True,
+    )
+
+
 def dumps(obj: Any) -> bytes:
     """Compact UTF-8 JSON, the way every upstream we copy writes it."""
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
