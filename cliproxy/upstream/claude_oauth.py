@@ -171,9 +171,8 @@ class ClaudeOAuthExecutor(OAuthSender, ClaudeExecutor):
         if (urlsplit(base_url(cred, None)).hostname or "") == "api.anthropic.com":
             h["x-client-request-id"] = str(uuid.uuid4())
         h["Connection"] = "keep-alive"
-        for name, value in cred.headers:  # the account's own headers still win
-            h[name] = value
-        return oauth_call(call, holder, cred.id, headers=h.to_dict())
+        # the account's own headers still win
+        return oauth_call(call, holder, cred.id, headers=self._custom(h, cred))
 
     @staticmethod
     def _auth(h: HeaderMap, cred: Credential, base: str) -> None:

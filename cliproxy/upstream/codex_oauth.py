@@ -58,9 +58,8 @@ class CodexOAuthExecutor(OAuthSender, CodexExecutor):
         h.pop("Authorization")
         h["Connection"] = "Keep-Alive"
         h["Originator"] = lookup(client_headers, "originator") or DEFAULT_ORIGINATOR
-        for name, value in cred.headers:  # the account's own headers still win
-            h[name] = value
-        return oauth_call(call, holder, cred.id, headers=h.to_dict())
+        # the account's own headers still win
+        return oauth_call(call, holder, cred.id, headers=self._custom(h, cred))
 
     def auth_headers(self, call: OAuthCall, token: str) -> dict[str, str]:
         headers = super().auth_headers(call, token)
