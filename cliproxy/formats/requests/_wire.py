@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from cliproxy.formats.requests.errors import TranslationError
-from cliproxy.formats.requests.ir import Media, Text
+from cliproxy.formats.requests.ir import Media, ResponseFormat, Text
 
 
 def json_text(value: Any) -> str:
@@ -230,6 +230,32 @@ def as_dict(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise TranslationError(f"{what} must be an object")
     return value
+
+
+def openai_response_format(fmt: Any, *, nested: bool) -> ResponseFormat | None:
+    """An OpenAI structured-output format object, or None.
+
+    Chat's `response_format` nests the schema fields under `json_schema` (`nested`);
+    Responses' `text.format` puts them beside `type`.
+    """
+    if not isinstance(fmt, dict):
+        return None
+    kind = fmt.get("type")
+    if kind == "json_schema":
+        spec = fmt.get("json_schema") if nested else fmt
+        if not isinstance(spec, dict):
+            spec = {}
+        schema = spec.get("schema")
+        strict = spec.get("strict")
+        return ResponseFormat(
+            "json_schema",
+            as_str(spec.get("name")),
+            schema if isinstance(schema, dict) else None,
+            strict if isinstance(strict, bool) else None,
+        )
+    if kind in ("json_object", "text"):
+        return ResponseFormat(kind)
+    return None
 
 
 def stop_list(value: Any) -> list[str] | None:

@@ -23,6 +23,7 @@ from cliproxy.formats.requests._wire import (
     media_fallback_text,
     media_from_url,
     mime_from_name,
+    openai_response_format,
     signature_for,
     signature_provider,
     stop_list,
@@ -34,7 +35,6 @@ from cliproxy.formats.requests.ir import (
     Media,
     Message,
     Part,
-    ResponseFormat,
     Text,
     Thinking,
     Tool,
@@ -119,7 +119,7 @@ def parse(body: dict[str, Any]) -> Conversation:
     conv.presence_penalty = as_number(body.get("presence_penalty"))
     conv.frequency_penalty = as_number(body.get("frequency_penalty"))
     conv.user = as_str(body.get("user"))
-    conv.response_format = _parse_response_format(body.get("response_format"))
+    conv.response_format = openai_response_format(body.get("response_format"), nested=True)
     conv.reasoning = thinking.read(Format.OPENAI_CHAT, body)
     return conv
 
@@ -221,24 +221,6 @@ def _parse_tool_choice(choice: Any) -> ToolChoice | None:
         if choice.get("type") == "allowed_tools":
             mode = get(choice.get("allowed_tools"), "mode")
             return ToolChoice("required" if mode == "required" else "auto")
-    return None
-
-
-def _parse_response_format(fmt: Any) -> ResponseFormat | None:
-    if not isinstance(fmt, dict):
-        return None
-    kind = fmt.get("type")
-    if kind == "json_schema":
-        spec = fmt.get("json_schema") if isinstance(fmt.get("json_schema"), dict) else {}
-        schema = spec.get("schema")
-        return ResponseFormat(
-            "json_schema",
-            as_str(spec.get("name")),
-            schema if isinstance(schema, dict) else None,
-            spec.get("strict") if isinstance(spec.get("strict"), bool) else None,
-        )
-    if kind in ("json_object", "text"):
-        return ResponseFormat(kind)
     return None
 
 

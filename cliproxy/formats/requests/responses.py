@@ -28,6 +28,7 @@ from cliproxy.formats.requests._wire import (
     media_fallback_text,
     media_from_url,
     mime_from_name,
+    openai_response_format,
     signature_for,
     stop_list,
     synth_call_id,
@@ -38,7 +39,6 @@ from cliproxy.formats.requests.ir import (
     Media,
     Message,
     Part,
-    ResponseFormat,
     Text,
     Thinking,
     Tool,
@@ -126,7 +126,7 @@ def parse(body: dict[str, Any]) -> Conversation:
     # not in the Responses API, but CLIProxyAPI reads it and some clients send it
     conv.stop = stop_list(get(body, "stop_sequences", "stop"))
     conv.user = as_str(body.get("user")) or as_str(body.get("safety_identifier"))
-    conv.response_format = _parse_text_format(body.get("text"))
+    conv.response_format = openai_response_format(get(body.get("text"), "format"), nested=False)
     conv.reasoning = thinking.read(Format.OPENAI_RESPONSES, body)
     return conv
 
@@ -273,24 +273,6 @@ def _parse_tool_choice(choice: Any) -> ToolChoice | None:
             return ToolChoice("tool", name) if name else None
         if kind == "allowed_tools":
             return ToolChoice("required" if choice.get("mode") == "required" else "auto")
-    return None
-
-
-def _parse_text_format(text: Any) -> ResponseFormat | None:
-    fmt = get(text, "format")
-    if not isinstance(fmt, dict):
-        return None
-    kind = fmt.get("type")
-    if kind == "json_schema":
-        schema = fmt.get("schema")
-        return ResponseFormat(
-            "json_schema",
-            as_str(fmt.get("name")),
-            schema if isinstance(schema, dict) else None,
-            fmt.get("strict") if isinstance(fmt.get("strict"), bool) else None,
-        )
-    if kind in ("json_object", "text"):
-        return ResponseFormat(kind)
     return None
 
 
