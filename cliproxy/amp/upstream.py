@@ -42,6 +42,19 @@ def read_content(request: Request) -> bytes:
     return data
 
 
+def content_file(request: Request) -> Any:
+    """The client's body as Twisted spooled it (memory or a temp file), rewound, so the
+    proxy streams it upstream instead of copying it; b"" when there is none."""
+    content = request.content
+    if content is None:
+        return b""
+    content.seek(0, 2)
+    if content.tell() == 0:
+        return b""
+    content.seek(0)
+    return content
+
+
 def request_target(request: Request) -> tuple[str, bytes]:
     """(normalised path, raw query) of a request."""
     segments = getattr(request, "amp_segments", None)
@@ -88,7 +101,7 @@ class AmpProxy(ReverseProxyResource):
             method=request.method.decode("ascii"),
             url=url,
             headers=upstream_headers(request.requestHeaders, secret),
-            body=read_content(request),
+            body=content_file(request),
             proxy_url=self.module.app.config.proxy_url,
         )
 

@@ -30,6 +30,7 @@ from twisted.python.failure import Failure
 from twisted.web.client import (
     Agent,
     BrowserLikePolicyForHTTPS,
+    FileBodyProducer,
     HTTPConnectionPool,
     ProxyAgent,
     RequestTransmissionFailed,
@@ -82,6 +83,36 @@ def _is_cancellation(failure: Failure) -> bool:
     if failure.check(ResponseNeverReceived, ResponseFailed, RequestTransmissionFailed):
         return any(isinstance(r, Failure) and _is_cancellation(r) for r in failure.value.reasons)
     return False
+
+
+def _producer(body: Any) -> Any:
+    """Bytes go in one write; a file (e.g. Twisted's spooled request body) is streamed
+    from where it is in chunks, so a large body is never copied into memory."""
+    if not body:
+        return None
+    if isinstance(body, bytes | bytearray):
+        return BytesProducer(bytes(body))
+    return FileBodyProducer(_Borrowed(body))
+
+
+class _Borrowed:
+    """A file lent to FileBodyProducer, which closes what it reads: the owner (the
+    client's Request) still needs it, so closing is left to the owner."""
+
+    def __init__(self, f: Any) -> None:
+        self._f = f
+
+    def read(self, n: int = -1) -> bytes:
+        return self._f.read(n)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._f.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def close(self) -> None:
+        pass
 
 
 @implementer(IBodyProducer)
@@ -237,7 +268,7 @@ class UpstreamHTTP:
         url: str,
         *,
         headers: Mapping[str, str] | HeaderMap | None = None,
-        body: bytes = b"",
+        body: bytes | Any = b"",
         proxy_url: str | None = None,
         timeout_headers: float | None = None,
     ) -> defer.Deferred:
@@ -247,7 +278,8 @@ class UpstreamHTTP:
             method: `"POST"`, `"GET"`... (str, for treq 22.2).
             url: absolute http(s) URL.
             headers: sent as given (values are str).
-            body: request body bytes (sent with a Content-Length).
+            body: request body: bytes, or a seekable binary file positioned at its start
+                (streamed from there); sent with a Content-Length either way.
             proxy_url: `proxy-url` to use: a URL, `direct`/`none`, or `""`/`None` for the
                 environment's proxy (loopback targets never use it).
             timeout_headers: seconds to wait for the response headers; on expiry the
@@ -273,7 +305,7 @@ class UpstreamHTTP:
                 method,
                 url,
                 headers=dict(headers or {}),
-                data=BytesProducer(body) if body else None,
+                data=_producer(body),
                 allow_redirects=False,
                 unbuffered=True,
             )

@@ -104,7 +104,8 @@ class ProxyCall:
     method: str
     url: str
     headers: dict[str, list[str]] = field(default_factory=dict)
-    body: bytes = b""
+    #: bytes, or a seekable file at its start (streamed, never copied into memory)
+    body: Any = b""
     #: `proxy-url` for this call ("" = environment, "direct" = none)
     proxy_url: str | None = None
 

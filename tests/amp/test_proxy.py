@@ -403,3 +403,20 @@ async def test_silent_upstream_times_out(start_fake, start_proxy):
     client.transport.write(request_bytes("GET", "/api/telemetry", BEARER))
     await client.closed  # cut: a truncated stream must look truncated
     assert b"data: 1" in client.data and not client.data.endswith(b"0\r\n\r\n")
+
+
+@pytest_twisted.ensureDeferred
+async def test_large_management_body_is_streamed_from_the_spooled_file(start_fake, start_proxy):
+    amp = start_fake(FakeAmp)
+    proxy = start_proxy(amp_config(amp.url))
+    payload = bytes(range(256)) * (3 * 4096)  # 3 MiB: Twisted spools it to a temp file
+    status, _, body = await call(
+        "POST",
+        proxy.url + "/api/threads/upload",
+        headers={**BEARER, "Content-Type": "application/octet-stream"},
+        body=payload,
+    )
+    assert status < 500, body
+    rec = amp.last
+    assert rec.raw_body == payload
+    assert rec.header("content-length") == str(len(payload))
