@@ -63,12 +63,9 @@ class ChatEncoder(Encoder):
         self._tools: dict[Any, int] = {}
 
     def start(self, id: str | None, model: str | None) -> None:
-        if self.started or self.done:
+        if not self.begin(model):
             return
-        self.started = True
         self.id = id or f"chatcmpl-{self.nonce}"
-        if not self.model:
-            self.model = model or ""
         head = dumps(
             {
                 "id": self.id,

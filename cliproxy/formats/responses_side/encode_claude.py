@@ -72,12 +72,9 @@ class ClaudeEncoder(Encoder):
         self._tools: dict[Any, int] = {}
 
     def start(self, id: str | None, model: str | None) -> None:
-        if self.started or self.done:
+        if not self.begin(model):
             return
-        self.started = True
         self.id = id or f"msg_{self.nonce}"
-        if not self.model:
-            self.model = model or ""
         usage = claude_usage(self.usage)
         message = {
             "id": self.id,

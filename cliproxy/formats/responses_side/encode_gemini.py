@@ -67,12 +67,9 @@ class GeminiEncoder(Encoder):
         self._tools: dict[Any, tuple[str, str, list[str]]] = {}
 
     def start(self, id: str | None, model: str | None) -> None:
-        if self.started or self.done:
+        if not self.begin(model):
             return
-        self.started = True
         self.id = id or ""
-        if not self.model:
-            self.model = model or ""
         self._head = b'{"candidates":[{"content":{"role":"model","parts":'
         self._tail = b'},"index":0}],"modelVersion":' + dumps(self.model)
         if self.id:

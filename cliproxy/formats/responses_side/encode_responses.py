@@ -161,13 +161,10 @@ class ResponsesEncoder(Encoder):
         self.out.append(sse(name, payload))
 
     def start(self, id: str | None, model: str | None) -> None:
-        if self.started or self.done:
+        if not self.begin(model):
             return
-        self.started = True
         self.id = response_id(id, self.nonce)
         self._base = self.id[len("resp_") :]
-        if not self.model:
-            self.model = model or ""
         response = response_object(self.id, self.created, self.model, "in_progress", [], None)
         self._event("response.created", {"type": "response.created", "response": response})
         response = dict(response)

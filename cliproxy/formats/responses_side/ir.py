@@ -270,6 +270,18 @@ class Encoder:
     def client_tool_name(self, name: str) -> str:
         return client_tool(self.tool_names, name).name
 
+    def begin(self, model: str | None) -> bool:
+        """Mark the stream started; False if it already was or has ended (then `start` returns).
+
+        The upstream's model name is used only when the client's request named none.
+        """
+        if self.started or self.done:
+            return False
+        self.started = True
+        if not self.model:
+            self.model = model or ""
+        return True
+
     # events; subclasses override the ones their format shows
 
     def start(self, id: str | None, model: str | None) -> None:
