@@ -395,13 +395,7 @@ def strip(fmt: Format, body: dict[str, Any]) -> None:
     """Remove every thinking field (the model does not think)."""
     if fmt is Format.CLAUDE:
         body.pop("thinking", None)
-        oc = body.get("output_config")
-        if isinstance(oc, dict) and "effort" in oc:
-            oc = {k: v for k, v in oc.items() if k != "effort"}
-            if oc:
-                body["output_config"] = oc
-            else:
-                del body["output_config"]
+        _drop_field(body, "output_config", "effort")
     elif fmt is Format.GEMINI:
         for key in ("generationConfig", "generation_config"):
             gen = body.get(key)
@@ -412,13 +406,18 @@ def strip(fmt: Format, body: dict[str, Any]) -> None:
     elif fmt is Format.OPENAI_CHAT:
         body.pop("reasoning_effort", None)
     else:
-        reasoning = body.get("reasoning")
-        if isinstance(reasoning, dict) and "effort" in reasoning:
-            rest = {k: v for k, v in reasoning.items() if k != "effort"}
-            if rest:
-                body["reasoning"] = rest
-            else:
-                del body["reasoning"]
+        _drop_field(body, "reasoning", "effort")
+
+
+def _drop_field(body: dict[str, Any], outer: str, inner: str) -> None:
+    """Remove `body[outer][inner]` without touching the client's object; an emptied one goes."""
+    obj = body.get(outer)
+    if isinstance(obj, dict) and inner in obj:
+        rest = {k: v for k, v in obj.items() if k != inner}
+        if rest:
+            body[outer] = rest
+        else:
+            del body[outer]
 
 
 def claude_thinking_rules(body: dict[str, Any]) -> None:
