@@ -17,6 +17,11 @@ from .errors import ConfigError
 #: The C loader is much faster; Debian's python3-yaml ships it, pure-Python installs may not.
 Loader: type = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
 
+#: How deep lists and mappings may nest in a config file. Real configs use under ten levels;
+#: the limit is ours, so the error does not depend on which PyYAML/libyaml is installed
+#: (libyaml 0.2.5 stops near 1000 flow levels with its own wording, pure PyYAML recurses).
+MAX_DEPTH = 64
+
 
 class YamlMap(dict):
     """A mapping from the file.
@@ -103,6 +108,8 @@ class _Builder:
             return self.loader.construct_object(node, deep=True)
         if id(node) in self._open:
             raise ConfigError("a YAML alias refers to itself", path, _line(node), self.source)
+        if len(self._open) >= MAX_DEPTH:
+            raise _depth_error(_line(node), self.source)
         self._open.add(id(node))
         try:
             if isinstance(node, yaml.SequenceNode):
@@ -163,12 +170,46 @@ def load_tree(text: str, source: str) -> tuple[object, list[Note]]:
             return None, []
         builder = _Builder(loader, source)
         return builder.build(node, ""), builder.notes
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, RecursionError) as exc:
+        line = _too_deep(text)
+        if line is not None:
+            raise _depth_error(line, source) from None
+        if isinstance(exc, RecursionError):
+            raise _depth_error(None, source) from None
         raise yaml_error(exc, text, source) from None
-    except RecursionError:
-        raise ConfigError("lists or mappings are nested too deeply", source=source) from None
     finally:
         loader.dispose()
+
+
+def _too_deep(text: str) -> int | None:
+    """The line where nesting first goes past MAX_DEPTH, or None.
+
+    Reads events with the pure-Python parser, which neither recurses nor stops at a nesting
+    limit of its own (libyaml scans far ahead and has one, with its own wording), and stops
+    at the first level too deep. Only called once loading has failed, so its speed is moot.
+    """
+    depth = 0
+    loader = yaml.SafeLoader(text)
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return int(event.start_mark.line) + 1
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+    except yaml.YAMLError:
+        return None
+    finally:
+        loader.dispose()
+    return None
+
+
+def _depth_error(line: int | None, source: str) -> ConfigError:
+    return ConfigError(
+        f"lists or mappings are nested more than {MAX_DEPTH} levels deep", line=line, source=source
+    )
 
 
 def plain(value: object) -> object:

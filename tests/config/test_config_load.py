@@ -100,8 +100,25 @@ def test_empty_file_is_an_error_but_empty_mapping_is_not():
     assert parse("{}").port == 8317
 
 
-def test_absurd_nesting_is_a_config_error():
-    assert "nested too deeply" in error_of("a: " + "[" * 5000 + "]" * 5000 + "\n").message
+@pytest.mark.parametrize("depth", [65, 5000])
+def test_absurd_nesting_is_a_config_error(depth):
+    # Our own limit: the message must not depend on PyYAML's or libyaml's wording.
+    err = error_of("a: " + "[" * depth + "]" * depth + "\n")
+    assert err.message == "lists or mappings are nested more than 64 levels deep"
+    assert err.line == 1
+
+
+def test_block_nesting_past_the_limit_is_a_config_error():
+    text = "".join("  " * i + f"k{i}:\n" for i in range(70)) + "  " * 70 + "v: 1\n"
+    assert "nested more than 64 levels" in error_of(text).message
+
+
+def test_nesting_at_the_limit_loads():
+    root, _ = load_tree("a: " + "[" * 63 + "]" * 63 + "\n", "x")
+    inner = plain(root)["a"]
+    for _level in range(62):
+        (inner,) = inner
+    assert inner == []
 
 
 def test_multiple_documents_are_refused():
