@@ -46,6 +46,10 @@ setup(
             "anthropic>=0.40",
             "google-genai>=1.0",
             "ruff>=0.6",
+            # `mypy --strict` runs in CI; mypy-zope teaches it zope.interface declarations.
+            "mypy>=1.10",
+            "mypy-zope>=1.0",
+            "types-PyYAML>=6.0",
         ],
     },
     entry_points={"console_scripts": ["cliproxy = cliproxy.cli:main"]},
