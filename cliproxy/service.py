@@ -1,211 +1,195 @@
-# -*- test-case-name: tests.test_service -*-
-"""Wiring: the App every resource reads from, the Resource tree, and the service tree."""
+# -*- test-case-name: tests.test_daemon -*-
+"""The service tree around an `App`: listener, graceful drain, config and auth-dir watchers,
+the token refresher.
+
+The listener binds in `privilegedStartService`, which twistd runs before any service
+starts: a port that is taken (or TLS files that cannot be read) stop the daemon there with
+one clear line and exit status 1, before the refresher can touch a token file.
+"""
 
 from __future__ import annotations
 
+import errno
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService, Service
-from twisted.internet import defer, endpoints
+from twisted.internet import defer
+from twisted.internet.error import CannotListenError
+from twisted.internet.interfaces import IListeningPort, IReactorTime, IStreamServerEndpoint
 from twisted.logger import Logger
-from twisted.web.resource import Resource
+from twisted.python.failure import Failure
 
-from cliproxy.amp import install_amp
+from cliproxy.app import App, build_app
 from cliproxy.config import Config
-from cliproxy.config.watcher import ConfigStore, ConfigWatcher
-from cliproxy.formats import Family
-from cliproxy.web.endpoints import (
-    ChatCompletions,
-    Completions,
-    CountTokens,
-    Messages,
-    Responses,
-)
+from cliproxy.config.watcher import ConfigWatcher
+from cliproxy.credentials.authdir import account_services
 from cliproxy.web.http import CliproxySite
-from cliproxy.web.models import GeminiModels, OpenAIModels
-from cliproxy.web.resources import Container, Health, Index, Root
 
 log = Logger()
 
 
-class App:
-    """What the resources share: the reactor, the live config, the model registry built
-    from it, the credential pool, the upstream HTTP client, the router and usage."""
+def listen_error(failure: Failure, where: str) -> str:
+    """One line saying why listening on `where` failed, and what to do."""
+    exc = failure.value
+    if isinstance(exc, CannotListenError):
+        host = exc.interface or "all interfaces"
+        socket_error = exc.socketError
+        if getattr(socket_error, "errno", None) == errno.EADDRINUSE:
+            return (
+                f"cliproxy: port {exc.port} on {host} is in use (another cliproxy or "
+                "CLIProxyAPI?); stop it, or set another `port` in config.yaml"
+            )
+        if getattr(socket_error, "errno", None) == errno.EACCES:
+            return (
+                f"cliproxy: not allowed to listen on port {exc.port} on {host}; "
+                "use a port above 1023"
+            )
+        return f"cliproxy: cannot listen on port {exc.port} on {host}: {socket_error}"
+    return f"cliproxy: cannot listen on {where}: {failure.getErrorMessage()}"
+
+
+class Listener(Service):
+    """Listens on `endpoint` with `site`; failing to bind is fatal at start-up."""
+
+    name = "listener"
 
     def __init__(
-        self, reactor: Any, store: ConfigStore, http: Any = None, clock: Any = None
+        self,
+        endpoint: IStreamServerEndpoint,
+        site: CliproxySite,
+        where: str,
+        on_listening: Callable[[IListeningPort], None] | None = None,
     ) -> None:
-        import random
+        self.endpoint = endpoint
+        self.site = site
+        self.where = where
+        self.on_listening = on_listening
+        self.port: IListeningPort | None = None
+        self._listening: defer.Deferred[IListeningPort] | None = None
 
-        from cliproxy.credentials.pool import CredentialPool
-        from cliproxy.routing import Router
-        from cliproxy.usage import UsageBook
+    def privilegedStartService(self) -> None:
+        self._listen(fatal=True)
+        Service.privilegedStartService(self)
 
-        self.reactor = reactor
-        self.store = store
-        #: time for cooldowns and usage (a task.Clock in tests; the reactor otherwise)
-        self.clock = clock or reactor
-        self.usage = UsageBook(self.clock.seconds)
-        self.pool = CredentialPool(
-            self.clock.seconds,
-            random.Random(),
-            strategy=lambda: store.current.routing.strategy,
-            disable_cooling=lambda: store.current.disable_cooling,
-        )
-        if http is None:
-            from cliproxy.upstream.http import UpstreamHTTP
+    def startService(self) -> None:
+        Service.startService(self)
+        if self._listening is None:
+            self._listen(fatal=False)
 
-            # the connect timeout is read at start (pools are built once)
-            http = UpstreamHTTP(
-                reactor, connect_timeout=store.current.upstream_timeouts.connect_seconds
-            )
-        self.http = http
-        from cliproxy.credentials.authdir import AuthDir
+    def _listen(self, fatal: bool) -> None:
+        outcome: list[IListeningPort | Failure] = []
+        d = self.endpoint.listen(self.site)
+        self._listening = d
+        d.addBoth(outcome.append)
+        if outcome and isinstance(outcome[0], Failure):
+            if fatal:
+                # twistd prints this line and exits 1; no other service has started
+                raise SystemExit(listen_error(outcome[0], self.where))
+            log.critical("{message}", message=listen_error(outcome[0], self.where))
+            return
+        if outcome:
+            self._bound(outcome[0])
+        else:  # an endpoint that binds later
+            d.addCallback(self._bound)
 
-        # OAuth accounts (token files in auth-dir); a change there rebuilds the registry
-        self.authdir = AuthDir(
-            lambda: store.current.auth_dir, self.clock, lambda: store.current.oauth_endpoints
-        )
-        self.authdir.scan()
-        self.authdir.subscribe(self._accounts_changed)
-        self._registry = self._build_registry(store.current)
-        store.subscribe(self._config_changed)
-        self.router = Router(
-            reactor, lambda: store.current, lambda: self._registry, self.pool, http, self.usage
-        )
+    def _bound(self, port: object) -> None:
+        if isinstance(port, Failure):
+            log.critical("{message}", message=listen_error(port, self.where))
+            return
+        assert IListeningPort.providedBy(port)
+        self.port = port  # type: ignore[assignment]
+        if self.on_listening is not None:
+            self.on_listening(port)  # type: ignore[arg-type]
 
-    @property
-    def config(self) -> Config:
-        return self.store.current
-
-    @property
-    def registry(self) -> Any:
-        return self._registry
-
-    def _build_registry(self, config: Config) -> Any:
-        from cliproxy.credentials.from_config import credentials_from_config
-        from cliproxy.registry import ModelRegistry
-
-        creds = credentials_from_config(config)
-        creds += self.authdir.credentials(config.oauth_endpoints)
-        return ModelRegistry.from_config(config, creds)
-
-    def _accounts_changed(self) -> None:
-        self._registry = self._build_registry(self.store.current)
-        self.pool.retain(c.id for c in self._registry.credentials)
-
-    def _config_changed(self, old: Config, new: Config) -> None:
-        self.authdir.scan()  # auth-dir itself may have moved
-        registry = self._build_registry(new)
-        self._registry = registry
-        self.pool.retain(c.id for c in registry.credentials)
-        log.info(
-            "config reloaded: {n} credential(s), {m} model(s)",
-            n=len(registry.credentials),
-            m=len(registry.list_models()),
-        )
-
-    def model_list(self, family: Family) -> dict[str, Any]:
-        from cliproxy.credentials.authdir import usable
-
-        def listable(cred: Any, model: str) -> bool:
-            # an account that needs a new login serves nothing until it has one
-            return self.pool.listable(cred, model) and usable(cred)
-
-        if family is Family.CLAUDE:
-            return self._registry.claude_model_list(listable)
-        if family is Family.GEMINI:
-            return self._registry.gemini_model_list(listable)
-        return self._registry.openai_model_list(listable)
-
-    def gemini_model(self, model_id: str) -> dict[str, Any] | None:
-        return self._registry.gemini_model(model_id)
-
-
-def build_root(app: App) -> Resource:
-    root = Root()
-    root.putChild(b"", Index())
-    root.putChild(b"healthz", Health())
-    v1 = Container()
-    v1.putChild(b"models", OpenAIModels(app))
-    chat = Container()
-    chat.putChild(b"completions", ChatCompletions(app))
-    v1.putChild(b"chat", chat)
-    v1.putChild(b"completions", Completions(app))
-    v1.putChild(b"responses", Responses(app))
-    messages = Messages(app)
-    messages.isLeaf = False
-    messages.putChild(b"count_tokens", CountTokens(app))
-    v1.putChild(b"messages", messages)
-    root.putChild(b"v1", v1)
-    v1beta = Container()
-    v1beta.putChild(b"models", GeminiModels(app))
-    root.putChild(b"v1beta", v1beta)
-    install_amp(root, app)
-    return root
+    @defer.inlineCallbacks
+    def stopService(self) -> Any:
+        Service.stopService(self)
+        if self.port is not None:
+            port, self.port = self.port, None
+            self._listening = None
+            yield port.stopListening()
 
 
 class Drain(Service):
     """On stop: close idle connections, let in-flight requests finish within the grace
-    period, then abort whatever is left."""
+    period, then abort whatever is left; then run `close` (the upstream pool's)."""
 
-    def __init__(self, site: CliproxySite, reactor: Any, grace: Any) -> None:
+    def __init__(
+        self,
+        site: CliproxySite,
+        reactor: IReactorTime,
+        grace: Callable[[], float],
+        close: Callable[[], defer.Deferred[None]] | None = None,
+    ) -> None:
         self.site = site
         self.reactor = reactor
         self.grace = grace
+        self.close = close
 
     @defer.inlineCallbacks
     def stopService(self) -> Any:
         Service.stopService(self)
         site = self.site
-        site.draining = True
         for channel in list(site.channels):
             if not channel.requests and channel.transport is not None:
                 channel.transport.loseConnection()
         if site.active:
-            grace = self.grace()
-            log.info(
-                "shutting down: waiting up to {grace}s for {n} request(s)",
-                grace=grace,
-                n=len(site.active),
-            )
-            idle = site.wait_idle()
-            timer = self.reactor.callLater(grace, idle.cancel)
-            try:
-                yield idle
-            except defer.CancelledError:
-                log.warn("shutdown grace period over: closing {n} request(s)", n=len(site.active))
-                for channel in list(site.channels):
-                    if channel.transport is not None:
-                        channel.transport.abortConnection()
-            else:
-                if timer.active():
-                    timer.cancel()
-        close = getattr(self.site.app.http, "close", None)
-        if close is not None:
-            yield close()
+            yield self._wait(site, self.grace())
+        if self.close is not None:
+            yield self.close()
+
+    @defer.inlineCallbacks
+    def _wait(self, site: CliproxySite, grace: float) -> Any:
+        log.info(
+            "shutting down: waiting up to {grace}s for {n} request(s)",
+            grace=grace,
+            n=len(site.active),
+        )
+        idle = site.wait_idle()
+        timer = self.reactor.callLater(grace, idle.cancel)
+        try:
+            yield idle
+        except defer.CancelledError:
+            log.warn("shutdown grace period over: closing {n} request(s)", n=len(site.active))
+            for channel in list(site.channels):
+                if channel.transport is not None:
+                    channel.transport.abortConnection()
+        else:
+            if timer.active():
+                timer.cancel()
 
 
-def build_service(config: Config, endpoint: str, reactor: Any) -> MultiService:
+@dataclass(frozen=True)
+class Daemon:
+    """The running daemon: its object graph, its service tree and its config watcher."""
+
+    app: App
+    service: MultiService
+    watcher: ConfigWatcher
+    listener: Listener
+
+
+def build_service(
+    config: Config,
+    endpoint: IStreamServerEndpoint,
+    reactor: Any,
+    *,
+    where: str = "",
+    on_listening: Callable[[IListeningPort], None] | None = None,
+) -> Daemon:
+    """The service tree for `config`, listening on `endpoint` (described by `where`)."""
+    app = build_app(config, reactor)
     top = MultiService()
-    store = ConfigStore(config)
-    app = App(reactor, store)
-    site = CliproxySite(build_root(app), limits=lambda: store.current.limits, reactor=reactor)
-    site.draining = False
-    app.site = site
-    site.app = app
-    listener = StreamServerEndpointService(endpoints.serverFromString(reactor, endpoint), site)
-    listener.setName("listener")
+    listener = Listener(endpoint, app.site, where, on_listening)
     listener.setServiceParent(top)
-    Drain(site, reactor, lambda: store.current.shutdown_grace_seconds).setServiceParent(top)
-    watcher = ConfigWatcher(store, config.source_path, reactor)
+    Drain(
+        app.site, reactor, lambda: app.config.shutdown_grace_seconds, app.http.close
+    ).setServiceParent(top)
+    watcher = ConfigWatcher(app.store, config.source_path, reactor)
     watcher.setName("config-watcher")
     watcher.setServiceParent(top)
-    from cliproxy.credentials.authdir import account_services
-
-    for service in account_services(app.authdir, app.http, reactor, lambda: store.current):
+    for service in account_services(app.authdir, app.http, reactor, lambda: app.store.current):
         service.setServiceParent(top)
-    top.app = app  # type: ignore[attr-defined]
-    top.watcher = watcher  # type: ignore[attr-defined]
-    return top
+    return Daemon(app, top, watcher, listener)

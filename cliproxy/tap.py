@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.application.service import IService
+from twisted.internet import endpoints
 from twisted.logger import Logger
 from twisted.python import usage
 
 from cliproxy import __version__
+from cliproxy.config import ConfigError, check_exposure, load_config
 
 log = Logger()
 
@@ -43,18 +45,22 @@ def makeService(options: Options, reactor: Any = None) -> IService:
         from twisted.internet import reactor as default_reactor
 
         reactor = default_reactor
-    from cliproxy.config import ConfigError, check_exposure, load_config
     from cliproxy.service import build_service
 
     try:
         config = load_config(options["config"])
-        endpoint = options["listen"] or config.listen_endpoint()
-        check_exposure(config, endpoint)
+        where = options["listen"] or config.listen_endpoint()
+        check_exposure(config, where)
     except ConfigError as e:
         raise SystemExit(f"cliproxy: {e}")
+    try:
+        endpoint = endpoints.serverFromString(reactor, where)
+    except (ValueError, KeyError, OSError) as e:
+        # a mistyped --listen, or TLS files that cannot be read
+        raise SystemExit(f"cliproxy: cannot listen on {where!r}: {e}")
     for warning in config.warnings:
         log.warn("config: {warning}", warning=warning)
-    log.info("cliproxy {version} listening on {endpoint}", version=__version__, endpoint=endpoint)
-    service = build_service(config, endpoint, reactor)
-    service.watcher.install_sighup(reactor)  # type: ignore[attr-defined]
-    return service
+    log.info("cliproxy {version} listening on {endpoint}", version=__version__, endpoint=where)
+    daemon = build_service(config, endpoint, reactor, where=where)
+    daemon.watcher.install_sighup(reactor)
+    return daemon.service

@@ -4,13 +4,6 @@ import pytest
 import pytest_twisted
 from hypothesis import settings
 
-# Property tests check behaviour, not speed (speed is measured in bench/). Hypothesis's default
-# 200 ms deadline per example made a full parallel-loaded run fail now and then ("Flaky": an
-# example ran past the deadline once and not on replay), which is what made
-# test_loader_builds_what_safe_load_builds_and_knows_the_lines fail once in a full run.
-settings.register_profile("cliproxy", deadline=None, print_blob=True)
-settings.load_profile("cliproxy")
-
 from tests.fakes import (
     FakeAmp,
     FakeClaude,
@@ -21,6 +14,13 @@ from tests.fakes import (
     FakeOpenAI,
     FakeUpstream,
 )
+
+# Property tests check behaviour, not speed (speed is measured in bench/). Hypothesis's default
+# 200 ms deadline per example made a full parallel-loaded run fail now and then ("Flaky": an
+# example ran past the deadline once and not on replay), which is what made
+# test_loader_builds_what_safe_load_builds_and_knows_the_lines fail once in a full run.
+settings.register_profile("cliproxy", deadline=None, print_blob=True)
+settings.load_profile("cliproxy")
 
 
 @pytest_twisted.async_yield_fixture

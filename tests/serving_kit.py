@@ -7,10 +7,9 @@ from typing import Any
 
 from twisted.internet import reactor, task
 
+from cliproxy.app import build_app
 from cliproxy.config import parse_config
 from cliproxy.config.watcher import ConfigStore
-from cliproxy.service import App, build_root
-from cliproxy.web.http import CliproxySite
 
 CLIENT_KEY = "sk-cliproxy-test-9999"
 
@@ -24,12 +23,8 @@ class Proxy:
             config_text += f"\nauth-dir: {tempfile.mkdtemp(prefix='cliproxy-auth-')}\n"
         self.clock = clock or task.Clock()
         self.store = ConfigStore(parse_config(config_text))
-        self.app = App(reactor, self.store, clock=self.clock)
-        self.site = CliproxySite(
-            build_root(self.app), limits=lambda: self.store.current.limits, reactor=reactor
-        )
-        self.site.draining = False
-        self.site.app = self.app
+        self.app = build_app(self.store, reactor, clock=self.clock)
+        self.site = self.app.site
         self.port = reactor.listenTCP(0, self.site, interface="127.0.0.1")
         self.url = f"http://127.0.0.1:{self.port.getHost().port}"
 

@@ -1,9 +1,10 @@
 """The Amp integration: Amp's provider routes served locally, its control plane proxied.
 
-`install_amp(root, app)` mounts the routes; `AmpModule` holds the live state. See
-README.md ("Amp") for users and /work/shared/spec/amp.md for the behaviour.
+`AmpModule` holds the live state; `cliproxy.amp.routes.mount_amp` puts the routes on the
+tree (the composition root, `cliproxy.app.build_app`, does both). See README.md ("Amp")
+for users and ../shared/spec/amp.md for the behaviour.
 """
 
-from cliproxy.amp.module import AmpConfigError, AmpModule, install_amp
+from cliproxy.amp.module import AmpConfigError, AmpCore, AmpModule
 
-__all__ = ["AmpConfigError", "AmpModule", "install_amp"]
+__all__ = ["AmpConfigError", "AmpCore", "AmpModule"]

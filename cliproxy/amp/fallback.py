@@ -17,8 +17,8 @@ import io
 import json
 from typing import Any
 
-from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.web.resource import IResource
 from twisted.web.server import Request
 
 from cliproxy.amp.rewriter import ResponseRewriter, RewritingTranslator, request_tool_names
@@ -30,44 +30,39 @@ from cliproxy.amp.stats import (
     MODEL_MAPPING,
     NO_PROVIDER,
     ROUTE_OF,
+    AmpStats,
     UsageTap,
     usage_in,
 )
 from cliproxy.amp.upstream import read_content
 from cliproxy.formats import Family
 from cliproxy.registry import split_thinking_suffix
-from cliproxy.routing import JSONResult, RouteError, StreamResult
+from cliproxy.routing import JSONResult, StreamResult
 from cliproxy.upstream.body import BodyDecodeError, BodyTooLarge, Decompressor, declared_encoding
 from cliproxy.usage import Usage
-from cliproxy.web.endpoints import (
-    ChatCompletions,
-    Completions,
-    CountTokens,
-    GeminiModel,
-    Messages,
-    Responses,
-)
+from cliproxy.web.endpoints import AnswerFilter, GeminiModel, IAnswerFilter
 from cliproxy.web.errors import error_response, family_for_path
+from cliproxy.web.state import state_of
 
 log = Logger()
 
 
-class _AmpAnswers:
-    """Mixin for the endpoint resources: rewrite and count what they answer."""
+class AmpAnswers(AnswerFilter):
+    """Set on a request Amp serves locally: rewrites what the endpoint answers (model name
+    back to the one Amp asked for, tool names) and counts it on the Amp route."""
 
-    amp_rewriter: ResponseRewriter
-    amp_route: str
-    amp_stats: Any
+    def __init__(self, rewriter: ResponseRewriter, route: str, stats: AmpStats) -> None:
+        self.rewriter = rewriter
+        self.route = route
+        self.stats = stats
 
-    def wrap_json(self, body: bytes) -> bytes:
-        body = super().wrap_json(body)  # type: ignore[misc]
-        return self.amp_rewriter.rewrite_body(body, "application/json")
+    def json(self, body: bytes) -> bytes:
+        return self.rewriter.rewrite_body(body, "application/json")
 
-    def wrap_stream(self, result: StreamResult) -> StreamResult:
-        result = super().wrap_stream(result)  # type: ignore[misc]
-        result.translator = RewritingTranslator(result.translator, self.amp_rewriter)
+    def stream(self, result: StreamResult) -> StreamResult:
+        result.translator = RewritingTranslator(result.translator, self.rewriter)
         inner_done = result.done
-        stats, route = self.amp_stats, self.amp_route
+        stats, route = self.stats, self.route
 
         def done(usage: Usage, error: int | None) -> None:
             stats.finished(route, error or 200, usage)
@@ -76,40 +71,16 @@ class _AmpAnswers:
         result.done = done
         return result
 
-    def answer(self, result: Any, request: Request, creq: Any) -> None:
-        if isinstance(result, JSONResult):
-            usage = Usage()
-            try:
-                usage_in(json.loads(result.body), usage)
-            except (ValueError, UnicodeDecodeError):
-                pass
-            self.amp_stats.finished(self.amp_route, result.status, usage)
-        super().answer(result, request, creq)  # type: ignore[misc]
+    def answered(self, result: JSONResult) -> None:
+        usage = Usage()
+        try:
+            usage_in(json.loads(result.body), usage)
+        except (ValueError, UnicodeDecodeError):
+            pass
+        self.stats.finished(self.route, result.status, usage)
 
-    def fail(self, failure: Any, request: Request, creq: Any) -> None:
-        if failure.check(RouteError):
-            status = failure.value.status
-        elif failure.check(defer.CancelledError):
-            status = 499
-        else:
-            status = 500
-        self.amp_stats.finished(self.amp_route, status, None)
-        super().fail(failure, request, creq)  # type: ignore[misc]
-
-
-def _amp_class(cls: type) -> type:
-    return type("Amp" + cls.__name__, (_AmpAnswers, cls), {})
-
-
-#: endpoint name -> the `/v1` resource class, with Amp's answer handling mixed in
-ENDPOINTS = {
-    "chat": _amp_class(ChatCompletions),
-    "completions": _amp_class(Completions),
-    "responses": _amp_class(Responses),
-    "messages": _amp_class(Messages),
-    "count_tokens": _amp_class(CountTokens),
-}
-AmpGeminiModel = _amp_class(GeminiModel)
+    def failed(self, status: int) -> None:
+        self.stats.finished(self.route, status, None)
 
 
 def decode_request_body(request: Request, limit: int) -> bytes:
@@ -171,13 +142,18 @@ class AmpFallback:
 
     # -- serving -------------------------------------------------------------------------
 
-    def serve(self, request: Request, endpoint: str, gemini: tuple[str, str] | None = None) -> Any:
-        """Serve a POST model call. `endpoint` names an `ENDPOINTS` entry or `gemini`,
-        in which case `gemini` is the (model, method) taken from the path."""
+    def serve(
+        self,
+        request: Request,
+        endpoint: IResource | None,
+        gemini: tuple[str, str] | None = None,
+    ) -> bytes | int:
+        """Serve a POST model call with `endpoint` (the `/v1` endpoint Resource for the
+        call), or, when `gemini` is given, a Gemini call for its (model, method)."""
         module = self.module
         family = family_for_path(request.path)
         try:
-            raw = decode_request_body(request, module.app.config.limits.max_body_bytes)
+            raw = decode_request_body(request, module.core.config.limits.max_body_bytes)
         except (BodyDecodeError, BodyTooLarge) as e:
             return error_response(request, family, 400, f"request body does not decode: {e}")
         raw = sanitize_request_body(raw)
@@ -257,14 +233,14 @@ class AmpFallback:
     def _local(
         self,
         request: Request,
-        endpoint: str,
+        endpoint: IResource | None,
         gemini: tuple[str, str] | None,
         body: Any,
         original: str,
         mapped: str,
         suppress: bool,
         decision: str,
-    ) -> Any:
+    ) -> bytes | int:
         module = self.module
         if mapped and isinstance(body, dict) and "model" in body:
             body["model"] = mapped
@@ -278,24 +254,26 @@ class AmpFallback:
                 request.requestHeaders.setRawHeaders(b"anthropic-beta", [kept.encode("latin-1")])
             else:
                 request.requestHeaders.removeHeader(b"anthropic-beta")
+        rewriter = ResponseRewriter(original, request_tool_names(body), suppress)
+        request.setComponent(IAnswerFilter, AmpAnswers(rewriter, ROUTE_OF[decision], module.stats))
+        resource: IResource
         if gemini is not None:
             model, method = gemini
-            resource = AmpGeminiModel(module.app, mapped or model, method)
+            resource = GeminiModel(module.core.backend, target=(mapped or model, method))
         else:
-            resource = ENDPOINTS[endpoint](module.app)
-        resource.amp_rewriter = ResponseRewriter(original, request_tool_names(body), suppress)
-        resource.amp_route = ROUTE_OF[decision]
-        resource.amp_stats = module.stats
-        return resource.render_POST(request)
+            assert endpoint is not None
+            resource = endpoint
+        result: bytes | int = resource.render(request)
+        return result
 
-    def _upstream(self, request: Request, model: str, body: Any) -> Any:
+    def _upstream(self, request: Request, model: str, body: Any) -> bytes | int:
         module = self.module
         stream = bool(isinstance(body, dict) and body.get("stream") is True)
-        client_key = getattr(request, "client_key", None)
+        client_key = state_of(request).client_key
 
         def ended(status: int, usage: Usage) -> None:
             module.stats.finished("amp-upstream", status, usage)
-            module.app.usage.record(
+            module.core.usage.record(
                 model=model,
                 provider="amp",
                 credential_id="amp-upstream",

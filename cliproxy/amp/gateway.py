@@ -26,10 +26,12 @@ from twisted.web.server import NOT_DONE_YET, Request
 
 from cliproxy.amp.headers import strip_client_key, upstream_headers
 from cliproxy.amp.upstream import TIMED_OUT, UNREACHABLE, request_target
+from cliproxy.twisted_compat import pipelined_bytes
 from cliproxy.upstream.proxy import DIRECT_VALUES, parse_proxy_url, proxy_from_environment
 from cliproxy.upstream.tunnel import UpstreamEndpointFactory
 from cliproxy.web.errors import json_bytes
 from cliproxy.web.proxy import HOP_BY_HOP
+from cliproxy.web.state import client_gone, state_of
 
 log = Logger()
 
@@ -142,7 +144,7 @@ class GatewayTunnel:
     # -- starting ------------------------------------------------------------------------
 
     def start(self, endpoint: Any, timeout: float | None) -> None:
-        reactor = self.module.app.reactor
+        reactor = self.module.core.reactor
         if timeout:
             self._timer = reactor.callLater(timeout, self._timed_out)
         self.request.notifyFinish().addErrback(self._left_early)
@@ -195,7 +197,7 @@ class GatewayTunnel:
     ) -> None:
         self.state = "closed"
         request = self.request
-        if request._disconnected or request.finished:
+        if client_gone(request):
             return
         request.setResponseCode(status)
         for name, value in headers:
@@ -325,7 +327,7 @@ class GatewayTunnel:
 
     def _switch(self, head: bytes, rest: bytes) -> None:
         request = self.request
-        if request._disconnected or request.channel is None:
+        if client_gone(request) or request.channel is None:
             self.state = "closed"
             self._abort_upstream()
             return
@@ -335,7 +337,7 @@ class GatewayTunnel:
         # twisted.web lets go of the connection: no timeouts, no producer, no parser
         channel.setTimeout(None)
         client.unregisterProducer()
-        pending = b"".join(getattr(channel, "_dataBuffer", None) or [])
+        pending = pipelined_bytes(channel)
         side = _ClientSide(self)
         if isinstance(client, ProtocolWrapper):
             client.wrappedProtocol = side  # type: ignore[assignment]
@@ -400,7 +402,7 @@ class AmpGateway:
         return self.module.tls_policy or BrowserLikePolicyForHTTPS()
 
     def _proxy_spec(self, scheme: str, host: str, port: int) -> Any:
-        setting = (self.module.app.config.proxy_url or "").strip()
+        setting = (self.module.core.config.proxy_url or "").strip()
         if setting.lower() in DIRECT_VALUES:
             return None
         if not setting:
@@ -410,7 +412,7 @@ class AmpGateway:
     def upgrade(self, request: Request) -> int:
         module = self.module
         path, query = request_target(request)
-        client_key = getattr(request, "client_key", None)
+        client_key = state_of(request).client_key
         query = strip_client_key(query, client_key)
         base = module.upstream_url
         url = base + path + ("?" + query.decode("latin-1") if query else "")
@@ -418,9 +420,7 @@ class AmpGateway:
         scheme = parts.scheme.lower()
         port = parts.port or (443 if scheme == "https" else 80)
         host = parts.hostname or ""
-        secret = (
-            module.upstream_secret(client_key) if getattr(request, "amp_inject_key", True) else ""
-        )
+        secret = module.upstream_secret(client_key) if state_of(request).inject_upstream_key else ""
         headers = upstream_headers(request.requestHeaders, secret, keep=frozenset({b"upgrade"}))
         default_port = 443 if scheme == "https" else 80
         host_header = host if port == default_port else f"{host}:{port}"
@@ -434,10 +434,10 @@ class AmpGateway:
             for value in values:
                 lines.append(f"{name}: {value}")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        config = module.app.config
+        config = module.core.config
         try:
             factory = UpstreamEndpointFactory(
-                module.app.reactor,
+                module.core.reactor,
                 self._proxy_spec(scheme, host, port),
                 self.tls_policy(),
                 config.upstream_timeouts.connect_seconds,

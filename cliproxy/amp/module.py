@@ -1,5 +1,5 @@
 # -*- test-case-name: tests.amp.test_module -*-
-"""`AmpModule`: the Amp integration's live state, and `install_amp` to mount it.
+"""`AmpModule`: the Amp integration's live state (mounted by `cliproxy.amp.routes`).
 
 Everything follows the config snapshot: the upstream URL (added, changed, removed),
 the keys, the per-client key mapping, the localhost restriction, the model mappings,
@@ -9,20 +9,17 @@ section changed, applies just what changed, and logs each change without secrets
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from twisted.logger import Logger
-from twisted.web.resource import Resource
 
 from cliproxy.amp.diff import amp_changes, upstream_keys_changed
 from cliproxy.amp.fallback import AmpFallback
-from cliproxy.amp.front import AmpFront
 from cliproxy.amp.gateway import AmpGateway
 from cliproxy.amp.mapping import ModelMapper
-from cliproxy.amp.paths import MOUNTS
-from cliproxy.amp.providers import ProviderRoutes
 from cliproxy.amp.secrets import (
     DEFAULT_TTL,
     SECRETS_PATH,
@@ -33,10 +30,44 @@ from cliproxy.amp.secrets import (
 )
 from cliproxy.amp.stats import AmpStats
 from cliproxy.amp.upstream import AmpProxy
+from cliproxy.config import Config
 from cliproxy.config.model import AmpConfig
+from cliproxy.config.watcher import ConfigStore
 from cliproxy.credentials.pool import SelectionError
+from cliproxy.registry import ModelRegistry
+from cliproxy.upstream.http import UpstreamHTTP
+from cliproxy.usage import UsageBook
+from cliproxy.web.endpoints import Backend
+from cliproxy.web.models import ModelLists
 
 log = Logger()
+
+
+@dataclass(frozen=True)
+class AmpCore:
+    """What the Amp integration uses from the rest of cliproxy, passed in whole.
+
+    Attributes:
+        store: the live config.
+        registry: the current model registry (for "is there a local provider?").
+        catalog: model listings for the provider routes.
+        backend: the inference endpoints' router, config and clock.
+        http: the upstream HTTP client (the Amp reverse proxy's pool).
+        usage: where calls forwarded to the Amp upstream are recorded.
+        reactor: the reactor (timers, and TCP/TLS connects for the WebSocket gateway).
+    """
+
+    store: ConfigStore
+    registry: Callable[[], ModelRegistry]
+    catalog: ModelLists
+    backend: Backend
+    http: UpstreamHTTP
+    usage: UsageBook
+    reactor: Any  # IReactorTime & IReactorTCP & IReactorSSL: no single interface names all
+
+    @property
+    def config(self) -> Config:
+        return self.store.current
 
 
 class AmpConfigError(ValueError):
@@ -66,7 +97,7 @@ class AmpModule:
     """The Amp routes' shared state.
 
     Args:
-        app: the service `App` (config store, registry, http, reactor, usage).
+        core: what the module uses from the rest of cliproxy.
         environ: environment for `AMP_API_KEY` and proxy variables (None: os.environ).
         secrets_path: Amp's secrets file.
         secrets_ttl: seconds the file's key is cached.
@@ -77,30 +108,29 @@ class AmpModule:
 
     def __init__(
         self,
-        app: Any,
+        core: AmpCore,
         *,
         environ: Mapping[str, str] | None = None,
         secrets_path: str = SECRETS_PATH,
         secrets_ttl: float = DEFAULT_TTL,
         tls_policy: Any = None,
     ) -> None:
-        self.app = app
+        self.core = core
         self.environ = environ
         self.tls_policy = tls_policy
         self.stats = AmpStats()
         self.reloads = 0
         self.settings = AmpConfig()
         self.upstream_url = ""
-        self.file_secret = FileSecret(secrets_path, secrets_ttl, now=app.reactor.seconds)
+        self.file_secret = FileSecret(secrets_path, secrets_ttl, now=core.reactor.seconds)
         self.secrets = MappedSecret(
             MultiSourceSecret("", environ=environ, file=self.file_secret), ()
         )
         self.mapper = ModelMapper((), has_provider=self.has_provider)
-        self.proxy = AmpProxy(self)
-        self.gateway = AmpGateway(self)
-        self.fallback = AmpFallback(self)
-        self.providers = ProviderRoutes(self)
-        self._unsubscribe: Any = None
+        self.proxy: AmpProxy = AmpProxy(self)
+        self.gateway: AmpGateway = AmpGateway(self)
+        self.fallback: AmpFallback = AmpFallback(self)
+        self._unsubscribe: Callable[[], None] | None = None
 
     # -- configuration -------------------------------------------------------------------
 
@@ -126,10 +156,10 @@ class AmpModule:
         else:
             log.info("amp upstream not configured: provider routes only")
 
-    def subscribe(self, store: Any) -> None:
+    def subscribe(self, store: ConfigStore) -> None:
         self._unsubscribe = store.subscribe(self.config_changed)
 
-    def config_changed(self, old: Any, new: Any) -> None:
+    def config_changed(self, old: Config, new: Config) -> None:
         """ConfigStore subscriber: acts only when `ampcode` changed."""
         if old.ampcode == new.ampcode:
             return
@@ -168,7 +198,7 @@ class AmpModule:
     def provider_of(self, model: str) -> str:
         """The first local provider serving `model` (suffix allowed), or ""."""
         try:
-            resolution = self.app.registry.resolve(model)
+            resolution = self.core.registry().resolve(model)
         except (SelectionError, LookupError, ValueError):
             return ""
         if not resolution.candidates:
@@ -187,19 +217,3 @@ class AmpModule:
         except AmpSecretError as e:
             log.warn("amp secret source error (continuing without auth): {error}", error=str(e))
             return ""
-
-
-def install_amp(root: Resource, app: Any, **options: Any) -> AmpModule:
-    """Mount the Amp routes on `root` and keep them in step with `app`'s config.
-
-    Raises:
-        AmpConfigError: the configured upstream URL is unusable.
-    """
-    module = AmpModule(app, **options)
-    module.register(app.config.ampcode)
-    module.subscribe(app.store)
-    front = AmpFront(module)
-    for name in MOUNTS:
-        root.putChild(name.encode("ascii"), front)  # type: ignore[arg-type]
-    app.amp = module
-    return module

@@ -10,7 +10,9 @@ and the normalised path is what the upstream receives: what was checked is what 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import quote, unquote_to_bytes
+from urllib.parse import quote
+
+from cliproxy.web.paths import normalise
 
 #: root-level routes that skip the client-key check (exact or `prefix/...`)
 AUTH_BYPASS = ("threads", "auth", "docs", "settings")
@@ -21,22 +23,7 @@ MOUNTS = ("api", "threads", "auth", "docs", "settings", "actors", *FEEDS)
 
 _SAFE = "!$&'()*+,;=:@~"
 
-
-def normalise(raw_path: bytes) -> tuple[str, ...]:
-    """Path segments with escapes undone, an encoded `/` splitting, and `.`/`..`/empty removed."""
-    path = raw_path.split(b"?", 1)[0]
-    out: list[str] = []
-    for raw in path.split(b"/"):
-        text = unquote_to_bytes(raw).decode("utf-8", "replace")
-        for part in text.split("/"):
-            if part in ("", "."):
-                continue
-            if part == "..":
-                if out:
-                    out.pop()
-                continue
-            out.append(part)
-    return tuple(out)
+__all__ = ["AmpRoute", "classify", "has_trailing_slash", "join", "normalise"]
 
 
 def has_trailing_slash(raw_path: bytes) -> bool:

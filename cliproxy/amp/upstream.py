@@ -13,6 +13,7 @@ from cliproxy.amp.headers import strip_client_key, upstream_headers
 from cliproxy.amp.paths import has_trailing_slash, join, normalise
 from cliproxy.web.errors import json_bytes
 from cliproxy.web.proxy import ProxyCall, ProxyRefused, ReverseProxyResource
+from cliproxy.web.state import state_of
 
 log = Logger()
 
@@ -57,7 +58,7 @@ def content_file(request: Request) -> Any:
 
 def request_target(request: Request) -> tuple[str, bytes]:
     """(normalised path, raw query) of a request."""
-    segments = getattr(request, "amp_segments", None)
+    segments = state_of(request).segments
     if segments is None:
         segments = normalise(request.path)
     uri = request.uri or b""
@@ -71,12 +72,12 @@ class AmpProxy(ReverseProxyResource):
     drop_response_headers = CORS_RESPONSE_HEADERS
 
     def __init__(self, module: Any) -> None:
-        app = module.app
+        core = module.core
         super().__init__(
-            app.http,
-            app.reactor,
-            header_timeout=lambda: app.config.upstream_timeouts.headers_seconds,
-            idle_timeout=lambda: app.config.streaming.idle_timeout_seconds,
+            core.http,
+            core.reactor,
+            header_timeout=lambda: core.config.upstream_timeouts.headers_seconds,
+            idle_timeout=lambda: core.config.streaming.idle_timeout_seconds,
         )
         self.module = module
 
@@ -85,7 +86,7 @@ class AmpProxy(ReverseProxyResource):
         if not upstream:
             raise ProxyRefused(503, json_bytes(NOT_CONFIGURED))
         path, query = request_target(request)
-        query = strip_client_key(query, getattr(request, "client_key", None))
+        query = strip_client_key(query, state_of(request).client_key)
         url = upstream + path
         if query:
             url += "?" + query.decode("latin-1")
@@ -93,16 +94,16 @@ class AmpProxy(ReverseProxyResource):
 
     def build_call(self, request: Request) -> ProxyCall:
         url = self.target_url(request)
-        client_key = getattr(request, "client_key", None)
+        client_key = state_of(request).client_key
         secret = ""
-        if getattr(request, "amp_inject_key", True):
+        if state_of(request).inject_upstream_key:
             secret = self.module.upstream_secret(client_key)
         return ProxyCall(
             method=request.method.decode("ascii"),
             url=url,
             headers=upstream_headers(request.requestHeaders, secret),
             body=content_file(request),
-            proxy_url=self.module.app.config.proxy_url,
+            proxy_url=self.module.core.config.proxy_url,
         )
 
     def error_body(self, status: int, message: str) -> bytes:

@@ -9,13 +9,19 @@ The render returns NOT_DONE_YET and ties the client's departure to cancelling th
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet import defer
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from twisted.web.resource import IResource
 from twisted.web.server import NOT_DONE_YET, Request
+from zope.interface import Interface, implementer
 
+from cliproxy.config import Config
 from cliproxy.formats import Family, Format, family_of
 from cliproxy.formats.completions import (
     CompletionsStream,
@@ -23,12 +29,59 @@ from cliproxy.formats.completions import (
     completion_to_chat_request,
 )
 from cliproxy.formats.errors import error_object
-from cliproxy.routing import ClientRequest, JSONResult, RouteError, StreamResult
+from cliproxy.routing import ClientRequest, JSONResult, RouteError, Router, StreamResult
 from cliproxy.web.errors import error_response, json_bytes
 from cliproxy.web.relay import relay_stream
 from cliproxy.web.resources import ApiResource, NotFound
+from cliproxy.web.state import client_gone, state_of
 
 log = Logger()
+
+
+@dataclass(frozen=True)
+class Backend:
+    """What the inference endpoints need: the router, the live config and the clock."""
+
+    router: Router
+    config: Callable[[], Config]
+    reactor: IReactorTime
+
+
+class IAnswerFilter(Interface):
+    """A request component that sees, and may rewrite, what an endpoint answers.
+
+    Amp's fallback sets one on the requests it serves locally (model names rewritten back,
+    per-route counts); requests without one are answered as they are.
+    """
+
+
+@implementer(IAnswerFilter)
+class AnswerFilter:
+    """The filter that changes nothing; subclasses override what they need."""
+
+    #: how the request got here, for usage records ("local", or an Amp route)
+    route = "local"
+
+    def json(self, body: bytes) -> bytes:
+        return body
+
+    def stream(self, result: StreamResult) -> StreamResult:
+        return result
+
+    def answered(self, result: JSONResult) -> None:
+        """A whole JSON answer is about to be written."""
+
+    def failed(self, status: int) -> None:
+        """The call failed with `status` (499: the client left)."""
+
+
+_NO_FILTER = AnswerFilter()
+
+
+def answer_filter(request: Request) -> AnswerFilter:
+    found = request.getComponent(IAnswerFilter)
+    return found if isinstance(found, AnswerFilter) else _NO_FILTER
+
 
 #: client headers an executor may pass on (never credentials)
 FORWARDED_HEADERS = (
@@ -75,7 +128,7 @@ def _write_json(
     status: int,
     body: bytes,
     headers: dict[str, str],
-    passthrough: list[tuple[bytes, list[bytes]]] = (),  # type: ignore[assignment]
+    passthrough: Sequence[tuple[bytes, list[bytes]]] = (),
 ) -> None:
     request.setResponseCode(status)
     for name, values in passthrough:
@@ -97,11 +150,19 @@ def _stream_flag(body: dict[str, Any]) -> bool:
     return value
 
 
+def _log_failure(failure: Failure) -> None:
+    log.failure("while answering a request", failure)
+
+
 class InferenceResource(ApiResource):
     """Base: JSON in, router, JSON or SSE out."""
 
     format = Format.OPENAI_CHAT
     action = "generate"
+
+    def __init__(self, backend: Backend) -> None:
+        super().__init__()
+        self.backend = backend
 
     @property
     def family(self) -> Family:  # type: ignore[override]
@@ -110,7 +171,7 @@ class InferenceResource(ApiResource):
     def parse(self, request: Request, body: dict[str, Any]) -> ClientRequest:
         raise NotImplementedError
 
-    def getChild(self, path: bytes, request: Request) -> Any:
+    def getChild(self, path: bytes, request: Request) -> IResource:
         return NotFound()
 
     def render_POST(self, request: Request) -> bytes | int:
@@ -122,28 +183,32 @@ class InferenceResource(ApiResource):
             creq = self.parse(request, body)
         except BadRequest as e:
             return error_response(request, self.family_for(request), 400, str(e))
-        creq.client_key = getattr(request, "client_key", None)
+        state = state_of(request)
+        creq.client_key = state.client_key
         creq.headers = _client_headers(request)
-        # Amp's fallback marks the resources it mounts with the route it chose
-        creq.route = getattr(self, "amp_route", None) or "local"
-        request.extra_log = {"model": creq.model}  # type: ignore[attr-defined]
-        d = defer.ensureDeferred(self.app.router.handle(creq))
+        creq.route = answer_filter(request).route
+        state.log_fields["model"] = creq.model
+        d = defer.ensureDeferred(self.backend.router.handle(creq))
         request.notifyFinish().addErrback(lambda _: d.cancel())
         d.addCallback(self.answer, request, creq)
         d.addErrback(self.fail, request, creq)
-        d.addErrback(log.failure, "while answering a request")
+        d.addErrback(_log_failure)
         return NOT_DONE_YET
 
     # -- answers ---------------------------------------------------------------------------
 
-    def answer(self, result: Any, request: Request, creq: ClientRequest) -> None:
-        if request._disconnected or request.finished:
+    def answer(
+        self, result: JSONResult | StreamResult, request: Request, creq: ClientRequest
+    ) -> None:
+        if client_gone(request):
             return
+        filt = answer_filter(request)
         if isinstance(result, StreamResult):
-            relay_stream(request, self.wrap_stream(result), self.app.reactor, self.app.config)
+            stream = filt.stream(self.wrap_stream(result))
+            relay_stream(request, stream, self.backend.reactor, self.backend.config())
             return
-        assert isinstance(result, JSONResult)
-        body = self.wrap_json(result.body)
+        filt.answered(result)
+        body = filt.json(self.wrap_json(result.body))
         _write_json(request, result.status, body, result.headers, result.passthrough)
 
     def wrap_json(self, body: bytes) -> bytes:
@@ -153,11 +218,14 @@ class InferenceResource(ApiResource):
         return result
 
     def fail(self, failure: Failure, request: Request, creq: ClientRequest) -> None:
-        if failure.check(defer.CancelledError) or request._disconnected or request.finished:
+        filt = answer_filter(request)
+        if failure.check(defer.CancelledError) or client_gone(request):
+            filt.failed(499)
             return
         family = self.family_for(request)
         if failure.check(RouteError):
             e = failure.value
+            assert isinstance(e, RouteError)
             status = e.status
             obj = e.body or error_object(family, status, e.message, type=e.type, code=e.code)
             headers = e.headers
@@ -165,6 +233,7 @@ class InferenceResource(ApiResource):
             log.failure("unexpected error serving {model}", failure, model=creq.model)
             status, headers = 500, {}
             obj = error_object(family, 500, "internal error in cliproxy; see its log")
+        filt.failed(status)
         _write_json(request, status, json_bytes(obj), headers)
 
 
@@ -242,21 +311,34 @@ GEMINI_METHODS = {"generateContent", "streamGenerateContent", "countTokens"}
 
 
 class GeminiModel(InferenceResource):
-    """POST /v1beta/models/{model}:{method}; the model comes from the path."""
+    """POST .../models/{model}:{method}; the model and method come from the path.
+
+    A leaf: it is reached with `model:method` as the last segment it was found by (and
+    any further segments, for model names with a `/`), or with a fixed target (Amp's
+    Google bridge, and Amp's model mappings, which replace the model).
+    """
 
     format = Format.GEMINI
 
-    def __init__(self, app: Any, model: str, method: str) -> None:
-        super().__init__(app)
-        self.model = model
-        self.method = method
+    def __init__(self, backend: Backend, target: tuple[str, str] | None = None) -> None:
+        super().__init__(backend)
+        self.target = target
+
+    def model_and_method(self, request: Request) -> tuple[str, str]:
+        if self.target is not None:
+            return self.target
+        segments = [*request.prepath[-1:], *request.postpath]
+        action = b"/".join(segments).decode("utf-8", "replace")
+        model, _, method = action.rpartition(":")
+        return model, method
 
     def parse(self, request: Request, body: dict[str, Any]) -> ClientRequest:
-        if self.method not in GEMINI_METHODS:
+        model, method = self.model_and_method(request)
+        if method not in GEMINI_METHODS:
             raise BadRequest(
-                f"unknown method '{self.method}'; use one of {', '.join(sorted(GEMINI_METHODS))}"
+                f"unknown method '{method}'; use one of {', '.join(sorted(GEMINI_METHODS))}"
             )
-        if not self.model:
+        if not model:
             raise BadRequest("the model is missing from the path: /v1beta/models/{model}:{method}")
         contents = body.get("contents")
         if contents is not None and not isinstance(contents, list):
@@ -266,7 +348,7 @@ class GeminiModel(InferenceResource):
             values = (request.args or {}).get(name)
             if values:
                 alt = values[0].decode("latin-1")
-        if self.method == "countTokens":
-            return ClientRequest(self.format, self.model, body, False, action="count_tokens")
-        stream = self.method == "streamGenerateContent"
-        return ClientRequest(self.format, self.model, body, stream, alt=alt)
+        if method == "countTokens":
+            return ClientRequest(self.format, model, body, False, action="count_tokens")
+        stream = method == "streamGenerateContent"
+        return ClientRequest(self.format, model, body, stream, alt=alt)

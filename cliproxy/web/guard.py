@@ -4,9 +4,14 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
+from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request
+
+from cliproxy.web.errors import error_response, family_for_path
+from cliproxy.web.resources import add_cors
+from cliproxy.web.state import state_of
 
 
 def candidate_keys(request: Request) -> list[str]:
@@ -81,3 +86,44 @@ def authenticate(request: Request, api_keys: tuple[str, ...]) -> AuthResult:
     if key is None:
         return AuthResult(False, None, "Invalid API key")
     return AuthResult(True, key, "")
+
+
+def check_client_key(request: Request, api_keys: tuple[str, ...]) -> bytes | None:
+    """Accept the request's key (recorded in its `RequestState`), or prepare a 401 in the
+    family shape of its path and return the body to send."""
+    auth = authenticate(request, api_keys)
+    if not auth.ok:
+        return error_response(request, family_for_path(request.path), 401, auth.message)
+    state_of(request).client_key = auth.key
+    return None
+
+
+class KeyGuard(Resource):
+    """Wraps one endpoint: a request must carry an accepted client key to reach it.
+
+    The tree puts one around every API leaf (`/v1/...`, `/v1beta/...` and Amp's provider
+    routes); unknown paths stay 404s and a wrong method stays a 405 without a key.
+    """
+
+    def __init__(self, wrapped: IResource, api_keys: Callable[[], tuple[str, ...]]) -> None:
+        super().__init__()
+        self.wrapped = wrapped
+        self.api_keys = api_keys
+
+    @property
+    def isLeaf(self) -> bool:  # type: ignore[override]
+        return bool(self.wrapped.isLeaf)
+
+    def getChildWithDefault(self, path: bytes, request: Request) -> IResource:
+        child = self.wrapped.getChildWithDefault(path, request)
+        return KeyGuard(child, self.api_keys)
+
+    def render(self, request: Request) -> bytes | int:
+        method = request.method.decode("latin-1")
+        if getattr(self.wrapped, "render_" + method, None) is not None:
+            add_cors(request)
+            denied = check_client_key(request, self.api_keys())
+            if denied is not None:
+                return denied
+        result: bytes | int = self.wrapped.render(request)
+        return result

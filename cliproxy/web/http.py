@@ -13,14 +13,22 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 from twisted.internet import defer
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import http, server
+from twisted.web.resource import IResource
 
+from cliproxy.twisted_compat import request_init_kwargs
 from cliproxy.web.errors import family_for_path, raw_error_bytes
+from cliproxy.web.paths import normalise
+from cliproxy.web.state import IRequestState, RequestState, state_of
+
+if TYPE_CHECKING:
+    from cliproxy.config.model import Limits
 
 log = Logger(namespace="cliproxy.access")
 _ids = itertools.count(1)
@@ -33,17 +41,30 @@ _REASONS = {
 }
 
 
-class LimitedHTTPChannel(http.HTTPChannel):
-    """An HTTPChannel that enforces header/body size caps and read timeouts."""
+class _LimitsSource(Protocol):
+    def limits(self) -> Limits: ...
 
-    _header_timer: Any = None
-    _body_timer: Any = None
-    _rejected = False
+
+class LimitedHTTPChannel(http.HTTPChannel):
+    """An HTTPChannel that enforces header/body size caps and read timeouts.
+
+    It counts header bytes and remembers the request path itself (from the request line it
+    is handed), so nothing here reads HTTPChannel's private parsing state.
+    """
+
+    _header_timer: IDelayedCall | None = None
+    _body_timer: IDelayedCall | None = None
+    rejected = False
     _body_received = 0
+    #: header bytes of the request being read, and bytes seen since the last request ended
+    _header_bytes = 0
+    _bytes_since_idle = 0
+    _path: bytes | None = None
 
     @property
-    def _limits(self) -> Any:
-        return self.site.limits()
+    def _limits(self) -> Limits:
+        site: _LimitsSource = self.site
+        return site.limits()
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -62,16 +83,28 @@ class LimitedHTTPChannel(http.HTTPChannel):
 
     def requestDone(self, request: http.Request) -> None:
         super().requestDone(request)
-        if self.transport is not None and not self._rejected and not self.requests:
+        if self.transport is not None and not self.rejected and not self.requests:
             self._body_received = 0
+            self._bytes_since_idle = 0
             self._arm_header_timer()
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.rejected:
+            return  # answered and closing: read nothing more
+        self._bytes_since_idle += len(data)
+        super().dataReceived(data)
 
     # -- header phase ----------------------------------------------------------
 
     def lineReceived(self, line: bytes) -> None:
-        if self._rejected:
+        if self.rejected:
             return
-        if self._receivedHeaderSize + len(line) > self.totalHeadersSize:
+        if self._header_bytes == 0 and line:
+            # the request line: remember the path for an early rejection's error shape
+            parts = line.split(b" ")
+            self._path = parts[1] if len(parts) > 1 else None
+        self._header_bytes += len(line)
+        if self._header_bytes > self.totalHeadersSize:
             self._reject(431, "request headers are larger than %d bytes" % self.totalHeadersSize)
             return
         super().lineReceived(line)
@@ -81,6 +114,7 @@ class LimitedHTTPChannel(http.HTTPChannel):
 
     def allHeadersReceived(self) -> None:
         self._cancel_header_timer()
+        self._header_bytes = 0
         limits = self._limits
         if self.length is not None and self.length > limits.max_body_bytes:
             # Before Twisted answers Expect: 100-continue, and before reading a byte of body.
@@ -95,7 +129,7 @@ class LimitedHTTPChannel(http.HTTPChannel):
             self._body_timer = self.callLater(limits.body_timeout_seconds, self._timed_out, "body")
 
     def allContentReceived(self) -> None:
-        if self._rejected:
+        if self.rejected:
             return
         if self._body_timer is not None:
             if self._body_timer.active():
@@ -104,7 +138,7 @@ class LimitedHTTPChannel(http.HTTPChannel):
         super().allContentReceived()
 
     def rawDataReceived(self, data: bytes) -> None:
-        if self._rejected:
+        if self.rejected:
             return
         super().rawDataReceived(data)
 
@@ -112,7 +146,7 @@ class LimitedHTTPChannel(http.HTTPChannel):
         """Called by the request for each body chunk; enforces the cap on chunked bodies."""
         self._body_received += size
         limit = self._limits.max_body_bytes
-        if self._body_received > limit and not self._rejected:
+        if self._body_received > limit and not self.rejected:
             self._reject(413, "request body is larger than the %d byte limit" % limit)
 
     # -- timers ------------------------------------------------------------------
@@ -138,10 +172,10 @@ class LimitedHTTPChannel(http.HTTPChannel):
     def _timed_out(self, phase: str) -> None:
         if phase == "headers":
             self._header_timer = None
-            started = self._receivedHeaderSize or getattr(self, "_buffer", b"")
-            if not started:
+            if not self._bytes_since_idle:
                 # An idle keep-alive connection: close it without an unasked-for answer.
-                self.transport.loseConnection()
+                if self.transport is not None:
+                    self.transport.loseConnection()
                 return
         else:
             self._body_timer = None
@@ -151,13 +185,13 @@ class LimitedHTTPChannel(http.HTTPChannel):
 
     def _reject(self, status: int, message: str) -> None:
         """Answer `status` in the client's family shape and close, reading nothing more."""
-        if self._rejected or self.transport is None:
+        if self.rejected or self.transport is None:
             return
-        self._rejected = True
+        self.rejected = True
         self._cancel_timers()
-        path = getattr(self, "_path", None)
+        path = self._path
         if path is None and self.requests:
-            path = getattr(self.requests[-1], "uri", None)
+            path = self.requests[-1].uri
         family = family_for_path(path)
         log.info(
             "rejected request {path} with {status}: {why}",
@@ -166,9 +200,8 @@ class LimitedHTTPChannel(http.HTTPChannel):
             why=message,
         )
         self.transport.write(raw_error_bytes(status, _REASONS[status], family, message))
-        # Stop parsing whatever is already buffered, and ignore what is still coming.
+        # Stop parsing whatever is already buffered; dataReceived ignores what is still coming.
         self.setRawMode()
-        self.dataReceived = lambda data: None  # type: ignore[method-assign]
         # Half-close so the client reads the answer before it sees the socket go; then
         # drop the connection rather than drain an unwanted body.
         try:
@@ -184,52 +217,59 @@ class LimitedHTTPChannel(http.HTTPChannel):
 
 
 class CliproxyRequest(server.Request):
-    """A Request that knows its id, start time and (after the guard) its client key."""
+    """A Request with a `RequestState` component: id, start time, client key, log fields."""
 
-    client_key: str | None = None
-
-    def __init__(self, channel: Any, queued: object = None) -> None:
+    def __init__(self, channel: http.HTTPChannel, queued: object = None) -> None:
         if queued is None:
-            super().__init__(channel)
-        else:
-            super().__init__(channel, queued)
-        self.request_id = "%s-%d" % (_id_prefix, next(_ids))
-        self.started = channel.site.reactor.seconds() if channel is not None else 0.0
-        self._logged = False
-        self.extra_log: dict[str, Any] = {}
-        # Twisted >= 24 parses every POST's Content-Type with email.message looking for
-        # form uploads; cliproxy never reads form arguments (5-10 % of CPU, bench/RESULTS.md)
-        self._parsePOSTFormSubmission = False
+            super().__init__(channel, **request_init_kwargs())
+        else:  # pragma: no cover - Twisted < 16.3 style queued factories
+            super().__init__(channel, queued, **request_init_kwargs())
+        site = getattr(channel, "site", None)
+        reactor: IReactorTime | None = getattr(site, "reactor", None)
+        self.setComponent(
+            IRequestState,
+            RequestState(
+                request_id="%s-%d" % (_id_prefix, next(_ids)),
+                started=reactor.seconds() if reactor is not None else None,
+            ),
+        )
+
+    @property
+    def request_id(self) -> str:
+        return state_of(self).request_id
 
     def handleContentChunk(self, data: bytes) -> None:
         channel = self.channel
-        if channel is not None and hasattr(channel, "body_chunk_received"):
+        if isinstance(channel, LimitedHTTPChannel):
             channel.body_chunk_received(len(data))
-            if channel._rejected:
+            if channel.rejected:
                 return
         super().handleContentChunk(data)
 
     def process(self) -> None:
-        self.setHeader(b"x-request-id", self.request_id.encode("ascii"))
-        self.channel.site.request_started(self)
+        self.setHeader(b"x-request-id", state_of(self).request_id.encode("ascii"))
+        site = self.channel.site
+        if isinstance(site, CliproxySite):
+            site.request_started(self)
         super().process()
 
     def connectionLost(self, reason: Failure) -> None:
+        state = state_of(self)
+        state.gone = True
+        site = self.site if isinstance(getattr(self, "site", None), CliproxySite) else None
         super().connectionLost(reason)
-        if not self.finished and not self._logged:
+        if not self.finished and not state.logged:
             # the client left before the answer was complete: 499 as nginx logs it
             self.code = 499
-            site = getattr(self, "site", None)
             if site is not None:
                 site.log(self)
-        site = getattr(self, "site", None)
         if site is not None:
             site.request_ended(self)
 
     def finish(self) -> None:
         super().finish()
         site = getattr(self, "site", None)
-        if site is not None:
+        if isinstance(site, CliproxySite):
             site.request_ended(self)
 
 
@@ -241,12 +281,30 @@ class CliproxySite(server.Site):
     requestFactory = CliproxyRequest
     displayTracebacks = False
 
-    def __init__(self, resource: Any, limits: Callable[[], Any], reactor: Any = None) -> None:
+    def __init__(
+        self,
+        resource: IResource,
+        limits: Callable[[], Limits],
+        reactor: IReactorTime | None = None,
+        normalised: frozenset[bytes] = frozenset(),
+    ) -> None:
         super().__init__(resource, reactor=reactor)
+        #: first path segments under which the tree is walked on the normalised path
+        self.normalised = normalised
         self.limits = limits
         self.channels: set[LimitedHTTPChannel] = set()
         self.active: set[CliproxyRequest] = set()
         self._idle_waiters: list[defer.Deferred[None]] = []
+
+    def getResourceFor(self, request: http.Request) -> IResource:
+        """Under the `normalised` heads (Amp's), walk the tree on the normalised path (see
+        `cliproxy.web.paths`): `/threads/../api/user` is `/api/user`, checked as such."""
+        if request.postpath and request.postpath[0] in self.normalised:
+            segments = normalise(request.path or b"/")
+            state_of(request).segments = segments
+            request.postpath = [s.encode("utf-8") for s in segments] or [b""]
+        resource: IResource = super().getResourceFor(request)
+        return resource
 
     # -- bookkeeping -------------------------------------------------------------
 
@@ -277,11 +335,12 @@ class CliproxySite(server.Site):
     # -- access log ----------------------------------------------------------------
 
     def log(self, request: http.Request) -> None:
-        if getattr(request, "_logged", False):
+        state = state_of(request)
+        if state.logged:
             return
-        request._logged = True  # type: ignore[attr-defined]
-        key = getattr(request, "client_key", None)
-        started = getattr(request, "started", None)
+        state.logged = True
+        key = state.client_key
+        started = state.started
         duration = self.reactor.seconds() - started if started is not None else 0.0
         path = (request.uri or b"").split(b"?", 1)[0].decode("latin-1")
         log.info(
@@ -291,7 +350,7 @@ class CliproxySite(server.Site):
             status=request.code,
             bytes=request.sentLength,
             duration_ms=round(duration * 1000, 1),
-            request_id=getattr(request, "request_id", "-"),
+            request_id=state.request_id,
             client_key=("…" + key[-4:]) if key else "-",
-            **getattr(request, "extra_log", {}),
+            **state.log_fields,
         )

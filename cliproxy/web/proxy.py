@@ -42,6 +42,7 @@ from cliproxy.upstream.body import (
 from cliproxy.upstream.http import HeaderTimeout
 from cliproxy.upstream.stream import StreamReader
 from cliproxy.web.errors import json_bytes
+from cliproxy.web.state import client_gone
 
 log = Logger()
 
@@ -216,7 +217,10 @@ class _Exchange:
         )
         self._pending = d
         d.addCallbacks(self._response, self._failed)
-        d.addErrback(log.failure, "proxying {method} {url}", method=call.method, url=self.where)
+        d.addErrback(self._log_failure, call.method)
+
+    def _log_failure(self, failure: Failure, method: str) -> None:
+        log.failure("proxying {method} {url}", failure, method=method, url=self.where)
 
     def _client_finished(self, result: Any) -> None:
         if not isinstance(result, Failure) or self.done:
@@ -253,7 +257,7 @@ class _Exchange:
     def _answer_error(self, status: int, message: str) -> None:
         request = self.request
         self._tap_end(status)
-        if self.gone or request._disconnected or request.finished:
+        if self.gone or client_gone(request):
             return
         body = self.resource.error_body(status, message)
         self.done = True
@@ -407,7 +411,7 @@ class _Exchange:
         elif self._mode == "sniff":
             self._pass_through()
         self._unregister()
-        if request._disconnected or request.finished:
+        if client_gone(request):
             return
         self._commit()
         self.done = True
@@ -433,7 +437,7 @@ class _Exchange:
     def _unregister(self) -> None:
         if self._registered:
             self._registered = False
-            if not self.request._disconnected:
+            if not client_gone(self.request):
                 self.request.unregisterProducer()
 
     def _tap_end(self, status: int) -> None:

@@ -21,6 +21,7 @@ from cliproxy.formats import Format
 from cliproxy.formats.sse import SSEDecoder, encode_comment
 from cliproxy.upstream.stream import StreamIdleTimeout, StreamReader, deliver_stream
 from cliproxy.usage import Usage
+from cliproxy.web.state import client_gone
 
 log = Logger()
 
@@ -161,7 +162,7 @@ class StreamRelay:
         self._cancel_keepalive()
         if out:
             self._write(b"".join(out))
-        if not self._client_gone and not self.request._disconnected:
+        if not self._client_gone and not client_gone(self.request):
             self._commit()
             self.request.unregisterProducer()
             self.request.finish()

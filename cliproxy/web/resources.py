@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from twisted.web.resource import Resource
+from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request
 
 from cliproxy import __version__
 from cliproxy.formats import Family
 from cliproxy.web.errors import error_response, family_for_path, json_response
-from cliproxy.web.guard import authenticate
 
 CORS_HEADERS = (
     (b"access-control-allow-origin", b"*"),
@@ -60,7 +59,7 @@ class NotFound(Resource):
 class Container(Resource):
     """A path segment holding named children; anything else is a JSON 404."""
 
-    def getChild(self, path: bytes, request: Request) -> Resource:
+    def getChild(self, path: bytes, request: Request) -> IResource:
         return NotFound()
 
     def render(self, request: Request) -> bytes:
@@ -78,11 +77,15 @@ class Preflight(Resource):
         return b""
 
 
+class OwnPreflight(Resource):
+    """Base for subtrees that answer OPTIONS themselves (Amp's account routes refuse
+    preflights) instead of the root's blanket 204."""
+
+
 class Root(Container):
-    def getChildWithDefault(self, path: bytes, request: Request) -> Resource:
-        # a child with `answers_options` decides itself (Amp's account routes refuse preflights)
+    def getChildWithDefault(self, path: bytes, request: Request) -> IResource:
         child = self.children.get(path)
-        if request.method == b"OPTIONS" and not getattr(child, "answers_options", False):
+        if request.method == b"OPTIONS" and not isinstance(child, OwnPreflight):
             return Preflight()
         return super().getChildWithDefault(path, request)
 
@@ -92,11 +95,9 @@ class Root(Container):
         return NotFound().render(request)
 
 
-def method_not_allowed(resource: Resource, request: Request, family: Family) -> bytes:
+def method_not_allowed(resource: object, request: Request, family: Family) -> bytes:
     method = request.method.decode("latin-1")
-    allowed = sorted(
-        name[7:] for name in dir(resource) if name.startswith("render_") and name[7:].isupper()
-    )
+    allowed = allowed_methods(resource)
     request.setHeader(b"allow", ", ".join(allowed).encode("ascii"))
     return error_response(
         request, family, 405, f"method {method} not allowed here; use {', '.join(allowed)}"
@@ -137,35 +138,34 @@ class Index(JsonLeaf):
     render_HEAD = render_GET
 
 
-class ApiResource(Resource):
-    """Base for API endpoints: CORS, the client-key guard, JSON errors in `family`'s shape.
+def allowed_methods(resource: object) -> list[str]:
+    """The methods `resource` has a `render_<METHOD>` for."""
+    return sorted(
+        name[7:] for name in dir(resource) if name.startswith("render_") and name[7:].isupper()
+    )
 
-    Subclasses implement `render_GET`/`render_POST`; the guard has run and
-    `request.client_key` is set when they are called.
+
+class ApiResource(Resource):
+    """Base for API endpoints: CORS and JSON errors in `family`'s shape.
+
+    Subclasses implement `render_GET`/`render_POST`. The client-key check is not here: the
+    tree wraps each endpoint in `cliproxy.web.guard.KeyGuard`.
     """
 
     isLeaf = True
     family = Family.OPENAI
-
-    def __init__(self, app: Any) -> None:
-        super().__init__()
-        self.app = app
 
     def family_for(self, request: Request) -> Family:
         return self.family
 
     def render(self, request: Request) -> bytes | int:
         add_cors(request)
-        family = self.family_for(request)
         method = request.method.decode("latin-1")
         handler = getattr(self, "render_" + method, None)
         if handler is None:
-            return method_not_allowed(self, request, family)
-        auth = authenticate(request, self.app.config.api_keys)
-        if not auth.ok:
-            return error_response(request, family, 401, auth.message)
-        request.client_key = auth.key  # type: ignore[attr-defined]
-        return handler(request)
+            return method_not_allowed(self, request, self.family_for(request))
+        result: bytes | int = handler(request)
+        return result
 
     def read_json(self, request: Request) -> tuple[dict[str, Any] | None, bytes | None]:
         """The request body as a JSON object, or an error body already set up on `request`."""

@@ -76,17 +76,21 @@ def codex_provider(fake: Any, models: str) -> str:
 
 
 def make_app(text: str = "host: 127.0.0.1\n") -> Any:
-    """An App (no site, nothing listening) for module-level tests."""
+    """An App (nothing listening) for module-level tests."""
+    from cliproxy.app import build_app
     from cliproxy.config import parse_config
-    from cliproxy.config.watcher import ConfigStore
-    from cliproxy.service import App
 
-    return App(reactor, ConfigStore(parse_config(text)))
+    return build_app(parse_config(text), reactor)
+
+
+def make_core(text: str = "host: 127.0.0.1\n") -> Any:
+    """What a new AmpModule is built from, for module-level tests."""
+    return make_app(text).amp.core
 
 
 def isolate_secrets(module: Any, tmp_path: Any, environ: dict | None = None) -> None:
     """Point the module's key sources at `environ` and a secrets file under `tmp_path`."""
-    file = FileSecret(str(tmp_path / "secrets.json"), 300, now=module.app.reactor.seconds)
+    file = FileSecret(str(tmp_path / "secrets.json"), 300, now=module.core.reactor.seconds)
     module.file_secret = file
     module.secrets = MappedSecret(
         MultiSourceSecret(module.settings.upstream_api_key, environ=environ or {}, file=file),

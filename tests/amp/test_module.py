@@ -18,7 +18,7 @@ from tests.amp.kit import (
     amp_config,
     call,
     isolate_secrets,
-    make_app,
+    make_core,
     messages,
 )
 from tests.fakes import FakeAmp
@@ -29,14 +29,14 @@ def test_AMP_01_module_name():
 
 
 def test_AMP_02_new_module_is_disabled_without_proxy():
-    app = make_app()
-    module = AmpModule(app)
+    core = make_core()
+    module = AmpModule(core)
     assert module.enabled is False and module.upstream_url == ""
-    assert module.app is app  # client-key checks read app.config.api_keys live
+    assert module.core is core  # client-key checks read the live config through it
 
 
 def test_AMP_03_register_with_a_valid_url_enables_proxy_and_secrets():
-    module = AmpModule(make_app())
+    module = AmpModule(make_core())
     module.register(AmpConfig(upstream_url="https://ampcode.com", upstream_api_key="k"))
     assert module.enabled and module.proxy is not None
     assert module.upstream_url == "https://ampcode.com"
@@ -53,7 +53,7 @@ async def test_AMP_04_no_upstream_is_fine_and_provider_routes_work(start_proxy):
 
 def test_AMP_05_invalid_url_is_an_error():
     with pytest.raises(AmpConfigError):
-        AmpModule(make_app()).register(AmpConfig(upstream_url="://invalid-url"))
+        AmpModule(make_core()).register(AmpConfig(upstream_url="://invalid-url"))
     with pytest.raises(ConfigError):
         parse_config("ampcode:\n  upstream-url: '://invalid-url'\n")
 
@@ -70,13 +70,13 @@ async def test_AMP_06_provider_aliases_with_and_without_upstream(start_fake, sta
 
 
 def test_AMP_07_secret_from_config():
-    module = AmpModule(make_app())
+    module = AmpModule(make_core())
     module.register(AmpConfig(upstream_url="https://ampcode.com", upstream_api_key="config-key"))
     assert module.upstream_secret(None) == "config-key"
 
 
 def test_AMP_08_key_change_invalidates_the_cached_file_secret(tmp_path):
-    module = AmpModule(make_app())
+    module = AmpModule(make_core())
     module.register(AmpConfig(upstream_url="https://ampcode.com"))
     isolate_secrets(module, tmp_path)
     (tmp_path / "secrets.json").write_text(json.dumps({SECRETS_FILE_KEY: "from-file"}))
@@ -88,7 +88,7 @@ def test_AMP_08_key_change_invalidates_the_cached_file_secret(tmp_path):
 
 
 def test_AMP_09_updates_on_disabled_or_static_modules_do_not_fail():
-    module = AmpModule(make_app())
+    module = AmpModule(make_core())
     module.register(AmpConfig())
     module.reconfigure(AmpConfig(upstream_api_key="x"))  # disabled: fine
     module.reconfigure(AmpConfig(upstream_url="https://a.example"))
@@ -181,7 +181,7 @@ def test_DIFF_01_reload_log_lines_without_secrets():
     assert amp_changes(AmpConfig(upstream_api_key="k"), AmpConfig()) == [
         "ampcode.upstream-api-key: removed"
     ]
-    module = AmpModule(make_app())
+    module = AmpModule(make_core())
     module.register(old)
     with capturedLogs() as events:
         module.reconfigure(new)

@@ -6,7 +6,7 @@ import json
 
 import pytest_twisted
 
-from cliproxy.amp.providers import bridge_action
+from cliproxy.amp.routes import bridge_action
 from tests.amp.kit import (
     BEARER,
     amp_config,

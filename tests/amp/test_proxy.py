@@ -19,7 +19,7 @@ from tests.amp.kit import (
     amp_config,
     call,
     isolate_secrets,
-    make_app,
+    make_core,
     raw_connect,
     wire_answer,
 )
@@ -35,12 +35,12 @@ def test_PRX_01_valid_url_builds_a_proxy_invalid_fails():
         with pytest.raises(AmpConfigError):
             check_upstream_url(bad)
 
-    module = AmpModule(make_app())
+    module = AmpModule(make_core())
     module.register(AmpConfig(upstream_url="https://amp.example.com/"))
     assert module.enabled and module.proxy is not None
     assert module.upstream_url == "https://amp.example.com"
     with pytest.raises(AmpConfigError):
-        AmpModule(make_app()).register(AmpConfig(upstream_url="://invalid"))
+        AmpModule(make_core()).register(AmpConfig(upstream_url="://invalid"))
 
 
 @pytest_twisted.ensureDeferred

@@ -155,31 +155,30 @@ def test_RW_06_buffering_rules():
 
 def test_RW_06_buffered_body_gets_a_corrected_content_length():
     """The JSON answer's Content-Length is set from the rewritten body (endpoint answer())."""
-    from cliproxy.amp.fallback import ENDPOINTS
+    from twisted.internet import task
+    from twisted.web.server import Request
+    from twisted.web.test.requesthelper import DummyChannel
+
+    from cliproxy.amp.fallback import AmpAnswers
+    from cliproxy.config import parse_config
     from cliproxy.routing import JSONResult
+    from cliproxy.web.endpoints import Backend, IAnswerFilter, Messages
     from tests.web.httpwire import HalfCloseTransport
-
-    class App:
-        reactor = None
-        config = None
-
-    resource = ENDPOINTS["messages"](App())
-    resource.amp_rewriter = ResponseRewriter("a-much-longer-original-model-name")
-    resource.amp_route = "local"
 
     class Stats:
         def finished(self, *a):
             self.seen = a
 
-    resource.amp_stats = Stats()
-    from twisted.web.server import Request
-    from twisted.web.test.requesthelper import DummyChannel
-
+    config = parse_config("host: 127.0.0.1\n")
+    resource = Messages(Backend(None, lambda: config, task.Clock()))
+    stats = Stats()
     channel = DummyChannel()
     channel.transport = HalfCloseTransport()
     request = Request(channel)
     request.method = b"POST"
     request.clientproto = b"HTTP/1.1"
+    rewriter = ResponseRewriter("a-much-longer-original-model-name")
+    request.setComponent(IAnswerFilter, AmpAnswers(rewriter, "local", stats))
     body = b'{"model":"m","content":[{"type":"text","text":"hi"}],"usage":{"input_tokens":3}}'
     resource.answer(JSONResult(200, body), request, None)
     written = channel.transport.value()
@@ -190,7 +189,7 @@ def test_RW_06_buffered_body_gets_a_corrected_content_length():
         ].split(b":")[1]
     )
     assert length == len(payload) and j(payload)["model"] == "a-much-longer-original-model-name"
-    assert resource.amp_stats.seen[0] == "local"
+    assert stats.seen[0] == "local"
 
 
 def test_RW_07_framer_never_rewrites_a_partial_line():

@@ -6,10 +6,9 @@ from __future__ import annotations
 import pytest
 from twisted.logger import LogLevel, capturedLogs
 
+from cliproxy.app import build_app
 from cliproxy.config import parse_config
 from cliproxy.config.watcher import ConfigStore
-from cliproxy.service import App, build_root
-from cliproxy.web.http import CliproxySite
 from tests.web.httpwire import Wire, new_clock, one, request_bytes
 
 KEYS_YAML = """
@@ -24,9 +23,7 @@ api-keys:
 def make_site(yaml_text: str = KEYS_YAML):
     clock = new_clock()
     store = ConfigStore(parse_config(yaml_text))
-    app = App(clock, store)
-    site = CliproxySite(build_root(app), limits=lambda: store.current.limits, reactor=clock)
-    site.draining = False
+    site = build_app(store, clock).site
     return site, store, clock
 
 

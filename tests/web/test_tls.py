@@ -14,10 +14,9 @@ from cryptography.x509.oid import NameOID
 from twisted.internet import endpoints, reactor
 from twisted.internet.threads import deferToThread
 
+from cliproxy.app import build_app
 from cliproxy.config import parse_config
 from cliproxy.config.watcher import ConfigStore
-from cliproxy.service import App, build_root
-from cliproxy.web.http import CliproxySite
 
 
 def self_signed(tmp_path):
@@ -61,9 +60,8 @@ async def test_tls_enable_serves_https(tmp_path):
     assert "port=8317" in endpoint
     endpoint = endpoint.replace("port=8317", "port=0")  # any free port for the test
     store = ConfigStore(config)
-    app = App(reactor, store)
-    site = CliproxySite(build_root(app), limits=lambda: store.current.limits, reactor=reactor)
-    site.draining = False
+    app = build_app(store, reactor)
+    site = app.site
     port = await endpoints.serverFromString(reactor, endpoint).listen(site)
     try:
         number = port.getHost().port

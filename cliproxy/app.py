@@ -1,0 +1,211 @@
+# -*- test-case-name: tests.test_app -*-
+"""The composition root: one typed function builds the whole object graph from a Config.
+
+`build_app` makes every collaborator once, in dependency order, and passes each one in
+through constructors; the `App` it returns is a frozen record of what was built. Nothing
+is attached to it, to the Site or to a Request afterwards. Live reload swaps the
+`ConfigStore`'s immutable `Config` snapshot, and the `Catalog` swaps its immutable
+`ModelRegistry`; every component reads those per use.
+
+The service tree around an `App` (listener, drain, watchers, refresher) is
+`cliproxy.service.build_service`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from twisted.internet.interfaces import IReactorTime
+from twisted.web.resource import Resource
+
+from cliproxy.amp.module import AmpCore, AmpModule
+from cliproxy.amp.paths import MOUNTS
+from cliproxy.amp.routes import CallEndpoints, mount_amp
+from cliproxy.catalog import Catalog
+from cliproxy.config import Config
+from cliproxy.config.watcher import ConfigStore
+from cliproxy.credentials.authdir import AuthDir
+from cliproxy.credentials.pool import CredentialPool
+from cliproxy.registry import ModelRegistry
+from cliproxy.routing import Router
+from cliproxy.upstream.http import UpstreamHTTP
+from cliproxy.usage import UsageBook
+from cliproxy.web.endpoints import (
+    Backend,
+    ChatCompletions,
+    Completions,
+    CountTokens,
+    Messages,
+    Responses,
+)
+from cliproxy.web.guard import KeyGuard
+from cliproxy.web.http import CliproxySite
+from cliproxy.web.models import GeminiModels, OpenAIModels
+from cliproxy.web.resources import Container, Health, Index, Root
+
+
+@dataclass(frozen=True)
+class AmpOptions:
+    """Test and embedding knobs for the Amp module (see `AmpModule`)."""
+
+    environ: Mapping[str, str] | None = None
+    secrets_path: str | None = None
+    secrets_ttl: float | None = None
+    tls_policy: Any = None
+
+    def kwargs(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"environ": self.environ, "tls_policy": self.tls_policy}
+        if self.secrets_path is not None:
+            out["secrets_path"] = self.secrets_path
+        if self.secrets_ttl is not None:
+            out["secrets_ttl"] = self.secrets_ttl
+        return out
+
+
+@dataclass(frozen=True)
+class App:
+    """Everything `build_app` made, for the service tree, the CLI and tests to read.
+
+    Attributes:
+        reactor: the reactor (network and timers).
+        clock: time for cooldowns and usage (a `task.Clock` in tests, else the reactor).
+        store: the live config snapshot.
+        http: the shared upstream HTTP client.
+        pool: credential selection and cooldowns.
+        usage: usage records.
+        authdir: OAuth token files.
+        catalog: the live model registry and listings.
+        router: client request -> upstream answer.
+        backend: what the inference endpoints use.
+        amp: the Amp integration.
+        root: the Resource tree.
+        site: the HTTP factory serving `root`.
+    """
+
+    reactor: Any
+    clock: IReactorTime
+    store: ConfigStore
+    http: UpstreamHTTP
+    pool: CredentialPool
+    usage: UsageBook
+    authdir: AuthDir
+    catalog: Catalog
+    router: Router
+    backend: Backend
+    amp: AmpModule
+    root: Resource
+    site: CliproxySite = field(repr=False)
+
+    @property
+    def config(self) -> Config:
+        return self.store.current
+
+    @property
+    def registry(self) -> ModelRegistry:
+        return self.catalog.registry
+
+
+def build_app(
+    config: Config | ConfigStore,
+    reactor: Any,
+    *,
+    clock: IReactorTime | None = None,
+    http: UpstreamHTTP | None = None,
+    amp: AmpOptions = AmpOptions(),
+) -> App:
+    """Build the object graph for `config` (a Config, or a ConfigStore to share).
+
+    Raises:
+        cliproxy.amp.AmpConfigError: the configured Amp upstream URL is unusable.
+    """
+    store = config if isinstance(config, ConfigStore) else ConfigStore(config)
+    clock = clock or reactor
+    assert clock is not None
+    usage = UsageBook(clock.seconds)
+    pool = CredentialPool(
+        clock.seconds,
+        random.Random(),
+        strategy=lambda: store.current.routing.strategy,
+        disable_cooling=lambda: store.current.disable_cooling,
+    )
+    if http is None:
+        # the connect timeout is read at start (pools are built once)
+        http = UpstreamHTTP(
+            reactor, connect_timeout=store.current.upstream_timeouts.connect_seconds
+        )
+    authdir = AuthDir(lambda: store.current.auth_dir, clock, lambda: store.current.oauth_endpoints)
+    authdir.scan()
+    catalog = Catalog(store, authdir, pool)
+    router = Router(reactor, lambda: store.current, lambda: catalog.registry, pool, http, usage)
+    backend = Backend(router, lambda: store.current, reactor)
+    core = AmpCore(store, lambda: catalog.registry, catalog, backend, http, usage, reactor)
+    amp_module = AmpModule(core, **amp.kwargs())
+    amp_module.register(store.current.ampcode)
+    amp_module.subscribe(store)
+    root = build_root(store, catalog, backend, amp_module)
+    site = CliproxySite(
+        root,
+        limits=lambda: store.current.limits,
+        reactor=reactor,
+        normalised=frozenset(name.encode("ascii") for name in MOUNTS),
+    )
+    return App(
+        reactor=reactor,
+        clock=clock,
+        store=store,
+        http=http,
+        pool=pool,
+        usage=usage,
+        authdir=authdir,
+        catalog=catalog,
+        router=router,
+        backend=backend,
+        amp=amp_module,
+        root=root,
+        site=site,
+    )
+
+
+def build_root(store: ConfigStore, catalog: Catalog, backend: Backend, amp: AmpModule) -> Resource:
+    """The Resource tree: `/`, `/healthz`, `/v1`, `/v1beta` and Amp's routes.
+
+    Every API endpoint is wrapped once in the client-key guard; the Amp provider routes
+    reuse the same endpoint objects.
+    """
+
+    def api_keys() -> tuple[str, ...]:
+        return store.current.api_keys
+
+    def guard(resource: Resource) -> KeyGuard:
+        return KeyGuard(resource, api_keys)
+
+    endpoints = CallEndpoints(
+        chat=ChatCompletions(backend),
+        completions=Completions(backend),
+        responses=Responses(backend),
+        messages=Messages(backend),
+        count_tokens=CountTokens(backend),
+    )
+    root = Root()
+    root.putChild(b"", Index())
+    root.putChild(b"healthz", Health())
+    v1 = Container()
+    v1.putChild(b"models", guard(OpenAIModels(catalog, backend)))
+    chat = Container()
+    chat.putChild(b"completions", guard(endpoints.chat))
+    v1.putChild(b"chat", chat)
+    v1.putChild(b"completions", guard(endpoints.completions))
+    v1.putChild(b"responses", guard(endpoints.responses))
+    messages = Messages(backend)
+    messages.isLeaf = False
+    messages.putChild(b"count_tokens", endpoints.count_tokens)
+    v1.putChild(b"messages", guard(messages))
+    root.putChild(b"v1", v1)
+    v1beta = Container()
+    v1beta.putChild(b"models", guard(GeminiModels(catalog, backend)))
+    root.putChild(b"v1beta", v1beta)
+    mount_amp(root, amp, endpoints, catalog, api_keys)
+    return root
