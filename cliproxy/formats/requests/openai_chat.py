@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from cliproxy.formats import Format
+from cliproxy.formats.json_types import JSON, JSONObject
 from cliproxy.formats.requests import thinking
 from cliproxy.formats.requests._wire import (
     args_text,
@@ -17,6 +16,7 @@ from cliproxy.formats.requests._wire import (
     audio_mime,
     content_items,
     data_url,
+    function_of,
     get,
     json_text,
     kind_of_mime,
@@ -47,7 +47,7 @@ from cliproxy.formats.requests.ir import (
 # ---- parsing ------------------------------------------------------------------------------
 
 
-def parse(body: dict[str, Any]) -> Conversation:
+def parse(body: JSONObject) -> Conversation:
     """A Chat Completions request as a Conversation. Unknown part types are dropped."""
     messages = body.get("messages")
     if not isinstance(messages, list):
@@ -76,8 +76,8 @@ def parse(body: dict[str, Any]) -> Conversation:
             parts.extend(p for p in parse_parts(content, where) if isinstance(p, Text))
             for tc in as_list(msg.get("tool_calls"), f"messages[{i}].tool_calls"):
                 fn = tc.get("function") if isinstance(tc, dict) else None
-                name = as_str(get(fn, "name"))
-                if not name:
+                name = as_str(fn.get("name")) if isinstance(fn, dict) else None
+                if not name or not isinstance(fn, dict):
                     continue
                 args = args_text(fn.get("arguments"))
                 call_id = as_str(tc.get("id")) or synth_call_id(calls, name, args)
@@ -124,7 +124,7 @@ def parse(body: dict[str, Any]) -> Conversation:
     return conv
 
 
-def _thought_signature(tool_call: dict[str, Any]) -> str | None:
+def _thought_signature(tool_call: JSONObject) -> str | None:
     """A Gemini thought signature carried the way Gemini's OpenAI endpoint carries it."""
     for holder in (tool_call, tool_call.get("function")):
         google = get(get(holder, "extra_content"), "google")
@@ -136,7 +136,7 @@ def _thought_signature(tool_call: dict[str, Any]) -> str | None:
     return None
 
 
-def parse_parts(content: Any, where: str) -> list[Part]:
+def parse_parts(content: JSON, where: str) -> list[Part]:
     """Message content (a string or an array of parts) as IR parts."""
     parts: list[Part] = []
     # A bare string becomes one string item, which _parse_part reads as text.
@@ -147,7 +147,7 @@ def parse_parts(content: Any, where: str) -> list[Part]:
     return parts
 
 
-def _parse_part(item: Any) -> Part | None:
+def _parse_part(item: JSON) -> Part | None:
     if isinstance(item, str):
         return Text(item) if item else None
     if not isinstance(item, dict):
@@ -180,7 +180,7 @@ def _parse_part(item: Any) -> Part | None:
     return None
 
 
-def parse_result(content: Any, where: str) -> list[Text | Media]:
+def parse_result(content: JSON, where: str) -> list[Text | Media]:
     """A tool message's content: texts and images (other values become their JSON text)."""
     if isinstance(content, (str, list, dict)) or content is None:
         parts = parse_parts(content, where)
@@ -188,13 +188,13 @@ def parse_result(content: Any, where: str) -> list[Text | Media]:
     return [Text(json_text(content))]
 
 
-def parse_tools(tools: Any) -> list[Tool]:
+def parse_tools(tools: JSON) -> list[Tool]:
     out: list[Tool] = []
     for tool in as_list(tools, "tools"):
         if not isinstance(tool, dict):
             continue
         if tool.get("type", "function") == "function":
-            fn = tool.get("function") if isinstance(tool.get("function"), dict) else tool
+            fn = function_of(tool)
             name = as_str(fn.get("name"))
             if name:
                 params = get(fn, "parameters", "parametersJsonSchema")
@@ -211,7 +211,7 @@ def parse_tools(tools: Any) -> list[Tool]:
     return out
 
 
-def _parse_tool_choice(choice: Any) -> ToolChoice | None:
+def _parse_tool_choice(choice: JSON) -> ToolChoice | None:
     if choice in ("auto", "none", "required"):
         return ToolChoice(choice)
     if isinstance(choice, dict):
@@ -229,9 +229,9 @@ def _parse_tool_choice(choice: Any) -> ToolChoice | None:
 
 def emit(
     conv: Conversation, *, model: str, stream: bool, caps: thinking.ModelCaps | None
-) -> dict[str, Any]:
+) -> JSONObject:
     """A Chat Completions request for `conv`."""
-    messages: list[dict[str, Any]] = []
+    messages: list[JSONObject] = []
     if conv.system:
         messages.append({"role": "system", "content": _text_content(conv.system)})
     for msg in coalesce(conv.messages):
@@ -244,7 +244,7 @@ def emit(
         else:
             messages.append(_emit_assistant(msg.parts))
 
-    body: dict[str, Any] = {"model": model, "messages": messages, "stream": stream}
+    body: JSONObject = {"model": model, "messages": messages, "stream": stream}
     if stream:
         body["stream_options"] = {"include_usage": True}
     tools = [_emit_tool(t) for t in conv.tools if t.kind == "function"]
@@ -274,7 +274,7 @@ def emit(
     rf = conv.response_format
     if rf is not None:
         if rf.type == "json_schema" and rf.schema is not None:
-            spec: dict[str, Any] = {"name": rf.name or "response", "schema": rf.schema}
+            spec: JSONObject = {"name": rf.name or "response", "schema": rf.schema}
             if rf.strict is not None:
                 spec["strict"] = rf.strict
             body["response_format"] = {"type": "json_schema", "json_schema": spec}
@@ -284,20 +284,20 @@ def emit(
     return body
 
 
-def _put(body: dict[str, Any], key: str, value: Any) -> None:
+def _put(body: JSONObject, key: str, value: JSON) -> None:
     if value is not None:
         body[key] = value
 
 
-def _text_content(texts: list[Text]) -> str | list[dict[str, Any]]:
+def _text_content(texts: list[Text]) -> str | list[JSONObject]:
     if len(texts) == 1:
         return texts[0].text
     return [{"type": "text", "text": t.text} for t in texts]
 
 
-def _emit_user(parts: list[Part]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    rest: list[dict[str, Any]] = []
+def _emit_user(parts: list[Part]) -> list[JSONObject]:
+    out: list[JSONObject] = []
+    rest: list[JSONObject] = []
     for part in parts:
         if isinstance(part, ToolResult):
             out.append({"role": "tool", "tool_call_id": part.id, "content": _result_content(part)})
@@ -311,7 +311,7 @@ def _emit_user(parts: list[Part]) -> list[dict[str, Any]]:
     return out
 
 
-def _result_content(result: ToolResult) -> str | list[dict[str, Any]]:
+def _result_content(result: ToolResult) -> str | list[JSONObject]:
     # An error flag has no place in a tool message: say it in the text instead.
     parts = [_user_part(p) for p in result.content]
     if result.is_error and not parts:
@@ -322,12 +322,12 @@ def _result_content(result: ToolResult) -> str | list[dict[str, Any]]:
     return parts
 
 
-def _user_part(part: Text | Media) -> dict[str, Any]:
+def _user_part(part: Text | Media) -> JSONObject:
     if isinstance(part, Text):
         return {"type": "text", "text": part.text}
     if part.kind == "image" and (part.data is not None or part.url):
         url = data_url(part.mime, part.data) if part.data is not None else part.url
-        image: dict[str, Any] = {"url": url}
+        image: JSONObject = {"url": url}
         if part.detail:
             image["detail"] = part.detail
         return {"type": "image_url", "image_url": image}
@@ -337,7 +337,7 @@ def _user_part(part: Text | Media) -> dict[str, Any]:
             "input_audio": {"data": part.data, "format": audio_format(part.mime)},
         }
     if part.kind == "document" and (part.data is not None or part.file_id):
-        f: dict[str, Any] = {}
+        f: JSONObject = {}
         if part.data is not None:
             f["file_data"] = data_url(part.mime, part.data)
             f["filename"] = part.filename or _default_filename(part.mime)
@@ -357,10 +357,10 @@ def _default_filename(mime: str | None) -> str:
     return "document." + {"plain": "txt", "octet-stream": "bin"}.get(sub, sub)
 
 
-def _emit_assistant(parts: list[Part]) -> dict[str, Any]:
+def _emit_assistant(parts: list[Part]) -> JSONObject:
     texts = [p for p in parts if isinstance(p, Text)]
     calls = [p for p in parts if isinstance(p, ToolCall)]
-    msg: dict[str, Any] = {"role": "assistant"}
+    msg: JSONObject = {"role": "assistant"}
     if texts:
         msg["content"] = _text_content(texts)
     else:
@@ -380,8 +380,8 @@ def _emit_assistant(parts: list[Part]) -> dict[str, Any]:
     return msg
 
 
-def _emit_call(call: ToolCall) -> dict[str, Any]:
-    out: dict[str, Any] = {
+def _emit_call(call: ToolCall) -> JSONObject:
+    out: JSONObject = {
         "id": call.id,
         "type": "function",
         "function": {"name": call.name, "arguments": call.arguments},
@@ -392,8 +392,8 @@ def _emit_call(call: ToolCall) -> dict[str, Any]:
     return out
 
 
-def _emit_tool(tool: Tool) -> dict[str, Any]:
-    fn: dict[str, Any] = {"name": tool.name}
+def _emit_tool(tool: Tool) -> JSONObject:
+    fn: JSONObject = {"name": tool.name}
     if tool.description:
         fn["description"] = tool.description
     fn["parameters"] = tool.parameters or {"type": "object", "properties": {}}

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any
+
+from cliproxy.formats.json_types import JSON, JSONObject
 
 # Constraints Gemini rejects; their meaning survives as a hint in the description.
 _HINT_KEYS = (
@@ -43,7 +44,7 @@ _DROP_KEYS = frozenset(
 _PLACEHOLDER_REASON = "Brief explanation of why you are calling this tool"
 
 
-def clean_schema_for_gemini(schema: Any) -> dict[str, Any]:
+def clean_schema_for_gemini(schema: JSON) -> JSONObject:
     """A copy of `schema` reduced to what Gemini's function declarations accept.
 
     Unsupported keywords are removed and, where they carry meaning for the model (enums,
@@ -55,16 +56,16 @@ def clean_schema_for_gemini(schema: Any) -> dict[str, Any]:
     return cleaned
 
 
-def _hint(node: dict[str, Any], hint: str) -> None:
+def _hint(node: JSONObject, hint: str) -> None:
     desc = node.get("description")
     node["description"] = f"{desc} ({hint})" if isinstance(desc, str) and desc else hint
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: JSON) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def _rank(member: Any) -> int:
+def _rank(member: JSON) -> int:
     if not isinstance(member, dict):
         return -1
     kind = member.get("type")
@@ -77,11 +78,11 @@ def _rank(member: Any) -> int:
     return 0
 
 
-def _clean(node: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+def _clean(node: JSONObject) -> tuple[JSONObject, bool]:
     """Clean one schema node (children first); returns it and whether it admitted null."""
     if "$ref" in node:
         ref = str(node["$ref"]).rsplit("/", 1)[-1]
-        out: dict[str, Any] = {"type": "object"}
+        out: JSONObject = {"type": "object"}
         if isinstance(node.get("description"), str) and node["description"]:
             out["description"] = node["description"]
         _hint(out, f"See: {ref}")
@@ -189,7 +190,7 @@ def _clean(node: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     return node, nullable
 
 
-def object_schema(schema: Any) -> dict[str, Any]:
+def object_schema(schema: JSON) -> JSONObject:
     """A tool input schema as Claude and the Responses API want it: an object with properties."""
     if not isinstance(schema, dict):
         return {"type": "object", "properties": {}}
@@ -200,13 +201,13 @@ def object_schema(schema: Any) -> dict[str, Any]:
     return out
 
 
-def lowercase_types(schema: Any) -> Any:
+def lowercase_types(schema: JSON) -> JSON:
     """A copy of a Gemini OpenAPI-style schema with `type: OBJECT` etc. in JSON-schema case."""
     if isinstance(schema, list):
         return [lowercase_types(v) for v in schema]
     if not isinstance(schema, dict):
         return schema
-    out: dict[str, Any] = {}
+    out: JSONObject = {}
     for key, value in schema.items():
         if key == "type" and isinstance(value, str):
             out[key] = value.lower()
