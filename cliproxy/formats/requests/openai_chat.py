@@ -53,60 +53,91 @@ def parse(body: JSONObject) -> Conversation:
     if not isinstance(messages, list):
         raise TranslationError("messages must be an array")
     conv = Conversation()
-    names: dict[str, str] = {}
-    legacy_ids: dict[str, list[str]] = {}  # function name -> ids of legacy function_call turns
-    calls = 0
+    history = _CallHistory()
     for i, msg in enumerate(messages):
         if not isinstance(msg, dict):
             raise TranslationError(f"messages[{i}] must be an object")
-        role = msg.get("role")
-        content = msg.get("content")
-        where = f"messages[{i}].content"
-        if role in ("system", "developer"):
-            conv.messages.append(
-                Message("system", [p for p in parse_parts(content, where) if isinstance(p, Text)])
-            )
-        elif role == "user":
-            conv.messages.append(Message("user", parse_parts(content, where)))
-        elif role == "assistant":
-            parts: list[Part] = []
-            reasoning = msg.get("reasoning_content")
-            if isinstance(reasoning, str) and reasoning:
-                parts.append(Thinking(reasoning))
-            parts.extend(p for p in parse_parts(content, where) if isinstance(p, Text))
-            for tc in as_list(msg.get("tool_calls"), f"messages[{i}].tool_calls"):
-                fn = tc.get("function") if isinstance(tc, dict) else None
-                name = as_str(fn.get("name")) if isinstance(fn, dict) else None
-                if not name or not isinstance(fn, dict):
-                    continue
-                args = args_text(fn.get("arguments"))
-                call_id = as_str(tc.get("id")) or synth_call_id(calls, name, args)
-                calls += 1
-                names[call_id] = name
-                parts.append(ToolCall(call_id, name, args, _thought_signature(tc)))
-            legacy = msg.get("function_call")
-            if isinstance(legacy, dict) and as_str(legacy.get("name")):
-                name = legacy["name"]
-                args = args_text(legacy.get("arguments"))
-                call_id = synth_call_id(calls, name, args)
-                calls += 1
-                legacy_ids.setdefault(name, []).append(call_id)
-                parts.append(ToolCall(call_id, name, args))
-            conv.messages.append(Message("assistant", parts))
-        elif role == "tool":
-            call_id = as_str(msg.get("tool_call_id")) or ""
-            result = ToolResult(call_id, names.get(call_id), parse_result(content, where))
-            conv.messages.append(Message("user", [result]))
-        elif role == "function":
-            name = as_str(msg.get("name")) or ""
-            pending = legacy_ids.get(name) or []
-            call_id = pending.pop(0) if pending else synth_call_id(calls, name)
-            result = ToolResult(call_id, name, parse_result(content, where))
-            conv.messages.append(Message("user", [result]))
-        # other roles carry nothing the other formats could use: dropped
-
+        message = _parse_message(msg, i, history)
+        if message is not None:
+            conv.messages.append(message)
     conv.tools = parse_tools(body.get("tools"))
     conv.tool_choice = _parse_tool_choice(body.get("tool_choice"))
+    _read_settings(conv, body)
+    conv.reasoning = thinking.read(Format.OPENAI_CHAT, body)
+    return conv
+
+
+def _parse_message(msg: JSONObject, i: int, history: _CallHistory) -> Message | None:
+    """`messages[i]` as an IR message; None for roles the other formats have no use for."""
+    role = msg.get("role")
+    content = msg.get("content")
+    where = f"messages[{i}].content"
+    if role in ("system", "developer"):
+        return Message("system", [p for p in parse_parts(content, where) if isinstance(p, Text)])
+    if role == "user":
+        return Message("user", parse_parts(content, where))
+    if role == "assistant":
+        return history.assistant(msg, i)
+    if role == "tool":
+        call_id = as_str(msg.get("tool_call_id")) or ""
+        result = ToolResult(call_id, history.names.get(call_id), parse_result(content, where))
+        return Message("user", [result])
+    if role == "function":
+        name = as_str(msg.get("name")) or ""
+        result = ToolResult(history.answer_legacy(name), name, parse_result(content, where))
+        return Message("user", [result])
+    return None
+
+
+class _CallHistory:
+    """The tool calls of the assistant turns so far, for the tool messages that answer them."""
+
+    def __init__(self) -> None:
+        #: call id -> function name
+        self.names: dict[str, str] = {}
+        self._legacy_ids: dict[str, list[str]] = {}  # name -> ids of legacy function_call turns
+        self._calls = 0
+
+    def _call_id(self, given: str | None, name: str, args: str) -> str:
+        """`given`, else a synthetic id; every call counts toward later synthetic ids."""
+        call_id = given or synth_call_id(self._calls, name, args)
+        self._calls += 1
+        return call_id
+
+    def assistant(self, msg: JSONObject, i: int) -> Message:
+        """An assistant message: reasoning, text, then its tool calls (and a legacy call)."""
+        parts: list[Part] = []
+        reasoning = msg.get("reasoning_content")
+        if isinstance(reasoning, str) and reasoning:
+            parts.append(Thinking(reasoning))
+        where = f"messages[{i}].content"
+        parts.extend(p for p in parse_parts(msg.get("content"), where) if isinstance(p, Text))
+        for tc in as_list(msg.get("tool_calls"), f"messages[{i}].tool_calls"):
+            fn = tc.get("function") if isinstance(tc, dict) else None
+            name = as_str(fn.get("name")) if isinstance(fn, dict) else None
+            if not name or not isinstance(fn, dict):
+                continue
+            args = args_text(fn.get("arguments"))
+            call_id = self._call_id(as_str(tc.get("id")), name, args)
+            self.names[call_id] = name
+            parts.append(ToolCall(call_id, name, args, _thought_signature(tc)))
+        legacy = msg.get("function_call")
+        if isinstance(legacy, dict) and as_str(legacy.get("name")):
+            name = legacy["name"]
+            args = args_text(legacy.get("arguments"))
+            call_id = self._call_id(None, name, args)
+            self._legacy_ids.setdefault(name, []).append(call_id)
+            parts.append(ToolCall(call_id, name, args))
+        return Message("assistant", parts)
+
+    def answer_legacy(self, name: str) -> str:
+        """The id of the oldest unanswered legacy call of `name` (a role `function` answer)."""
+        pending = self._legacy_ids.get(name) or []
+        return pending.pop(0) if pending else synth_call_id(self._calls, name)
+
+
+def _read_settings(conv: Conversation, body: JSONObject) -> None:
+    """Sampling, limits and output format from the top level of the body into `conv`."""
     if isinstance(body.get("parallel_tool_calls"), bool):
         conv.parallel_tool_calls = body["parallel_tool_calls"]
     conv.max_tokens = as_int(body.get("max_completion_tokens")) or as_int(body.get("max_tokens"))
@@ -120,8 +151,6 @@ def parse(body: JSONObject) -> Conversation:
     conv.frequency_penalty = as_number(body.get("frequency_penalty"))
     conv.user = as_str(body.get("user"))
     conv.response_format = openai_response_format(body.get("response_format"), nested=True)
-    conv.reasoning = thinking.read(Format.OPENAI_CHAT, body)
-    return conv
 
 
 def _thought_signature(tool_call: JSONObject) -> str | None:

@@ -69,20 +69,10 @@ def parse(body: JSONObject) -> Conversation:
     instructions = body.get("instructions")
     if isinstance(instructions, str) and instructions:
         conv.system.append(Text(instructions))
-    raw = body.get("input")
-    if isinstance(raw, str):
-        items: JSONArray = [{"type": "message", "role": "user", "content": raw}]
-    elif raw is None:
-        items = []
-    elif isinstance(raw, list):
-        items = raw
-    else:
-        raise TranslationError("input must be a string or an array")
-
     names: dict[str, str] = {}
     extra_tools: JSONArray = []
     calls = 0
-    for i, item in enumerate(items):
+    for i, item in enumerate(_input_items(body.get("input"))):
         if not isinstance(item, dict):
             raise TranslationError(f"input[{i}] must be an object")
         kind = item.get("type") or ("message" if "role" in item else None)
@@ -90,24 +80,10 @@ def parse(body: JSONObject) -> Conversation:
         if kind == "message":
             conv.messages.append(_parse_message(item, where))
         elif kind in ("function_call", "custom_tool_call"):
-            name = as_str(item.get("name")) or ""
-            namespace = as_str(item.get("namespace"))
-            if namespace:
-                name = qualified_tool_name(namespace, name)
-            if kind == "function_call":
-                args = args_text(item.get("arguments"))
-            else:
-                args = json_text(
-                    {"input": item.get("input") if isinstance(item.get("input"), str) else ""}
-                )
-            call_id = (
-                as_str(item.get("call_id"))
-                or as_str(item.get("id"))
-                or synth_call_id(calls, name, args)
-            )
+            call = _parse_call(item, calls)
             calls += 1
-            names[call_id] = name
-            conv.messages.append(Message("assistant", [ToolCall(call_id, name, args)]))
+            names[call.id] = call.name
+            conv.messages.append(Message("assistant", [call]))
         elif kind in ("function_call_output", "custom_tool_call_output"):
             call_id = as_str(item.get("call_id")) or ""
             content = _parse_output(item.get("output"), f"{where}.output")
@@ -122,6 +98,41 @@ def parse(body: JSONObject) -> Conversation:
 
     conv.tools = parse_tools(as_list(body.get("tools"), "tools") + extra_tools)
     conv.tool_choice = _parse_tool_choice(body.get("tool_choice"))
+    _read_settings(conv, body)
+    conv.reasoning = thinking.read(Format.OPENAI_RESPONSES, body)
+    return conv
+
+
+def _input_items(raw: JSON) -> JSONArray:
+    """`input` as a list of items: a string is one user message."""
+    if isinstance(raw, str):
+        return [{"type": "message", "role": "user", "content": raw}]
+    if raw is None:
+        return []
+    if isinstance(raw, list):
+        return raw
+    raise TranslationError("input must be a string or an array")
+
+
+def _parse_call(item: JSONObject, ordinal: int) -> ToolCall:
+    """A `function_call` or freeform `custom_tool_call` item (its input becomes `{"input"}`)."""
+    name = as_str(item.get("name")) or ""
+    namespace = as_str(item.get("namespace"))
+    if namespace:
+        name = qualified_tool_name(namespace, name)
+    if item.get("type") == "custom_tool_call":
+        text = item.get("input")
+        args = json_text({"input": text if isinstance(text, str) else ""})
+    else:
+        args = args_text(item.get("arguments"))
+    call_id = (
+        as_str(item.get("call_id")) or as_str(item.get("id")) or synth_call_id(ordinal, name, args)
+    )
+    return ToolCall(call_id, name, args)
+
+
+def _read_settings(conv: Conversation, body: JSONObject) -> None:
+    """Sampling, limits and output format from the top level of the body into `conv`."""
     if isinstance(body.get("parallel_tool_calls"), bool):
         conv.parallel_tool_calls = body["parallel_tool_calls"]
     conv.max_tokens = as_int(body.get("max_output_tokens"))
@@ -131,8 +142,6 @@ def parse(body: JSONObject) -> Conversation:
     conv.stop = stop_list(get(body, "stop_sequences", "stop"))
     conv.user = as_str(body.get("user")) or as_str(body.get("safety_identifier"))
     conv.response_format = openai_response_format(get(body.get("text"), "format"), nested=False)
-    conv.reasoning = thinking.read(Format.OPENAI_RESPONSES, body)
-    return conv
 
 
 def _parse_message(item: JSONObject, where: str) -> Message:

@@ -81,14 +81,29 @@ def _rank(member: JSON) -> int:
 def _clean(node: JSONObject) -> tuple[JSONObject, bool]:
     """Clean one schema node (children first); returns it and whether it admitted null."""
     if "$ref" in node:
-        ref = str(node["$ref"]).rsplit("/", 1)[-1]
-        out: JSONObject = {"type": "object"}
-        if isinstance(node.get("description"), str) and node["description"]:
-            out["description"] = node["description"]
-        _hint(out, f"See: {ref}")
-        return out, False
-
+        return _ref_stub(node), False
     # Children first: the parent's decisions (required, nullable) depend on them.
+    _clean_children(node)
+    _hint_constraints(node)
+    _merge_all_of(node)
+    node, nullable = _collapse_unions(node)
+    nullable = _single_type(node) or nullable
+    _drop_unsupported(node)
+    return node, nullable
+
+
+def _ref_stub(node: JSONObject) -> JSONObject:
+    """Gemini cannot follow `$ref`: an object that names what it referred to."""
+    ref = str(node["$ref"]).rsplit("/", 1)[-1]
+    out: JSONObject = {"type": "object"}
+    if isinstance(node.get("description"), str) and node["description"]:
+        out["description"] = node["description"]
+    _hint(out, f"See: {ref}")
+    return out
+
+
+def _clean_children(node: JSONObject) -> None:
+    """Clean properties, items and union members in place; a nullable property is optional."""
     props = node.get("properties")
     if isinstance(props, dict):
         required = node.get("required")
@@ -112,6 +127,9 @@ def _clean(node: JSONObject) -> tuple[JSONObject, bool]:
         if isinstance(members, list):
             node[key] = [_clean(m)[0] if isinstance(m, dict) else m for m in members]
 
+
+def _hint_constraints(node: JSONObject) -> None:
+    """Enums become string enums; constraints Gemini ignores survive as description hints."""
     if "const" in node and "enum" not in node:
         node["enum"] = [node["const"]]
     enum = node.get("enum")
@@ -126,18 +144,25 @@ def _clean(node: JSONObject) -> tuple[JSONObject, bool]:
         if key in node:
             _hint(node, f"{key}: {_fmt(node[key])}")
 
-    all_of = node.pop("allOf", None)
-    if isinstance(all_of, list):
-        for member in all_of:
-            if not isinstance(member, dict):
-                continue
-            if isinstance(member.get("properties"), dict):
-                node.setdefault("properties", {}).update(member["properties"])
-                node.setdefault("type", "object")
-            if isinstance(member.get("required"), list):
-                req = node.setdefault("required", [])
-                req.extend(r for r in member["required"] if r not in req)
 
+def _merge_all_of(node: JSONObject) -> None:
+    """Fold `allOf` members' properties and required names into the node itself."""
+    all_of = node.pop("allOf", None)
+    if not isinstance(all_of, list):
+        return
+    for member in all_of:
+        if not isinstance(member, dict):
+            continue
+        if isinstance(member.get("properties"), dict):
+            node.setdefault("properties", {}).update(member["properties"])
+            node.setdefault("type", "object")
+        if isinstance(member.get("required"), list):
+            req = node.setdefault("required", [])
+            req.extend(r for r in member["required"] if r not in req)
+
+
+def _collapse_unions(node: JSONObject) -> tuple[JSONObject, bool]:
+    """Replace `anyOf`/`oneOf` by their richest member; also whether a member was null."""
     nullable = False
     for key in ("anyOf", "oneOf"):
         members = node.pop(key, None)
@@ -156,19 +181,26 @@ def _clean(node: JSONObject) -> tuple[JSONObject, bool]:
             node = merged
         if len(set(offered)) > 1:
             _hint(node, "Accepts: " + " | ".join(dict.fromkeys(offered)))
+    return node, nullable
 
+
+def _single_type(node: JSONObject) -> bool:
+    """A list of types becomes its first non-null one; True if the list admitted null."""
     kind = node.get("type")
-    if isinstance(kind, list):
-        non_null = [t for t in kind if t != "null"]
-        nullable = nullable or "null" in kind
-        node["type"] = non_null[0] if non_null else "string"
-        if len(non_null) > 1:
-            _hint(node, "Accepts: " + " | ".join(non_null))
+    if not isinstance(kind, list):
+        return False
+    non_null = [t for t in kind if t != "null"]
+    node["type"] = non_null[0] if non_null else "string"
+    if len(non_null) > 1:
+        _hint(node, "Accepts: " + " | ".join(non_null))
+    return "null" in kind
 
+
+def _drop_unsupported(node: JSONObject) -> None:
+    """Drop keywords Gemini rejects, placeholder properties and required names not declared."""
     for key in list(node):
         if key in _DROP_KEYS or key.startswith("x-"):
             del node[key]
-
     props = node.get("properties")
     if isinstance(props, dict):
         props.pop("_", None)
@@ -187,7 +219,6 @@ def _clean(node: JSONObject) -> tuple[JSONObject, bool]:
             node["required"] = required
         else:
             del node["required"]
-    return node, nullable
 
 
 def object_schema(schema: JSON) -> JSONObject:
