@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from ._units import parse_duration, parse_size
-from ._yaml import YamlMap, YamlSeq, join_index, join_key
+from ._yaml import YamlKey, YamlMap, YamlSeq, join_index, join_key
 from .errors import ConfigError, describe
 
 HTTP_SCHEMES = ("http", "https")
@@ -97,23 +97,23 @@ class Section:
     def line(self) -> int | None:
         return self.data.line
 
-    def path_of(self, key: str) -> str:
+    def path_of(self, key: YamlKey) -> str:
         return join_key(self.path, key)
 
-    def line_of(self, key: str) -> int | None:
+    def line_of(self, key: YamlKey) -> int | None:
         return self.data.lines.get(key, self.data.line)
 
     def has(self, key: str) -> bool:
         """True if the key is present with a non-null value."""
         return self.data.get(key) is not None
 
-    def error(self, key: str, message: str) -> ConfigError:
+    def error(self, key: YamlKey, message: str) -> ConfigError:
         return self.ctx.error(self.path_of(key), self.line_of(key), message)
 
-    def warn(self, key: str, message: str) -> None:
+    def warn(self, key: YamlKey, message: str) -> None:
         self.ctx.warn(self.path_of(key), self.line_of(key), message)
 
-    def take(self, key: str) -> object:
+    def take(self, key: YamlKey) -> object:
         """The raw value (None when absent), marking the key as known."""
         self._read.add(key)
         self.ctx.asked.add(_INDEX.sub("[]", self.path_of(key)))
@@ -129,7 +129,7 @@ class Section:
             raise self.error(key, f"expected {wanted}, got {kind_of(value)}")
         return value
 
-    def unread(self) -> Iterator[str]:
+    def unread(self) -> Iterator[YamlKey]:
         for key in self.data:
             if key not in self._read:
                 yield key
@@ -271,7 +271,7 @@ class Section:
 
     # -- collections -------------------------------------------------------------------------
 
-    def sequence(self, key: str) -> list[tuple[str, int | None, object, str | None]]:
+    def sequence(self, key: YamlKey) -> list[tuple[str, int | None, object, str | None]]:
         """Items of a list as (path, line, value, scalar text); [] when absent."""
         value = self.take(key)
         if value is None:
@@ -291,7 +291,7 @@ class Section:
             return None
         return Section.of(self.ctx, value, self.path_of(key), self.line_of(key))
 
-    def strings(self, key: str) -> list[str]:
+    def strings(self, key: YamlKey) -> list[str]:
         """A list of strings, trimmed, blanks dropped (order kept, duplicates kept)."""
         out = []
         for path, line, item, text in self.sequence(key):
@@ -300,7 +300,7 @@ class Section:
                 out.append(out_text)
         return out
 
-    def unique_strings(self, key: str, *, lower: bool = False) -> tuple[str, ...]:
+    def unique_strings(self, key: YamlKey, *, lower: bool = False) -> tuple[str, ...]:
         """`strings`, de-duplicated in first-seen order, optionally lowercased."""
         seen: dict[str, None] = {}
         for text in self.strings(key):
@@ -314,8 +314,8 @@ class Section:
             return ()
         out = []
         for name in list(sub.data):
-            value = sub.string(str(name)) if isinstance(name, str) else None
-            if value is None:
+            value = sub.string(name) if isinstance(name, str) else None
+            if value is None or not isinstance(name, str):
                 raise sub.error(str(name), "a header name must be text")
             name = name.strip()
             if not name or not value:

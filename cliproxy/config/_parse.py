@@ -217,7 +217,7 @@ def _upstream_timeouts(sec: Section) -> UpstreamTimeouts:
     )
 
 
-def _read(top: Section, source_path: str, raw: dict) -> Config:
+def _read(top: Section, source_path: str, raw: dict[str, object]) -> Config:
     cooling = top.boolean("disable-cooling", False)
     legacy_gemini = read_legacy_gemini(top)
     return Config(

@@ -23,7 +23,11 @@ Loader: type = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
 MAX_DEPTH = 64
 
 
-class YamlMap(dict):
+#: A mapping key as YAML wrote it: usually a string, but `1:` or `true:` build an int or a bool.
+YamlKey = object
+
+
+class YamlMap(dict[YamlKey, object]):
     """A mapping from the file.
 
     Attributes:
@@ -37,11 +41,11 @@ class YamlMap(dict):
     def __init__(self, line: int | None = None):
         super().__init__()
         self.line = line
-        self.lines: dict[object, int] = {}
-        self.texts: dict[object, str] = {}
+        self.lines: dict[YamlKey, int] = {}
+        self.texts: dict[YamlKey, str] = {}
 
 
-class YamlSeq(list):
+class YamlSeq(list[object]):
     """A sequence from the file; `lines[i]` is where item i starts, `texts[i]` its scalar text."""
 
     __slots__ = ("line", "lines", "texts")
@@ -114,6 +118,7 @@ class _Builder:
         try:
             if isinstance(node, yaml.SequenceNode):
                 return self._sequence(node, path)
+            assert isinstance(node, yaml.MappingNode)  # the only other kind PyYAML composes
             return self._mapping(node, path)
         finally:
             self._open.discard(id(node))
@@ -196,6 +201,7 @@ def _too_deep(text: str) -> int | None:
             if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                 depth += 1
                 if depth > MAX_DEPTH:
+                    assert event.start_mark is not None  # the parser marks every event
                     return int(event.start_mark.line) + 1
             elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
                 depth -= 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Never
 
 DEFAULT_PORT = 8317
 DEFAULT_AUTH_DIR = "~/.cli-proxy-api"
@@ -22,7 +22,7 @@ Headers = tuple[tuple[str, str], ...]
 Options = tuple[tuple[str, object], ...]
 
 
-def _empty() -> Mapping:
+def _empty() -> Mapping[str, Never]:
     return types.MappingProxyType({})
 
 

@@ -12,9 +12,10 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import cast
 
 from twisted.application.service import Service
+from twisted.internet.interfaces import IReactorFromThreads, IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
@@ -73,7 +74,7 @@ class ConfigWatcher(Service):
 
     log = Logger()
 
-    def __init__(self, store: ConfigStore, path: str, reactor: Any, interval: float = 1.0):
+    def __init__(self, store: ConfigStore, path: str, reactor: IReactorTime, interval: float = 1.0):
         self.store = store
         self.path = path
         self.reactor = reactor
@@ -87,28 +88,29 @@ class ConfigWatcher(Service):
     # -- service ---------------------------------------------------------------------------
 
     def startService(self) -> None:
-        super().startService()
+        Service.startService(self)
         if not self.path:
             return  # a config built from text (tests, tools) has no file to watch
         self._loop = LoopingCall(self._tick)
         self._loop.clock = self.reactor
         self._loop.start(self.interval, now=False)
 
-    def stopService(self) -> Any:
+    def stopService(self) -> None:
         if self._loop is not None and self._loop.running:
             self._loop.stop()
         self._loop = None
-        return super().stopService()
+        Service.stopService(self)
 
-    def install_sighup(self, reactor: Any = None) -> bool:
+    def install_sighup(self, reactor: IReactorFromThreads | None = None) -> bool:
         """Make SIGHUP call `reload()` in the reactor thread; False where there is no SIGHUP."""
         sighup = getattr(signal, "SIGHUP", None)
         if sighup is None:
             return False
-        reactor = reactor if reactor is not None else self.reactor
+        # The watcher's own reactor is the real one in production, which runs threads too.
+        threads = reactor if reactor is not None else cast(IReactorFromThreads, self.reactor)
 
         def on_sighup(signum: int, frame: object) -> None:
-            reactor.callFromThread(self.reload)
+            threads.callFromThread(self.reload)
 
         signal.signal(sighup, on_sighup)
         return True

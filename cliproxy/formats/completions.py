@@ -5,7 +5,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+
+from cliproxy.formats.json_types import JSONObject
+from cliproxy.formats.responses_side.ir import Usage
+from cliproxy.formats.responses_side.stream import StreamTranslator
+from cliproxy.formats.sse import SSEEvent
 
 _PASSED = (
     "max_tokens",
@@ -23,11 +27,11 @@ _PASSED = (
 )
 
 
-def completion_to_chat_request(body: dict[str, Any]) -> dict[str, Any]:
+def completion_to_chat_request(body: JSONObject) -> JSONObject:
     prompt = body.get("prompt", "Complete this:")
     if isinstance(prompt, list):
         prompt = "\n".join(p for p in prompt if isinstance(p, str))
-    chat: dict[str, Any] = {
+    chat: JSONObject = {
         "model": body.get("model"),
         "messages": [{"role": "user", "content": prompt}],
     }
@@ -37,7 +41,7 @@ def completion_to_chat_request(body: dict[str, Any]) -> dict[str, Any]:
     return chat
 
 
-def _choice(choice: dict[str, Any], text: str) -> dict[str, Any]:
+def _choice(choice: JSONObject, text: str) -> JSONObject:
     return {
         "text": text,
         "index": choice.get("index", 0),
@@ -46,7 +50,7 @@ def _choice(choice: dict[str, Any], text: str) -> dict[str, Any]:
     }
 
 
-def _to_completion(chat: dict[str, Any], part: str) -> dict[str, Any]:
+def _to_completion(chat: JSONObject, part: str) -> JSONObject:
     """A chat answer (`part="message"`) or chunk (`part="delta"`) as a text_completion."""
     choices = []
     for c in chat.get("choices") or []:
@@ -64,13 +68,13 @@ def _to_completion(chat: dict[str, Any], part: str) -> dict[str, Any]:
     return out
 
 
-def chat_to_completion(chat: dict[str, Any]) -> dict[str, Any]:
+def chat_to_completion(chat: JSONObject) -> JSONObject:
     if not isinstance(chat, dict) or "choices" not in chat:
         return chat
     return _to_completion(chat, "message")
 
 
-def chat_chunk_to_completion(chunk: dict[str, Any]) -> dict[str, Any]:
+def chat_chunk_to_completion(chunk: JSONObject) -> JSONObject:
     if "choices" not in chunk:
         return chunk
     return _to_completion(chunk, "delta")
@@ -96,10 +100,10 @@ def _rewrite(frames: list[bytes]) -> list[bytes]:
 class CompletionsStream:
     """Wraps a chat-format StreamTranslator so its chunks come out as text_completion."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: StreamTranslator) -> None:
         self.inner = inner
 
-    def feed(self, event: Any) -> list[bytes]:
+    def feed(self, event: SSEEvent) -> list[bytes]:
         return _rewrite(self.inner.feed(event))
 
     def finish(self) -> list[bytes]:
@@ -113,5 +117,5 @@ class CompletionsStream:
         return self.inner.done
 
     @property
-    def usage(self) -> Any:
+    def usage(self) -> Usage:
         return self.inner.usage

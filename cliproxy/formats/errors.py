@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from cliproxy.formats import Family
+from cliproxy.formats.json_types import JSONObject
 
 _OPENAI_TYPES = {
     400: ("invalid_request_error", None),
@@ -75,11 +75,11 @@ def error_object(
     *,
     type: str | None = None,
     code: str | None = None,
-    extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+    extra: JSONObject | None = None,
+) -> JSONObject:
     """An error body for `family`. `type`/`code` override the status-derived ones."""
     if family is Family.CLAUDE:
-        err: dict[str, Any] = {"type": type or claude_type(status), "message": message}
+        err: JSONObject = {"type": type or claude_type(status), "message": message}
         if extra:
             err.update(extra)
         return {"type": "error", "error": err}
@@ -95,11 +95,21 @@ def error_object(
     return {"error": err}
 
 
-def error_body(family: Family, status: int, message: str, **kw: Any) -> bytes:
-    return json.dumps(error_object(family, status, message, **kw)).encode("utf-8")
+def error_body(
+    family: Family,
+    status: int,
+    message: str,
+    *,
+    type: str | None = None,
+    code: str | None = None,
+    extra: JSONObject | None = None,
+) -> bytes:
+    """`error_object` as JSON bytes, ready to send."""
+    body = error_object(family, status, message, type=type, code=code, extra=extra)
+    return json.dumps(body).encode("utf-8")
 
 
-def upstream_error_object(family: Family, status: int, body: bytes) -> dict[str, Any]:
+def upstream_error_object(family: Family, status: int, body: bytes) -> JSONObject:
     """Turn an upstream error body (any provider's shape, or plain text) into `family`'s shape.
 
     Upstream's verbatim pass-through of JSON from another family is a quirk that leaves

@@ -7,19 +7,19 @@ import binascii
 import hashlib
 import json
 import re
-from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from cliproxy.formats.json_types import JSON, JSONArray, JSONObject
 from cliproxy.formats.requests.errors import TranslationError
 from cliproxy.formats.requests.ir import Media, ResponseFormat, Text
 
 
-def json_text(value: Any) -> str:
+def json_text(value: JSON) -> str:
     """Compact JSON text, non-ASCII kept as is (what every upstream accepts)."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def loads_or_none(text: Any) -> Any:
+def loads_or_none(text: JSON) -> JSON:
     if not isinstance(text, str):
         return None
     try:
@@ -28,13 +28,13 @@ def loads_or_none(text: Any) -> Any:
         return None
 
 
-def args_object(arguments: str) -> dict[str, Any]:
+def args_object(arguments: str) -> JSONObject:
     """Tool-call arguments as the object Claude and Gemini require; `{}` when not an object."""
     value = loads_or_none(arguments)
     return value if isinstance(value, dict) else {}
 
 
-def args_text(value: Any) -> str:
+def args_text(value: JSON) -> str:
     """Tool-call arguments as JSON text whatever the client sent (object, string, nothing)."""
     if value is None or value == "":
         return "{}"
@@ -53,7 +53,7 @@ def synth_call_id(ordinal: int, name: str, arguments: str = "") -> str:
     return "call_" + digest[:24]
 
 
-def parse_data_url(url: Any) -> tuple[str | None, str] | None:
+def parse_data_url(url: JSON) -> tuple[str | None, str] | None:
     """`data:<mime>;base64,<b64>` (or a plain `data:<mime>,<text>`) -> (mime, base64)."""
     if not isinstance(url, str) or not url.startswith("data:"):
         return None
@@ -96,7 +96,7 @@ _EXT_MIME = {
 _AUDIO_FORMAT_MIME = {"mp3": "audio/mpeg", "pcm16": "audio/pcm", "g711_ulaw": "audio/basic"}
 
 
-def mime_from_name(name: Any) -> str | None:
+def mime_from_name(name: JSON) -> str | None:
     """A MIME type guessed from a file name or URL extension (a fixed table: deterministic)."""
     if not isinstance(name, str):
         return None
@@ -105,7 +105,7 @@ def mime_from_name(name: Any) -> str | None:
     return _EXT_MIME.get(ext)
 
 
-def audio_mime(fmt: Any) -> str:
+def audio_mime(fmt: JSON) -> str:
     fmt = str(fmt or "wav").lower()
     return _AUDIO_FORMAT_MIME.get(fmt, _EXT_MIME.get(fmt, f"audio/{fmt}"))
 
@@ -135,7 +135,7 @@ def media_fallback_text(media: Media) -> Text:
 
 def media_from_url(
     kind: str,
-    url: Any,
+    url: JSON,
     *,
     detail: str | None = None,
     filename: str | None = None,
@@ -170,7 +170,7 @@ def decode_text_document(media: Media) -> str | None:
         return None
 
 
-def get(obj: Any, *keys: str) -> Any:
+def get(obj: JSON, *keys: str) -> JSON:
     """The first present key of a dict (Gemini accepts camelCase and snake_case alike)."""
     if not isinstance(obj, dict):
         return None
@@ -180,17 +180,28 @@ def get(obj: Any, *keys: str) -> Any:
     return None
 
 
-def as_str(value: Any) -> str | None:
+def list_or_empty(value: JSON) -> JSONArray:
+    """`value` if it is a list, else no items (for optional arrays nobody must reject)."""
+    return value if isinstance(value, list) else []
+
+
+def function_of(tool: JSONObject) -> JSONObject:
+    """A function tool's name/description/parameters: under `function` (Chat) or beside `type`."""
+    fn = tool.get("function")
+    return fn if isinstance(fn, dict) else tool
+
+
+def as_str(value: JSON) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def as_number(value: Any) -> float | int | None:
+def as_number(value: JSON) -> float | int | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return value
 
 
-def as_int(value: Any) -> int | None:
+def as_int(value: JSON) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -200,7 +211,7 @@ def as_int(value: Any) -> int | None:
     return None
 
 
-def as_list(value: Any, what: str) -> list[Any]:
+def as_list(value: JSON, what: str) -> JSONArray:
     """`value` if it is a list; a missing value is empty; anything else is a client error."""
     if value is None:
         return []
@@ -209,7 +220,7 @@ def as_list(value: Any, what: str) -> list[Any]:
     return value
 
 
-def content_items(content: Any, where: str) -> list[Any]:
+def content_items(content: JSON, where: str) -> JSONArray:
     """Message content as a list of items: a non-empty string or a lone object is one item.
 
     A missing value or an empty string is no items; anything but a string, object or
@@ -226,13 +237,13 @@ def content_items(content: Any, where: str) -> list[Any]:
     return content
 
 
-def as_dict(value: Any, what: str) -> dict[str, Any]:
+def as_dict(value: JSON, what: str) -> JSONObject:
     if not isinstance(value, dict):
         raise TranslationError(f"{what} must be an object")
     return value
 
 
-def openai_response_format(fmt: Any, *, nested: bool) -> ResponseFormat | None:
+def openai_response_format(fmt: JSON, *, nested: bool) -> ResponseFormat | None:
     """An OpenAI structured-output format object, or None.
 
     Chat's `response_format` nests the schema fields under `json_schema` (`nested`);
@@ -258,7 +269,7 @@ def openai_response_format(fmt: Any, *, nested: bool) -> ResponseFormat | None:
     return None
 
 
-def stop_list(value: Any) -> list[str] | None:
+def stop_list(value: JSON) -> list[str] | None:
     if isinstance(value, str):
         return [value] if value else None
     if isinstance(value, list):
@@ -284,7 +295,7 @@ _GEMINI_SENTINELS = {GEMINI_BYPASS_SIGNATURE, "context_engineering_is_the_way_to
 _B64 = re.compile(r"^[A-Za-z0-9+/_-]+=*$")
 
 
-def signature_provider(sig: Any) -> tuple[str | None, str]:
+def signature_provider(sig: JSON) -> tuple[str | None, str]:
     """(provider, bare signature): provider is "claude", "gemini", "openai" or None."""
     if not isinstance(sig, str) or not sig:
         return None, ""
@@ -304,7 +315,7 @@ def signature_provider(sig: Any) -> tuple[str | None, str]:
     return None, sig
 
 
-def signature_for(provider: str, sig: Any) -> str | None:
+def signature_for(provider: str, sig: JSON) -> str | None:
     """The bare signature if it was made by `provider`, else None (it would be rejected)."""
     found, bare = signature_provider(sig)
     return bare if found == provider else None

@@ -8,9 +8,8 @@ Claude Code specifics accepted on input: `{"role": "system"}` entries inside `me
 
 from __future__ import annotations
 
-from typing import Any
-
 from cliproxy.formats import Format
+from cliproxy.formats.json_types import JSON, JSONArray, JSONObject
 from cliproxy.formats.requests import thinking
 from cliproxy.formats.requests._wire import (
     args_object,
@@ -54,7 +53,7 @@ _IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 # ---- parsing ------------------------------------------------------------------------------
 
 
-def parse(body: dict[str, Any]) -> Conversation:
+def parse(body: JSONObject) -> Conversation:
     """A Messages request as a Conversation. Unknown block types are dropped."""
     messages = body.get("messages")
     if not isinstance(messages, list):
@@ -111,7 +110,7 @@ def parse(body: dict[str, Any]) -> Conversation:
     return conv
 
 
-def _parse_system(system: Any) -> list[Text]:
+def _parse_system(system: JSON) -> list[Text]:
     if isinstance(system, str):
         return [Text(system)] if system else []
     out: list[Text] = []
@@ -124,7 +123,7 @@ def _parse_system(system: Any) -> list[Text]:
     return out
 
 
-def parse_blocks(content: Any, where: str) -> list[Part]:
+def parse_blocks(content: JSON, where: str) -> list[Part]:
     parts: list[Part] = []
     # A bare string becomes one string item, which _parse_block reads as text.
     for block in content_items(content, where):
@@ -132,7 +131,7 @@ def parse_blocks(content: Any, where: str) -> list[Part]:
     return parts
 
 
-def _parse_block(block: Any) -> list[Part]:
+def _parse_block(block: JSON) -> list[Part]:
     if isinstance(block, str):
         return [Text(block)] if block else []
     if not isinstance(block, dict):
@@ -168,7 +167,7 @@ def _parse_block(block: Any) -> list[Part]:
     return []
 
 
-def _parse_source(kind: str, block: dict[str, Any]) -> list[Part]:
+def _parse_source(kind: str, block: JSONObject) -> list[Part]:
     source = block.get("source")
     if not isinstance(source, dict):
         return []
@@ -190,7 +189,7 @@ def _parse_source(kind: str, block: dict[str, Any]) -> list[Part]:
     return []
 
 
-def parse_tools(tools: list[Any]) -> list[Tool]:
+def parse_tools(tools: JSONArray) -> list[Tool]:
     out: list[Tool] = []
     for tool in tools:
         if not isinstance(tool, dict):
@@ -223,10 +222,10 @@ def parse_tools(tools: list[Any]) -> list[Tool]:
 
 def emit(
     conv: Conversation, *, model: str, stream: bool, caps: thinking.ModelCaps | None
-) -> dict[str, Any]:
+) -> JSONObject:
     """A Messages request for `conv`."""
     system, messages = hoist_system(conv)
-    out: list[dict[str, Any]] = []
+    out: list[JSONObject] = []
     for msg in coalesce(messages):
         if msg.role == "user":
             blocks = _user_blocks(msg.parts)
@@ -247,7 +246,7 @@ def emit(
         # Claude requires max_tokens; stay within the model's limit when the catalog knows it
         limit = caps.max_output if caps is not None else None
         max_tokens = min(DEFAULT_MAX_TOKENS, limit) if limit else DEFAULT_MAX_TOKENS
-    body: dict[str, Any] = {"model": model, "max_tokens": max_tokens, "messages": out}
+    body: JSONObject = {"model": model, "max_tokens": max_tokens, "messages": out}
     system_blocks = [{"type": "text", "text": t.text} for t in system if t.text]
     if system_blocks:
         body["system"] = system_blocks
@@ -276,9 +275,9 @@ def emit(
     return body
 
 
-def _emit_tool_choice(conv: Conversation) -> dict[str, Any] | None:
+def _emit_tool_choice(conv: Conversation) -> JSONObject | None:
     choice = conv.tool_choice
-    out: dict[str, Any] | None = None
+    out: JSONObject | None = None
     if choice is not None:
         if choice.mode == "required":
             out = {"type": "any"}
@@ -293,8 +292,8 @@ def _emit_tool_choice(conv: Conversation) -> dict[str, Any] | None:
     return out
 
 
-def _user_blocks(parts: list[Part]) -> list[dict[str, Any]]:
-    blocks: list[dict[str, Any]] = []
+def _user_blocks(parts: list[Part]) -> list[JSONObject]:
+    blocks: list[JSONObject] = []
     for part in parts:
         if isinstance(part, ToolResult):
             blocks.append(_tool_result(part))
@@ -306,13 +305,13 @@ def _user_blocks(parts: list[Part]) -> list[dict[str, Any]]:
     return blocks
 
 
-def _tool_result(result: ToolResult) -> dict[str, Any]:
+def _tool_result(result: ToolResult) -> JSONObject:
     content = [
         _media_block(p) if isinstance(p, Media) else {"type": "text", "text": p.text}
         for p in result.content
         if not isinstance(p, Text) or p.text
     ]
-    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": claude_tool_id(result.id)}
+    block: JSONObject = {"type": "tool_result", "tool_use_id": claude_tool_id(result.id)}
     if content:
         if len(content) == 1 and content[0]["type"] == "text":
             block["content"] = content[0]["text"]
@@ -323,7 +322,7 @@ def _tool_result(result: ToolResult) -> dict[str, Any]:
     return block
 
 
-def _media_block(media: Media) -> dict[str, Any]:
+def _media_block(media: Media) -> JSONObject:
     if media.kind == "image" and (media.mime in _IMAGE_TYPES or media.data is None):
         if media.data is not None:
             source = {"type": "base64", "media_type": media.mime, "data": media.data}
@@ -342,15 +341,15 @@ def _media_block(media: Media) -> dict[str, Any]:
     return {"type": "text", "text": media_fallback_text(media).text}
 
 
-def _document(source: dict[str, Any], media: Media) -> dict[str, Any]:
-    block: dict[str, Any] = {"type": "document", "source": source}
+def _document(source: JSONObject, media: Media) -> JSONObject:
+    block: JSONObject = {"type": "document", "source": source}
     if media.filename:
         block["title"] = media.filename
     return block
 
 
-def _assistant_blocks(parts: list[Part]) -> list[dict[str, Any]]:
-    blocks: list[dict[str, Any]] = []
+def _assistant_blocks(parts: list[Part]) -> list[JSONObject]:
+    blocks: list[JSONObject] = []
     for part in parts:
         if isinstance(part, Thinking):
             if part.redacted:
@@ -376,12 +375,12 @@ def _assistant_blocks(parts: list[Part]) -> list[dict[str, Any]]:
     return blocks
 
 
-def _emit_tool(tool: Tool) -> dict[str, Any]:
+def _emit_tool(tool: Tool) -> JSONObject:
     if tool.kind == "web_search":
-        out: dict[str, Any] = {"type": "web_search_20250305", "name": "web_search"}
+        out: JSONObject = {"type": "web_search_20250305", "name": "web_search"}
         out.update(tool.options)
         return out
-    fn: dict[str, Any] = {"name": tool.name}
+    fn: JSONObject = {"name": tool.name}
     if tool.description:
         fn["description"] = tool.description
     fn["input_schema"] = object_schema(tool.parameters)

@@ -10,9 +10,9 @@ responses of a turn are put in the order of their calls, so that pairing holds o
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
 
 from cliproxy.formats import Format
+from cliproxy.formats.json_types import JSON, JSONArray, JSONObject
 from cliproxy.formats.requests import thinking
 from cliproxy.formats.requests._wire import (
     GEMINI_BYPASS_SIGNATURE,
@@ -65,76 +65,104 @@ _WRAPPERS = ("result", "output", "content")
 # ---- parsing ------------------------------------------------------------------------------
 
 
-def unwrap(body: dict[str, Any]) -> dict[str, Any]:
+def unwrap(body: JSONObject) -> JSONObject:
     """The request proper inside a Gemini CLI `{"request": ...}` or countTokens envelope."""
     for key in ("request", "generateContentRequest", "generate_content_request"):
-        if "contents" not in body and isinstance(body.get(key), dict):
-            return body[key]
+        inner = body.get(key)
+        if "contents" not in body and isinstance(inner, dict):
+            return inner
     return body
 
 
-def parse(body: dict[str, Any]) -> Conversation:
+def parse(body: JSONObject) -> Conversation:
     """A generateContent request as a Conversation. Unknown part kinds are dropped."""
     body = unwrap(body)
     contents = body.get("contents")
     if not isinstance(contents, list):
         raise TranslationError("contents must be an array")
     conv = Conversation(system=_parse_system(get(body, "systemInstruction", "system_instruction")))
-    pending: dict[str, deque[str]] = {}
-    ordinal = 0
+    ids = _CallIds()
     for i, content in enumerate(contents):
         if not isinstance(content, dict):
             raise TranslationError(f"contents[{i}] must be an object")
         model = content.get("role") == "model"
         parts: list[Part] = []
         for raw in as_list(content.get("parts"), f"contents[{i}].parts"):
-            if not isinstance(raw, dict):
-                continue
-            call = get(raw, "functionCall", "function_call")
-            response = get(raw, "functionResponse", "function_response")
-            if isinstance(call, dict) and model:
-                name = as_str(call.get("name")) or ""
-                args = args_text(call.get("args"))
-                call_id = as_str(call.get("id")) or synth_call_id(ordinal, name, args)
-                ordinal += 1
-                pending.setdefault(name, deque()).append(call_id)
-                sig = as_str(get(raw, "thoughtSignature", "thought_signature"))
-                parts.append(ToolCall(call_id, name, args, sig))
-            elif isinstance(response, dict) and not model:
-                name = as_str(response.get("name")) or ""
-                queue = pending.get(name)
-                call_id = as_str(response.get("id"))
-                if call_id and queue and call_id in queue:
-                    queue.remove(call_id)
-                elif not call_id:
-                    call_id = queue.popleft() if queue else synth_call_id(ordinal, name)
-                content_parts, is_error = _response_content(response.get("response"))
-                parts.append(ToolResult(call_id, name, content_parts, is_error))
-            else:
-                part = _parse_part(raw)
-                if part is not None and (model or not isinstance(part, Thinking)):
-                    parts.append(part)
+            part = _parse_content_part(raw, model, ids) if isinstance(raw, dict) else None
+            if part is not None:
+                parts.append(part)
         conv.messages.append(Message("assistant" if model else "user", parts))
 
     conv.tools = parse_tools(as_list(body.get("tools"), "tools"))
     conv.tool_choice = _parse_tool_config(get(body, "toolConfig", "tool_config"))
-    gen = get(body, "generationConfig", "generation_config")
-    if isinstance(gen, dict):
-        conv.temperature = as_number(gen.get("temperature"))
-        conv.top_p = as_number(get(gen, "topP", "top_p"))
-        conv.top_k = as_int(get(gen, "topK", "top_k"))
-        conv.max_tokens = as_int(get(gen, "maxOutputTokens", "max_output_tokens"))
-        conv.stop = stop_list(get(gen, "stopSequences", "stop_sequences"))
-        conv.n = as_int(get(gen, "candidateCount", "candidate_count"))
-        conv.seed = as_int(gen.get("seed"))
-        conv.presence_penalty = as_number(get(gen, "presencePenalty", "presence_penalty"))
-        conv.frequency_penalty = as_number(get(gen, "frequencyPenalty", "frequency_penalty"))
-        conv.response_format = _parse_response_format(gen)
+    _read_generation_config(conv, get(body, "generationConfig", "generation_config"))
     conv.reasoning = thinking.read(Format.GEMINI, body)
     return conv
 
 
-def _parse_system(system: Any) -> list[Text]:
+class _CallIds:
+    """Ids for the calls and responses of one conversation; Gemini may send either without one.
+
+    A response without an id answers the oldest unanswered call of its function.
+    """
+
+    def __init__(self) -> None:
+        self._pending: dict[str, deque[str]] = {}
+        self._ordinal = 0
+
+    def call(self, name: str, args: str, given: str | None) -> str:
+        call_id = given or synth_call_id(self._ordinal, name, args)
+        self._ordinal += 1
+        self._pending.setdefault(name, deque()).append(call_id)
+        return call_id
+
+    def response(self, name: str, given: str | None) -> str:
+        queue = self._pending.get(name)
+        if given:
+            if queue and given in queue:
+                queue.remove(given)
+            return given
+        return queue.popleft() if queue else synth_call_id(self._ordinal, name)
+
+
+def _parse_content_part(raw: JSONObject, model: bool, ids: _CallIds) -> Part | None:
+    """One part of a `contents[]` entry; `model` says whether the model's turn holds it."""
+    call = get(raw, "functionCall", "function_call")
+    response = get(raw, "functionResponse", "function_response")
+    if isinstance(call, dict) and model:
+        name = as_str(call.get("name")) or ""
+        args = args_text(call.get("args"))
+        call_id = ids.call(name, args, as_str(call.get("id")))
+        sig = as_str(get(raw, "thoughtSignature", "thought_signature"))
+        return ToolCall(call_id, name, args, sig)
+    if isinstance(response, dict) and not model:
+        name = as_str(response.get("name")) or ""
+        call_id = ids.response(name, as_str(response.get("id")))
+        content_parts, is_error = _response_content(response.get("response"))
+        return ToolResult(call_id, name, content_parts, is_error)
+    part = _parse_part(raw)
+    if part is not None and (model or not isinstance(part, Thinking)):
+        return part
+    return None
+
+
+def _read_generation_config(conv: Conversation, gen: JSON) -> None:
+    """Sampling settings from `generationConfig` into `conv`."""
+    if not isinstance(gen, dict):
+        return
+    conv.temperature = as_number(gen.get("temperature"))
+    conv.top_p = as_number(get(gen, "topP", "top_p"))
+    conv.top_k = as_int(get(gen, "topK", "top_k"))
+    conv.max_tokens = as_int(get(gen, "maxOutputTokens", "max_output_tokens"))
+    conv.stop = stop_list(get(gen, "stopSequences", "stop_sequences"))
+    conv.n = as_int(get(gen, "candidateCount", "candidate_count"))
+    conv.seed = as_int(gen.get("seed"))
+    conv.presence_penalty = as_number(get(gen, "presencePenalty", "presence_penalty"))
+    conv.frequency_penalty = as_number(get(gen, "frequencyPenalty", "frequency_penalty"))
+    conv.response_format = _parse_response_format(gen)
+
+
+def _parse_system(system: JSON) -> list[Text]:
     if isinstance(system, str):
         return [Text(system)] if system else []
     parts = get(system, "parts")
@@ -147,7 +175,7 @@ def _parse_system(system: Any) -> list[Text]:
     ]
 
 
-def _parse_part(raw: dict[str, Any]) -> Part | None:
+def _parse_part(raw: JSONObject) -> Part | None:
     text = raw.get("text")
     if isinstance(text, str):
         if raw.get("thought") is True:
@@ -165,7 +193,7 @@ def _parse_part(raw: dict[str, Any]) -> Part | None:
     return None
 
 
-def _response_content(response: Any) -> tuple[list[Text | Media], bool]:
+def _response_content(response: JSON) -> tuple[list[Text | Media], bool]:
     """A functionResponse.response as result text (and whether it reports an error)."""
     if isinstance(response, dict) and len(response) == 1:
         ((key, value),) = response.items()
@@ -177,7 +205,7 @@ def _response_content(response: Any) -> tuple[list[Text | Media], bool]:
     return [Text(json_text(response))], False
 
 
-def parse_tools(tools: list[Any]) -> list[Tool]:
+def parse_tools(tools: JSONArray) -> list[Tool]:
     out: list[Tool] = []
     for tool in tools:
         if not isinstance(tool, dict):
@@ -196,7 +224,7 @@ def parse_tools(tools: list[Any]) -> list[Tool]:
     return out
 
 
-def _parse_tool_config(config: Any) -> ToolChoice | None:
+def _parse_tool_config(config: JSON) -> ToolChoice | None:
     fcc = get(config, "functionCallingConfig", "function_calling_config")
     mode = str(get(fcc, "mode") or "").upper()
     allowed = get(fcc, "allowedFunctionNames", "allowed_function_names")
@@ -211,7 +239,7 @@ def _parse_tool_config(config: Any) -> ToolChoice | None:
     return None
 
 
-def _parse_response_format(gen: dict[str, Any]) -> ResponseFormat | None:
+def _parse_response_format(gen: JSONObject) -> ResponseFormat | None:
     schema = get(gen, "responseJsonSchema", "response_json_schema")
     if not isinstance(schema, dict):
         legacy = get(gen, "responseSchema", "response_schema")
@@ -228,12 +256,12 @@ def _parse_response_format(gen: dict[str, Any]) -> ResponseFormat | None:
 
 def emit(
     conv: Conversation, *, model: str, stream: bool, caps: thinking.ModelCaps | None
-) -> dict[str, Any]:
+) -> JSONObject:
     """A generateContent request for `conv`. The model and stream choice go in the URL."""
     del model, stream
     system, messages = hoist_system(conv)
     names = call_names(messages)
-    contents: list[dict[str, Any]] = []
+    contents: list[JSONObject] = []
     last_calls: list[str] = []
     for msg in coalesce(messages):
         if msg.role == "user":
@@ -257,7 +285,7 @@ def emit(
         else:
             contents.pop()
 
-    body: dict[str, Any] = {"contents": contents}
+    body: JSONObject = {"contents": contents}
     texts = [{"text": t.text} for t in system if t.text]
     if texts:
         body["systemInstruction"] = {"parts": texts}
@@ -277,12 +305,12 @@ def emit(
 
 def _user_parts(
     parts: list[Part], last_calls: list[str], names: dict[str, str]
-) -> list[dict[str, Any]]:
+) -> list[JSONObject]:
     # (orphan results were already turned into text: ir.orphan_results_as_text)
     answered = [p for p in parts if isinstance(p, ToolResult)]
     answered.sort(key=lambda r: last_calls.index(r.id) if r.id in last_calls else len(last_calls))
-    out: list[dict[str, Any]] = []
-    extra: list[dict[str, Any]] = []
+    out: list[JSONObject] = []
+    extra: list[JSONObject] = []
     for result in answered:
         name = names.get(result.id) or result.name or name_from_tool_id(result.id) or result.id
         response = _response_object(result)
@@ -298,7 +326,7 @@ def _user_parts(
     return out
 
 
-def _response_object(result: ToolResult) -> dict[str, Any]:
+def _response_object(result: ToolResult) -> JSONObject:
     text = result_text(result)
     key = "error" if result.is_error else "result"
     value = loads_or_none(text)
@@ -313,21 +341,21 @@ def _response_object(result: ToolResult) -> dict[str, Any]:
     return {key: text}
 
 
-def _media_part(media: Media) -> dict[str, Any]:
+def _media_part(media: Media) -> JSONObject:
     if media.data is not None:
         return {
             "inlineData": {"mimeType": media.mime or "application/octet-stream", "data": media.data}
         }
     if media.url:
-        file: dict[str, Any] = {"fileUri": media.url}
+        file: JSONObject = {"fileUri": media.url}
         if media.mime:
             file["mimeType"] = media.mime
         return {"fileData": file}
     return {"text": media_fallback_text(media).text}
 
 
-def _model_parts(parts: list[Part]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
+def _model_parts(parts: list[Part]) -> list[JSONObject]:
+    out: list[JSONObject] = []
     for part in parts:
         if isinstance(part, Text):
             if part.text:
@@ -344,15 +372,15 @@ def _model_parts(parts: list[Part]) -> list[dict[str, Any]]:
     return out
 
 
-def _emit_tools(tools: list[Tool]) -> list[dict[str, Any]]:
-    decls: list[dict[str, Any]] = []
-    out: list[dict[str, Any]] = []
+def _emit_tools(tools: list[Tool]) -> list[JSONObject]:
+    decls: list[JSONObject] = []
+    out: list[JSONObject] = []
     for tool in tools:
         if tool.kind == "web_search":
             if not any("googleSearch" in t for t in out):
                 out.append({"googleSearch": {}})
             continue
-        decl: dict[str, Any] = {"name": gemini_function_name(tool.name)}
+        decl: JSONObject = {"name": gemini_function_name(tool.name)}
         if tool.description:
             decl["description"] = tool.description
         if tool.parameters is not None:
@@ -363,12 +391,12 @@ def _emit_tools(tools: list[Tool]) -> list[dict[str, Any]]:
     return out
 
 
-def _emit_tool_config(conv: Conversation) -> dict[str, Any] | None:
+def _emit_tool_config(conv: Conversation) -> JSONObject | None:
     choice = conv.tool_choice
     if choice is None:
         return None
     if choice.mode == "tool" and choice.name:
-        fcc: dict[str, Any] = {
+        fcc: JSONObject = {
             "mode": "ANY",
             "allowedFunctionNames": [gemini_function_name(choice.name)],
         }
@@ -377,8 +405,8 @@ def _emit_tool_config(conv: Conversation) -> dict[str, Any] | None:
     return {"functionCallingConfig": fcc}
 
 
-def _emit_generation_config(conv: Conversation) -> dict[str, Any]:
-    gen: dict[str, Any] = {}
+def _emit_generation_config(conv: Conversation) -> JSONObject:
+    gen: JSONObject = {}
     for key, value in (
         ("temperature", conv.temperature),
         ("topP", conv.top_p),

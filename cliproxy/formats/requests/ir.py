@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+
+from cliproxy.formats.json_types import JSONObject
 
 
 @dataclass
@@ -74,9 +75,9 @@ class Message:
 class Tool:
     name: str
     description: str = ""
-    parameters: dict[str, Any] | None = None
+    parameters: JSONObject | None = None
     kind: str = "function"  # "function" | "web_search"
-    options: dict[str, Any] = field(default_factory=dict)  # web_search: allowed_domains, ...
+    options: JSONObject = field(default_factory=dict)  # web_search: allowed_domains, ...
 
 
 @dataclass
@@ -100,7 +101,7 @@ class Reasoning:
 class ResponseFormat:
     type: str  # "text" | "json_object" | "json_schema"
     name: str | None = None
-    schema: dict[str, Any] | None = None
+    schema: JSONObject | None = None
     strict: bool | None = None
 
 

@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from cliproxy.formats import Format
+from cliproxy.formats.json_types import JSON, JSONObject
 from cliproxy.formats.requests import thinking
 from cliproxy.formats.requests._wire import (
     args_text,
@@ -17,6 +16,7 @@ from cliproxy.formats.requests._wire import (
     audio_mime,
     content_items,
     data_url,
+    function_of,
     get,
     json_text,
     kind_of_mime,
@@ -47,66 +47,97 @@ from cliproxy.formats.requests.ir import (
 # ---- parsing ------------------------------------------------------------------------------
 
 
-def parse(body: dict[str, Any]) -> Conversation:
+def parse(body: JSONObject) -> Conversation:
     """A Chat Completions request as a Conversation. Unknown part types are dropped."""
     messages = body.get("messages")
     if not isinstance(messages, list):
         raise TranslationError("messages must be an array")
     conv = Conversation()
-    names: dict[str, str] = {}
-    legacy_ids: dict[str, list[str]] = {}  # function name -> ids of legacy function_call turns
-    calls = 0
+    history = _CallHistory()
     for i, msg in enumerate(messages):
         if not isinstance(msg, dict):
             raise TranslationError(f"messages[{i}] must be an object")
-        role = msg.get("role")
-        content = msg.get("content")
-        where = f"messages[{i}].content"
-        if role in ("system", "developer"):
-            conv.messages.append(
-                Message("system", [p for p in parse_parts(content, where) if isinstance(p, Text)])
-            )
-        elif role == "user":
-            conv.messages.append(Message("user", parse_parts(content, where)))
-        elif role == "assistant":
-            parts: list[Part] = []
-            reasoning = msg.get("reasoning_content")
-            if isinstance(reasoning, str) and reasoning:
-                parts.append(Thinking(reasoning))
-            parts.extend(p for p in parse_parts(content, where) if isinstance(p, Text))
-            for tc in as_list(msg.get("tool_calls"), f"messages[{i}].tool_calls"):
-                fn = tc.get("function") if isinstance(tc, dict) else None
-                name = as_str(get(fn, "name"))
-                if not name:
-                    continue
-                args = args_text(fn.get("arguments"))
-                call_id = as_str(tc.get("id")) or synth_call_id(calls, name, args)
-                calls += 1
-                names[call_id] = name
-                parts.append(ToolCall(call_id, name, args, _thought_signature(tc)))
-            legacy = msg.get("function_call")
-            if isinstance(legacy, dict) and as_str(legacy.get("name")):
-                name = legacy["name"]
-                args = args_text(legacy.get("arguments"))
-                call_id = synth_call_id(calls, name, args)
-                calls += 1
-                legacy_ids.setdefault(name, []).append(call_id)
-                parts.append(ToolCall(call_id, name, args))
-            conv.messages.append(Message("assistant", parts))
-        elif role == "tool":
-            call_id = as_str(msg.get("tool_call_id")) or ""
-            result = ToolResult(call_id, names.get(call_id), parse_result(content, where))
-            conv.messages.append(Message("user", [result]))
-        elif role == "function":
-            name = as_str(msg.get("name")) or ""
-            pending = legacy_ids.get(name) or []
-            call_id = pending.pop(0) if pending else synth_call_id(calls, name)
-            result = ToolResult(call_id, name, parse_result(content, where))
-            conv.messages.append(Message("user", [result]))
-        # other roles carry nothing the other formats could use: dropped
-
+        message = _parse_message(msg, i, history)
+        if message is not None:
+            conv.messages.append(message)
     conv.tools = parse_tools(body.get("tools"))
     conv.tool_choice = _parse_tool_choice(body.get("tool_choice"))
+    _read_settings(conv, body)
+    conv.reasoning = thinking.read(Format.OPENAI_CHAT, body)
+    return conv
+
+
+def _parse_message(msg: JSONObject, i: int, history: _CallHistory) -> Message | None:
+    """`messages[i]` as an IR message; None for roles the other formats have no use for."""
+    role = msg.get("role")
+    content = msg.get("content")
+    where = f"messages[{i}].content"
+    if role in ("system", "developer"):
+        return Message("system", [p for p in parse_parts(content, where) if isinstance(p, Text)])
+    if role == "user":
+        return Message("user", parse_parts(content, where))
+    if role == "assistant":
+        return history.assistant(msg, i)
+    if role == "tool":
+        call_id = as_str(msg.get("tool_call_id")) or ""
+        result = ToolResult(call_id, history.names.get(call_id), parse_result(content, where))
+        return Message("user", [result])
+    if role == "function":
+        name = as_str(msg.get("name")) or ""
+        result = ToolResult(history.answer_legacy(name), name, parse_result(content, where))
+        return Message("user", [result])
+    return None
+
+
+class _CallHistory:
+    """The tool calls of the assistant turns so far, for the tool messages that answer them."""
+
+    def __init__(self) -> None:
+        #: call id -> function name
+        self.names: dict[str, str] = {}
+        self._legacy_ids: dict[str, list[str]] = {}  # name -> ids of legacy function_call turns
+        self._calls = 0
+
+    def _call_id(self, given: str | None, name: str, args: str) -> str:
+        """`given`, else a synthetic id; every call counts toward later synthetic ids."""
+        call_id = given or synth_call_id(self._calls, name, args)
+        self._calls += 1
+        return call_id
+
+    def assistant(self, msg: JSONObject, i: int) -> Message:
+        """An assistant message: reasoning, text, then its tool calls (and a legacy call)."""
+        parts: list[Part] = []
+        reasoning = msg.get("reasoning_content")
+        if isinstance(reasoning, str) and reasoning:
+            parts.append(Thinking(reasoning))
+        where = f"messages[{i}].content"
+        parts.extend(p for p in parse_parts(msg.get("content"), where) if isinstance(p, Text))
+        for tc in as_list(msg.get("tool_calls"), f"messages[{i}].tool_calls"):
+            fn = tc.get("function") if isinstance(tc, dict) else None
+            name = as_str(fn.get("name")) if isinstance(fn, dict) else None
+            if not name or not isinstance(fn, dict):
+                continue
+            args = args_text(fn.get("arguments"))
+            call_id = self._call_id(as_str(tc.get("id")), name, args)
+            self.names[call_id] = name
+            parts.append(ToolCall(call_id, name, args, _thought_signature(tc)))
+        legacy = msg.get("function_call")
+        if isinstance(legacy, dict) and as_str(legacy.get("name")):
+            name = legacy["name"]
+            args = args_text(legacy.get("arguments"))
+            call_id = self._call_id(None, name, args)
+            self._legacy_ids.setdefault(name, []).append(call_id)
+            parts.append(ToolCall(call_id, name, args))
+        return Message("assistant", parts)
+
+    def answer_legacy(self, name: str) -> str:
+        """The id of the oldest unanswered legacy call of `name` (a role `function` answer)."""
+        pending = self._legacy_ids.get(name) or []
+        return pending.pop(0) if pending else synth_call_id(self._calls, name)
+
+
+def _read_settings(conv: Conversation, body: JSONObject) -> None:
+    """Sampling, limits and output format from the top level of the body into `conv`."""
     if isinstance(body.get("parallel_tool_calls"), bool):
         conv.parallel_tool_calls = body["parallel_tool_calls"]
     conv.max_tokens = as_int(body.get("max_completion_tokens")) or as_int(body.get("max_tokens"))
@@ -120,11 +151,9 @@ def parse(body: dict[str, Any]) -> Conversation:
     conv.frequency_penalty = as_number(body.get("frequency_penalty"))
     conv.user = as_str(body.get("user"))
     conv.response_format = openai_response_format(body.get("response_format"), nested=True)
-    conv.reasoning = thinking.read(Format.OPENAI_CHAT, body)
-    return conv
 
 
-def _thought_signature(tool_call: dict[str, Any]) -> str | None:
+def _thought_signature(tool_call: JSONObject) -> str | None:
     """A Gemini thought signature carried the way Gemini's OpenAI endpoint carries it."""
     for holder in (tool_call, tool_call.get("function")):
         google = get(get(holder, "extra_content"), "google")
@@ -136,7 +165,7 @@ def _thought_signature(tool_call: dict[str, Any]) -> str | None:
     return None
 
 
-def parse_parts(content: Any, where: str) -> list[Part]:
+def parse_parts(content: JSON, where: str) -> list[Part]:
     """Message content (a string or an array of parts) as IR parts."""
     parts: list[Part] = []
     # A bare string becomes one string item, which _parse_part reads as text.
@@ -147,7 +176,7 @@ def parse_parts(content: Any, where: str) -> list[Part]:
     return parts
 
 
-def _parse_part(item: Any) -> Part | None:
+def _parse_part(item: JSON) -> Part | None:
     if isinstance(item, str):
         return Text(item) if item else None
     if not isinstance(item, dict):
@@ -180,7 +209,7 @@ def _parse_part(item: Any) -> Part | None:
     return None
 
 
-def parse_result(content: Any, where: str) -> list[Text | Media]:
+def parse_result(content: JSON, where: str) -> list[Text | Media]:
     """A tool message's content: texts and images (other values become their JSON text)."""
     if isinstance(content, (str, list, dict)) or content is None:
         parts = parse_parts(content, where)
@@ -188,13 +217,13 @@ def parse_result(content: Any, where: str) -> list[Text | Media]:
     return [Text(json_text(content))]
 
 
-def parse_tools(tools: Any) -> list[Tool]:
+def parse_tools(tools: JSON) -> list[Tool]:
     out: list[Tool] = []
     for tool in as_list(tools, "tools"):
         if not isinstance(tool, dict):
             continue
         if tool.get("type", "function") == "function":
-            fn = tool.get("function") if isinstance(tool.get("function"), dict) else tool
+            fn = function_of(tool)
             name = as_str(fn.get("name"))
             if name:
                 params = get(fn, "parameters", "parametersJsonSchema")
@@ -211,7 +240,7 @@ def parse_tools(tools: Any) -> list[Tool]:
     return out
 
 
-def _parse_tool_choice(choice: Any) -> ToolChoice | None:
+def _parse_tool_choice(choice: JSON) -> ToolChoice | None:
     if choice in ("auto", "none", "required"):
         return ToolChoice(choice)
     if isinstance(choice, dict):
@@ -229,9 +258,9 @@ def _parse_tool_choice(choice: Any) -> ToolChoice | None:
 
 def emit(
     conv: Conversation, *, model: str, stream: bool, caps: thinking.ModelCaps | None
-) -> dict[str, Any]:
+) -> JSONObject:
     """A Chat Completions request for `conv`."""
-    messages: list[dict[str, Any]] = []
+    messages: list[JSONObject] = []
     if conv.system:
         messages.append({"role": "system", "content": _text_content(conv.system)})
     for msg in coalesce(conv.messages):
@@ -244,7 +273,7 @@ def emit(
         else:
             messages.append(_emit_assistant(msg.parts))
 
-    body: dict[str, Any] = {"model": model, "messages": messages, "stream": stream}
+    body: JSONObject = {"model": model, "messages": messages, "stream": stream}
     if stream:
         body["stream_options"] = {"include_usage": True}
     tools = [_emit_tool(t) for t in conv.tools if t.kind == "function"]
@@ -274,7 +303,7 @@ def emit(
     rf = conv.response_format
     if rf is not None:
         if rf.type == "json_schema" and rf.schema is not None:
-            spec: dict[str, Any] = {"name": rf.name or "response", "schema": rf.schema}
+            spec: JSONObject = {"name": rf.name or "response", "schema": rf.schema}
             if rf.strict is not None:
                 spec["strict"] = rf.strict
             body["response_format"] = {"type": "json_schema", "json_schema": spec}
@@ -284,20 +313,20 @@ def emit(
     return body
 
 
-def _put(body: dict[str, Any], key: str, value: Any) -> None:
+def _put(body: JSONObject, key: str, value: JSON) -> None:
     if value is not None:
         body[key] = value
 
 
-def _text_content(texts: list[Text]) -> str | list[dict[str, Any]]:
+def _text_content(texts: list[Text]) -> str | list[JSONObject]:
     if len(texts) == 1:
         return texts[0].text
     return [{"type": "text", "text": t.text} for t in texts]
 
 
-def _emit_user(parts: list[Part]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    rest: list[dict[str, Any]] = []
+def _emit_user(parts: list[Part]) -> list[JSONObject]:
+    out: list[JSONObject] = []
+    rest: list[JSONObject] = []
     for part in parts:
         if isinstance(part, ToolResult):
             out.append({"role": "tool", "tool_call_id": part.id, "content": _result_content(part)})
@@ -311,7 +340,7 @@ def _emit_user(parts: list[Part]) -> list[dict[str, Any]]:
     return out
 
 
-def _result_content(result: ToolResult) -> str | list[dict[str, Any]]:
+def _result_content(result: ToolResult) -> str | list[JSONObject]:
     # An error flag has no place in a tool message: say it in the text instead.
     parts = [_user_part(p) for p in result.content]
     if result.is_error and not parts:
@@ -322,12 +351,12 @@ def _result_content(result: ToolResult) -> str | list[dict[str, Any]]:
     return parts
 
 
-def _user_part(part: Text | Media) -> dict[str, Any]:
+def _user_part(part: Text | Media) -> JSONObject:
     if isinstance(part, Text):
         return {"type": "text", "text": part.text}
     if part.kind == "image" and (part.data is not None or part.url):
         url = data_url(part.mime, part.data) if part.data is not None else part.url
-        image: dict[str, Any] = {"url": url}
+        image: JSONObject = {"url": url}
         if part.detail:
             image["detail"] = part.detail
         return {"type": "image_url", "image_url": image}
@@ -337,7 +366,7 @@ def _user_part(part: Text | Media) -> dict[str, Any]:
             "input_audio": {"data": part.data, "format": audio_format(part.mime)},
         }
     if part.kind == "document" and (part.data is not None or part.file_id):
-        f: dict[str, Any] = {}
+        f: JSONObject = {}
         if part.data is not None:
             f["file_data"] = data_url(part.mime, part.data)
             f["filename"] = part.filename or _default_filename(part.mime)
@@ -357,10 +386,10 @@ def _default_filename(mime: str | None) -> str:
     return "document." + {"plain": "txt", "octet-stream": "bin"}.get(sub, sub)
 
 
-def _emit_assistant(parts: list[Part]) -> dict[str, Any]:
+def _emit_assistant(parts: list[Part]) -> JSONObject:
     texts = [p for p in parts if isinstance(p, Text)]
     calls = [p for p in parts if isinstance(p, ToolCall)]
-    msg: dict[str, Any] = {"role": "assistant"}
+    msg: JSONObject = {"role": "assistant"}
     if texts:
         msg["content"] = _text_content(texts)
     else:
@@ -380,8 +409,8 @@ def _emit_assistant(parts: list[Part]) -> dict[str, Any]:
     return msg
 
 
-def _emit_call(call: ToolCall) -> dict[str, Any]:
-    out: dict[str, Any] = {
+def _emit_call(call: ToolCall) -> JSONObject:
+    out: JSONObject = {
         "id": call.id,
         "type": "function",
         "function": {"name": call.name, "arguments": call.arguments},
@@ -392,8 +421,8 @@ def _emit_call(call: ToolCall) -> dict[str, Any]:
     return out
 
 
-def _emit_tool(tool: Tool) -> dict[str, Any]:
-    fn: dict[str, Any] = {"name": tool.name}
+def _emit_tool(tool: Tool) -> JSONObject:
+    fn: JSONObject = {"name": tool.name}
     if tool.description:
         fn["description"] = tool.description
     fn["parameters"] = tool.parameters or {"type": "object", "properties": {}}

@@ -9,9 +9,11 @@ formats have no use for them).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TypedDict
 
 from cliproxy.formats import Format
+from cliproxy.formats.json_types import JSON, JSONArray, JSONObject
 from cliproxy.formats.requests import thinking
 from cliproxy.formats.requests._wire import (
     args_text,
@@ -22,9 +24,11 @@ from cliproxy.formats.requests._wire import (
     audio_format,
     audio_mime,
     data_url,
+    function_of,
     get,
     json_text,
     kind_of_mime,
+    list_or_empty,
     media_fallback_text,
     media_from_url,
     mime_from_name,
@@ -59,26 +63,16 @@ _FREEFORM_PARAMETERS = {
 # ---- parsing ------------------------------------------------------------------------------
 
 
-def parse(body: dict[str, Any]) -> Conversation:
+def parse(body: JSONObject) -> Conversation:
     """A Responses request as a Conversation. Unknown item and part types are dropped."""
     conv = Conversation()
     instructions = body.get("instructions")
     if isinstance(instructions, str) and instructions:
         conv.system.append(Text(instructions))
-    raw = body.get("input")
-    if isinstance(raw, str):
-        items: list[Any] = [{"type": "message", "role": "user", "content": raw}]
-    elif raw is None:
-        items = []
-    elif isinstance(raw, list):
-        items = raw
-    else:
-        raise TranslationError("input must be a string or an array")
-
     names: dict[str, str] = {}
-    extra_tools: list[Any] = []
+    extra_tools: JSONArray = []
     calls = 0
-    for i, item in enumerate(items):
+    for i, item in enumerate(_input_items(body.get("input"))):
         if not isinstance(item, dict):
             raise TranslationError(f"input[{i}] must be an object")
         kind = item.get("type") or ("message" if "role" in item else None)
@@ -86,24 +80,10 @@ def parse(body: dict[str, Any]) -> Conversation:
         if kind == "message":
             conv.messages.append(_parse_message(item, where))
         elif kind in ("function_call", "custom_tool_call"):
-            name = as_str(item.get("name")) or ""
-            namespace = as_str(item.get("namespace"))
-            if namespace:
-                name = qualified_tool_name(namespace, name)
-            if kind == "function_call":
-                args = args_text(item.get("arguments"))
-            else:
-                args = json_text(
-                    {"input": item.get("input") if isinstance(item.get("input"), str) else ""}
-                )
-            call_id = (
-                as_str(item.get("call_id"))
-                or as_str(item.get("id"))
-                or synth_call_id(calls, name, args)
-            )
+            call = _parse_call(item, calls)
             calls += 1
-            names[call_id] = name
-            conv.messages.append(Message("assistant", [ToolCall(call_id, name, args)]))
+            names[call.id] = call.name
+            conv.messages.append(Message("assistant", [call]))
         elif kind in ("function_call_output", "custom_tool_call_output"):
             call_id = as_str(item.get("call_id")) or ""
             content = _parse_output(item.get("output"), f"{where}.output")
@@ -118,6 +98,41 @@ def parse(body: dict[str, Any]) -> Conversation:
 
     conv.tools = parse_tools(as_list(body.get("tools"), "tools") + extra_tools)
     conv.tool_choice = _parse_tool_choice(body.get("tool_choice"))
+    _read_settings(conv, body)
+    conv.reasoning = thinking.read(Format.OPENAI_RESPONSES, body)
+    return conv
+
+
+def _input_items(raw: JSON) -> JSONArray:
+    """`input` as a list of items: a string is one user message."""
+    if isinstance(raw, str):
+        return [{"type": "message", "role": "user", "content": raw}]
+    if raw is None:
+        return []
+    if isinstance(raw, list):
+        return raw
+    raise TranslationError("input must be a string or an array")
+
+
+def _parse_call(item: JSONObject, ordinal: int) -> ToolCall:
+    """A `function_call` or freeform `custom_tool_call` item (its input becomes `{"input"}`)."""
+    name = as_str(item.get("name")) or ""
+    namespace = as_str(item.get("namespace"))
+    if namespace:
+        name = qualified_tool_name(namespace, name)
+    if item.get("type") == "custom_tool_call":
+        text = item.get("input")
+        args = json_text({"input": text if isinstance(text, str) else ""})
+    else:
+        args = args_text(item.get("arguments"))
+    call_id = (
+        as_str(item.get("call_id")) or as_str(item.get("id")) or synth_call_id(ordinal, name, args)
+    )
+    return ToolCall(call_id, name, args)
+
+
+def _read_settings(conv: Conversation, body: JSONObject) -> None:
+    """Sampling, limits and output format from the top level of the body into `conv`."""
     if isinstance(body.get("parallel_tool_calls"), bool):
         conv.parallel_tool_calls = body["parallel_tool_calls"]
     conv.max_tokens = as_int(body.get("max_output_tokens"))
@@ -127,11 +142,9 @@ def parse(body: dict[str, Any]) -> Conversation:
     conv.stop = stop_list(get(body, "stop_sequences", "stop"))
     conv.user = as_str(body.get("user")) or as_str(body.get("safety_identifier"))
     conv.response_format = openai_response_format(get(body.get("text"), "format"), nested=False)
-    conv.reasoning = thinking.read(Format.OPENAI_RESPONSES, body)
-    return conv
 
 
-def _parse_message(item: dict[str, Any], where: str) -> Message:
+def _parse_message(item: JSONObject, where: str) -> Message:
     role = item.get("role")
     parts = parse_parts(item.get("content"), f"{where}.content")
     if role in ("system", "developer"):
@@ -141,7 +154,7 @@ def _parse_message(item: dict[str, Any], where: str) -> Message:
     return Message("user", parts)
 
 
-def parse_parts(content: Any, where: str) -> list[Part]:
+def parse_parts(content: JSON, where: str) -> list[Part]:
     if content is None:
         return []
     if isinstance(content, str):
@@ -156,7 +169,7 @@ def parse_parts(content: Any, where: str) -> list[Part]:
     return parts
 
 
-def _parse_part(item: Any) -> Part | None:
+def _parse_part(item: JSON) -> Part | None:
     if isinstance(item, str):
         return Text(item) if item else None
     if not isinstance(item, dict):
@@ -189,34 +202,36 @@ def _parse_part(item: Any) -> Part | None:
             return Media(kind_of_mime(mime), mime, file_id=item["file_id"], filename=filename)
         return None
     if kind == "input_audio":
-        audio = item.get("input_audio") if isinstance(item.get("input_audio"), dict) else item
+        audio = item.get("input_audio")
+        if not isinstance(audio, dict):
+            audio = item
         data = as_str(audio.get("data"))
         return Media("audio", audio_mime(audio.get("format")), data=data) if data else None
     return None
 
 
-def _parse_output(output: Any, where: str) -> list[Text | Media]:
+def _parse_output(output: JSON, where: str) -> list[Text | Media]:
     if isinstance(output, (str, list)) or output is None:
         return [p for p in parse_parts(output, where) if isinstance(p, (Text, Media))]
     return [Text(json_text(output))]
 
 
-def _parse_reasoning(item: dict[str, Any]) -> Thinking:
+def _parse_reasoning(item: JSONObject) -> Thinking:
     texts = [
-        s.get("text")
+        s["text"]
         for s in item.get("summary") or []
         if isinstance(s, dict) and isinstance(s.get("text"), str)
     ]
     if not texts and isinstance(item.get("content"), list):
         texts = [
-            c.get("text")
+            c["text"]
             for c in item["content"]
             if isinstance(c, dict) and isinstance(c.get("text"), str)
         ]
     return Thinking("\n\n".join(texts), as_str(item.get("encrypted_content")))
 
 
-def parse_tools(tools: list[Any]) -> list[Tool]:
+def parse_tools(tools: JSONArray) -> list[Tool]:
     """Responses tools as IR tools: namespaces flattened, freeform tools as functions."""
     out: list[Tool] = []
     for tool in tools:
@@ -225,14 +240,12 @@ def parse_tools(tools: list[Any]) -> list[Tool]:
         kind = tool.get("type", "function")
         if kind == "namespace":
             ns = as_str(tool.get("name")) or ""
-            for child in parse_tools(
-                tool.get("tools") if isinstance(tool.get("tools"), list) else []
-            ):
+            for child in parse_tools(list_or_empty(tool.get("tools"))):
                 if child.kind == "function":
                     child.name = qualified_tool_name(ns, child.name)
                 out.append(child)
         elif kind == "function":
-            fn = tool.get("function") if isinstance(tool.get("function"), dict) else tool
+            fn = function_of(tool)
             name = as_str(fn.get("name"))
             if name:
                 params = get(fn, "parameters", "parametersJsonSchema", "input_schema")
@@ -252,7 +265,7 @@ def parse_tools(tools: list[Any]) -> list[Tool]:
         elif kind in ("web_search", "web_search_preview", "web_search_preview_2025_03_11"):
             if tool.get("external_web_access") is False:
                 continue
-            options: dict[str, Any] = {}
+            options: JSONObject = {}
             domains = get(tool.get("filters"), "allowed_domains")
             if isinstance(domains, list):
                 options["allowed_domains"] = domains
@@ -263,7 +276,7 @@ def parse_tools(tools: list[Any]) -> list[Tool]:
     return out
 
 
-def _parse_tool_choice(choice: Any) -> ToolChoice | None:
+def _parse_tool_choice(choice: JSON) -> ToolChoice | None:
     if choice in ("auto", "none", "required"):
         return ToolChoice(choice)
     if isinstance(choice, dict):
@@ -276,24 +289,29 @@ def _parse_tool_choice(choice: Any) -> ToolChoice | None:
     return None
 
 
-def flat_tool_names(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Flat tool name -> how the client declared it, to rebuild Codex-style items on the way back.
+class DeclaredTool(TypedDict):
+    """How a Responses client declared a tool (see `flat_tool_names`)."""
 
-    Each value is `{"name": <declared name>, "namespace": <ns or None>, "custom": bool}`.
-    """
-    out: dict[str, dict[str, Any]] = {}
-    tools = body.get("tools") if isinstance(body.get("tools"), list) else []
-    for item in body.get("input") if isinstance(body.get("input"), list) else []:
+    name: str
+    namespace: str | None
+    custom: bool  # a freeform (`custom`) tool
+
+
+def flat_tool_names(body: JSONObject) -> dict[str, DeclaredTool]:
+    """Flat tool name -> how the client declared it, to rebuild Codex items on the way back."""
+    out: dict[str, DeclaredTool] = {}
+    tools = list_or_empty(body.get("tools"))
+    for item in list_or_empty(body.get("input")):
         if isinstance(item, dict) and item.get("type") == "additional_tools":
-            tools = tools + (item.get("tools") if isinstance(item.get("tools"), list) else [])
+            tools = tools + list_or_empty(item.get("tools"))
 
-    def visit(tool: Any, namespace: str | None) -> None:
+    def visit(tool: JSON, namespace: str | None) -> None:
         if not isinstance(tool, dict):
             return
         kind = tool.get("type", "function")
         name = as_str(tool.get("name")) or as_str(get(tool.get("function"), "name"))
         if kind == "namespace":
-            for child in tool.get("tools") if isinstance(tool.get("tools"), list) else []:
+            for child in list_or_empty(tool.get("tools")):
                 visit(child, name or "")
         elif kind in ("function", "custom") and name:
             flat = qualified_tool_name(namespace, name) if namespace else name
@@ -309,14 +327,14 @@ def flat_tool_names(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def emit(
     conv: Conversation, *, model: str, stream: bool, caps: thinking.ModelCaps | None
-) -> dict[str, Any]:
+) -> JSONObject:
     """A Responses request for `conv` (Codex-specific fix-ups are in codex_fixups)."""
     short = codex_short_names(t.name for t in conv.tools if t.kind == "function")
 
     def tool_name(name: str) -> str:
         return short.get(name) or codex_short_names([name])[name]
 
-    items: list[dict[str, Any]] = []
+    items: list[JSONObject] = []
     if conv.system:
         items.append(_message("developer", [_text_part("developer", t) for t in conv.system]))
     for msg in coalesce(conv.messages):
@@ -329,7 +347,7 @@ def emit(
         else:
             items.extend(_emit_assistant(msg.parts, tool_name))
 
-    body: dict[str, Any] = {"model": model, "input": items, "stream": stream}
+    body: JSONObject = {"model": model, "input": items, "stream": stream}
     tools = [_emit_tool(t, tool_name) for t in conv.tools]
     if tools:
         body["tools"] = tools
@@ -353,7 +371,7 @@ def emit(
     rf = conv.response_format
     if rf is not None:
         if rf.type == "json_schema" and rf.schema is not None:
-            fmt: dict[str, Any] = {
+            fmt: JSONObject = {
                 "type": "json_schema",
                 "name": rf.name or "response",
                 "schema": rf.schema,
@@ -367,17 +385,17 @@ def emit(
     return body
 
 
-def _message(role: str, content: list[dict[str, Any]]) -> dict[str, Any]:
+def _message(role: str, content: list[JSONObject]) -> JSONObject:
     return {"type": "message", "role": role, "content": content}
 
 
-def _text_part(role: str, text: Text) -> dict[str, Any]:
+def _text_part(role: str, text: Text) -> JSONObject:
     return {"type": "output_text" if role == "assistant" else "input_text", "text": text.text}
 
 
-def _emit_user(parts: list[Part]) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    content: list[dict[str, Any]] = []
+def _emit_user(parts: list[Part]) -> list[JSONObject]:
+    items: list[JSONObject] = []
+    content: list[JSONObject] = []
     for part in parts:
         if isinstance(part, ToolResult):
             items.append(
@@ -394,7 +412,7 @@ def _emit_user(parts: list[Part]) -> list[dict[str, Any]]:
     return items
 
 
-def _output(result: ToolResult) -> str | list[dict[str, Any]]:
+def _output(result: ToolResult) -> str | list[JSONObject]:
     parts = [_input_part(p) for p in result.content]
     if all(p["type"] == "input_text" for p in parts):
         text = "\n\n".join(p["text"] for p in parts)
@@ -403,11 +421,11 @@ def _output(result: ToolResult) -> str | list[dict[str, Any]]:
     return parts
 
 
-def _input_part(part: Text | Media) -> dict[str, Any]:
+def _input_part(part: Text | Media) -> JSONObject:
     if isinstance(part, Text):
         return {"type": "input_text", "text": part.text}
     if part.kind == "image" and (part.data is not None or part.url or part.file_id):
-        out: dict[str, Any] = {"type": "input_image"}
+        out: JSONObject = {"type": "input_image"}
         if part.file_id:
             out["file_id"] = part.file_id
         else:
@@ -432,9 +450,9 @@ def _input_part(part: Text | Media) -> dict[str, Any]:
     return {"type": "input_text", "text": media_fallback_text(part).text}
 
 
-def _emit_assistant(parts: list[Part], tool_name: Any) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    texts: list[dict[str, Any]] = []
+def _emit_assistant(parts: list[Part], tool_name: Callable[[str], str]) -> list[JSONObject]:
+    items: list[JSONObject] = []
+    texts: list[JSONObject] = []
 
     def flush() -> None:
         if texts:
@@ -466,15 +484,15 @@ def _emit_assistant(parts: list[Part], tool_name: Any) -> list[dict[str, Any]]:
     return items
 
 
-def _emit_tool(tool: Tool, tool_name: Any) -> dict[str, Any]:
+def _emit_tool(tool: Tool, tool_name: Callable[[str], str]) -> JSONObject:
     if tool.kind == "web_search":
-        out: dict[str, Any] = {"type": "web_search"}
+        out: JSONObject = {"type": "web_search"}
         if tool.options.get("allowed_domains"):
             out["filters"] = {"allowed_domains": tool.options["allowed_domains"]}
         if tool.options.get("user_location"):
             out["user_location"] = tool.options["user_location"]
         return out
-    fn: dict[str, Any] = {"type": "function", "name": tool_name(tool.name)}
+    fn: JSONObject = {"type": "function", "name": tool_name(tool.name)}
     if tool.description:
         fn["description"] = tool.description
     fn["parameters"] = object_schema(tool.parameters)
@@ -500,7 +518,7 @@ _CODEX_DROP = (
 )
 
 
-def codex_fixups(body: dict[str, Any]) -> dict[str, Any]:
+def codex_fixups(body: JSONObject) -> JSONObject:
     """A copy of a Responses body as the ChatGPT Codex backend accepts it (translators.md §H).
 
     The backend only streams, never stores, and refuses sampling and size parameters; it also
@@ -540,7 +558,7 @@ def codex_fixups(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _codex_tool(tool: Any) -> Any:
+def _codex_tool(tool: JSON) -> JSON:
     if isinstance(tool, dict) and str(tool.get("type", "")).startswith("web_search_preview"):
         return {**tool, "type": "web_search"}
     return tool

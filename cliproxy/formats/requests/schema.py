@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any
+
+from cliproxy.formats.json_types import JSON, JSONObject
 
 # Constraints Gemini rejects; their meaning survives as a hint in the description.
 _HINT_KEYS = (
@@ -43,7 +44,7 @@ _DROP_KEYS = frozenset(
 _PLACEHOLDER_REASON = "Brief explanation of why you are calling this tool"
 
 
-def clean_schema_for_gemini(schema: Any) -> dict[str, Any]:
+def clean_schema_for_gemini(schema: JSON) -> JSONObject:
     """A copy of `schema` reduced to what Gemini's function declarations accept.
 
     Unsupported keywords are removed and, where they carry meaning for the model (enums,
@@ -55,16 +56,16 @@ def clean_schema_for_gemini(schema: Any) -> dict[str, Any]:
     return cleaned
 
 
-def _hint(node: dict[str, Any], hint: str) -> None:
+def _hint(node: JSONObject, hint: str) -> None:
     desc = node.get("description")
     node["description"] = f"{desc} ({hint})" if isinstance(desc, str) and desc else hint
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: JSON) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def _rank(member: Any) -> int:
+def _rank(member: JSON) -> int:
     if not isinstance(member, dict):
         return -1
     kind = member.get("type")
@@ -77,17 +78,32 @@ def _rank(member: Any) -> int:
     return 0
 
 
-def _clean(node: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+def _clean(node: JSONObject) -> tuple[JSONObject, bool]:
     """Clean one schema node (children first); returns it and whether it admitted null."""
     if "$ref" in node:
-        ref = str(node["$ref"]).rsplit("/", 1)[-1]
-        out: dict[str, Any] = {"type": "object"}
-        if isinstance(node.get("description"), str) and node["description"]:
-            out["description"] = node["description"]
-        _hint(out, f"See: {ref}")
-        return out, False
-
+        return _ref_stub(node), False
     # Children first: the parent's decisions (required, nullable) depend on them.
+    _clean_children(node)
+    _hint_constraints(node)
+    _merge_all_of(node)
+    node, nullable = _collapse_unions(node)
+    nullable = _single_type(node) or nullable
+    _drop_unsupported(node)
+    return node, nullable
+
+
+def _ref_stub(node: JSONObject) -> JSONObject:
+    """Gemini cannot follow `$ref`: an object that names what it referred to."""
+    ref = str(node["$ref"]).rsplit("/", 1)[-1]
+    out: JSONObject = {"type": "object"}
+    if isinstance(node.get("description"), str) and node["description"]:
+        out["description"] = node["description"]
+    _hint(out, f"See: {ref}")
+    return out
+
+
+def _clean_children(node: JSONObject) -> None:
+    """Clean properties, items and union members in place; a nullable property is optional."""
     props = node.get("properties")
     if isinstance(props, dict):
         required = node.get("required")
@@ -111,6 +127,9 @@ def _clean(node: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         if isinstance(members, list):
             node[key] = [_clean(m)[0] if isinstance(m, dict) else m for m in members]
 
+
+def _hint_constraints(node: JSONObject) -> None:
+    """Enums become string enums; constraints Gemini ignores survive as description hints."""
     if "const" in node and "enum" not in node:
         node["enum"] = [node["const"]]
     enum = node.get("enum")
@@ -125,18 +144,25 @@ def _clean(node: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         if key in node:
             _hint(node, f"{key}: {_fmt(node[key])}")
 
-    all_of = node.pop("allOf", None)
-    if isinstance(all_of, list):
-        for member in all_of:
-            if not isinstance(member, dict):
-                continue
-            if isinstance(member.get("properties"), dict):
-                node.setdefault("properties", {}).update(member["properties"])
-                node.setdefault("type", "object")
-            if isinstance(member.get("required"), list):
-                req = node.setdefault("required", [])
-                req.extend(r for r in member["required"] if r not in req)
 
+def _merge_all_of(node: JSONObject) -> None:
+    """Fold `allOf` members' properties and required names into the node itself."""
+    all_of = node.pop("allOf", None)
+    if not isinstance(all_of, list):
+        return
+    for member in all_of:
+        if not isinstance(member, dict):
+            continue
+        if isinstance(member.get("properties"), dict):
+            node.setdefault("properties", {}).update(member["properties"])
+            node.setdefault("type", "object")
+        if isinstance(member.get("required"), list):
+            req = node.setdefault("required", [])
+            req.extend(r for r in member["required"] if r not in req)
+
+
+def _collapse_unions(node: JSONObject) -> tuple[JSONObject, bool]:
+    """Replace `anyOf`/`oneOf` by their richest member; also whether a member was null."""
     nullable = False
     for key in ("anyOf", "oneOf"):
         members = node.pop(key, None)
@@ -155,19 +181,26 @@ def _clean(node: dict[str, Any]) -> tuple[dict[str, Any], bool]:
             node = merged
         if len(set(offered)) > 1:
             _hint(node, "Accepts: " + " | ".join(dict.fromkeys(offered)))
+    return node, nullable
 
+
+def _single_type(node: JSONObject) -> bool:
+    """A list of types becomes its first non-null one; True if the list admitted null."""
     kind = node.get("type")
-    if isinstance(kind, list):
-        non_null = [t for t in kind if t != "null"]
-        nullable = nullable or "null" in kind
-        node["type"] = non_null[0] if non_null else "string"
-        if len(non_null) > 1:
-            _hint(node, "Accepts: " + " | ".join(non_null))
+    if not isinstance(kind, list):
+        return False
+    non_null = [t for t in kind if t != "null"]
+    node["type"] = non_null[0] if non_null else "string"
+    if len(non_null) > 1:
+        _hint(node, "Accepts: " + " | ".join(non_null))
+    return "null" in kind
 
+
+def _drop_unsupported(node: JSONObject) -> None:
+    """Drop keywords Gemini rejects, placeholder properties and required names not declared."""
     for key in list(node):
         if key in _DROP_KEYS or key.startswith("x-"):
             del node[key]
-
     props = node.get("properties")
     if isinstance(props, dict):
         props.pop("_", None)
@@ -186,10 +219,9 @@ def _clean(node: dict[str, Any]) -> tuple[dict[str, Any], bool]:
             node["required"] = required
         else:
             del node["required"]
-    return node, nullable
 
 
-def object_schema(schema: Any) -> dict[str, Any]:
+def object_schema(schema: JSON) -> JSONObject:
     """A tool input schema as Claude and the Responses API want it: an object with properties."""
     if not isinstance(schema, dict):
         return {"type": "object", "properties": {}}
@@ -200,13 +232,13 @@ def object_schema(schema: Any) -> dict[str, Any]:
     return out
 
 
-def lowercase_types(schema: Any) -> Any:
+def lowercase_types(schema: JSON) -> JSON:
     """A copy of a Gemini OpenAPI-style schema with `type: OBJECT` etc. in JSON-schema case."""
     if isinstance(schema, list):
         return [lowercase_types(v) for v in schema]
     if not isinstance(schema, dict):
         return schema
-    out: dict[str, Any] = {}
+    out: JSONObject = {}
     for key, value in schema.items():
         if key == "type" and isinstance(value, str):
             out[key] = value.lower()

@@ -17,9 +17,9 @@ Deliberate differences from CLIProxyAPI, chosen for what a client expects:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from cliproxy.formats import Format
+from cliproxy.formats.json_types import JSON, JSONObject
 from cliproxy.formats.requests._wire import as_int, get
 from cliproxy.formats.requests.errors import TranslationError
 from cliproxy.formats.requests.ir import Reasoning
@@ -104,7 +104,7 @@ class ModelCaps:
         return bool(self.levels) or self.max_budget is not None
 
     @classmethod
-    def from_dict(cls, caps: dict[str, Any] | None) -> ModelCaps | None:
+    def from_dict(cls, caps: JSONObject | None) -> ModelCaps | None:
         """Accepts the catalog's keys (`min`, `max`, ...) and `min_budget`/`max_budget`.
 
         None means an unknown model (configs pass unchecked); `{}` a known model that does not
@@ -186,7 +186,7 @@ def normalize(cfg: Reasoning, caps: ModelCaps | None) -> Reasoning:
 # ---- reading a body -----------------------------------------------------------------------
 
 
-def read(fmt: Format, body: dict[str, Any]) -> Reasoning | None:
+def read(fmt: Format, body: JSONObject) -> Reasoning | None:
     """The thinking config a body of format `fmt` carries, or None."""
     if fmt is Format.CLAUDE:
         return _read_claude(body)
@@ -205,7 +205,7 @@ def read(fmt: Format, body: dict[str, Any]) -> Reasoning | None:
     return cfg
 
 
-def _read_effort(effort: Any, summary: str | None) -> Reasoning | None:
+def _read_effort(effort: JSON, summary: str | None) -> Reasoning | None:
     if not isinstance(effort, str) or not effort.strip():
         return None
     e = effort.strip().lower()
@@ -217,7 +217,7 @@ def _read_effort(effort: Any, summary: str | None) -> Reasoning | None:
     return Reasoning("level", level=e, include_thoughts=include, summary=summary)
 
 
-def _read_claude(body: dict[str, Any]) -> Reasoning | None:
+def _read_claude(body: JSONObject) -> Reasoning | None:
     thinking = body.get("thinking")
     oc = body.get("output_config")
     effort = oc.get("effort") if isinstance(oc, dict) else None
@@ -225,7 +225,7 @@ def _read_claude(body: dict[str, Any]) -> Reasoning | None:
     kind = thinking.get("type") if isinstance(thinking, dict) else None
     if kind == "disabled":
         return Reasoning("none")
-    if kind == "enabled":
+    if kind == "enabled" and isinstance(thinking, dict):
         budget = as_int(thinking.get("budget_tokens"))
         if budget is None or budget == -1:
             return Reasoning("auto", include_thoughts=True)
@@ -239,7 +239,7 @@ def _read_claude(body: dict[str, Any]) -> Reasoning | None:
     return None
 
 
-def _read_gemini(tc: Any) -> Reasoning | None:
+def _read_gemini(tc: JSON) -> Reasoning | None:
     if not isinstance(tc, dict):
         return None
     include = get(tc, "includeThoughts", "include_thoughts")
@@ -265,7 +265,7 @@ def _read_gemini(tc: Any) -> Reasoning | None:
 # ---- writing a body -----------------------------------------------------------------------
 
 
-def write(fmt: Format, body: dict[str, Any], cfg: Reasoning, caps: ModelCaps | None) -> None:
+def write(fmt: Format, body: JSONObject, cfg: Reasoning, caps: ModelCaps | None) -> None:
     """Replace the thinking fields of `body` (format `fmt`) with `cfg`, in place.
 
     Nested objects are copied before they are changed, so a shallow copy of a client's body
@@ -295,6 +295,7 @@ def write(fmt: Format, body: dict[str, Any], cfg: Reasoning, caps: ModelCaps | N
 def _openai_effort(cfg: Reasoning) -> str:
     if cfg.mode == "none":
         return "none"
+    level: str | None
     if cfg.mode == "budget":
         level = budget_to_level(cfg.budget or 0) or "medium"
     else:
@@ -316,14 +317,14 @@ def _claude_effort(level: str, caps: ModelCaps | None) -> str:
     return level
 
 
-def _write_claude(body: dict[str, Any], cfg: Reasoning, caps: ModelCaps | None) -> None:
+def _write_claude(body: JSONObject, cfg: Reasoning, caps: ModelCaps | None) -> None:
     oc = (
         dict(body.get("output_config") or {}) if isinstance(body.get("output_config"), dict) else {}
     )
     oc.pop("effort", None)
     adaptive = caps is None or bool(caps.levels)
     mode = cfg.mode
-    thinking: dict[str, Any]
+    thinking: JSONObject
     if mode == "none":
         thinking = {"type": "disabled"}
     elif mode == "auto" and adaptive:
@@ -358,7 +359,7 @@ def _write_claude(body: dict[str, Any], cfg: Reasoning, caps: ModelCaps | None) 
         body.pop("output_config", None)
 
 
-def _write_gemini(body: dict[str, Any], cfg: Reasoning, caps: ModelCaps | None) -> None:
+def _write_gemini(body: JSONObject, cfg: Reasoning, caps: ModelCaps | None) -> None:
     gen_key = "generation_config" if "generation_config" in body else "generationConfig"
     gen = dict(body.get(gen_key) or {}) if isinstance(body.get(gen_key), dict) else {}
     old = get(gen, "thinkingConfig", "thinking_config")
@@ -367,7 +368,7 @@ def _write_gemini(body: dict[str, Any], cfg: Reasoning, caps: ModelCaps | None) 
     if include is None and isinstance(old, dict):
         kept = get(old, "includeThoughts", "include_thoughts")
         include = kept if isinstance(kept, bool) else None
-    tc: dict[str, Any] = {}
+    tc: JSONObject = {}
     mode, budget = cfg.mode, cfg.budget
     if mode == "level" and caps is not None and caps.levels:
         tc["thinkingLevel"] = cfg.level
@@ -391,7 +392,7 @@ def _write_gemini(body: dict[str, Any], cfg: Reasoning, caps: ModelCaps | None) 
     body[gen_key] = gen
 
 
-def strip(fmt: Format, body: dict[str, Any]) -> None:
+def strip(fmt: Format, body: JSONObject) -> None:
     """Remove every thinking field (the model does not think)."""
     if fmt is Format.CLAUDE:
         body.pop("thinking", None)
@@ -409,7 +410,7 @@ def strip(fmt: Format, body: dict[str, Any]) -> None:
         _drop_field(body, "reasoning", "effort")
 
 
-def _drop_field(body: dict[str, Any], outer: str, inner: str) -> None:
+def _drop_field(body: JSONObject, outer: str, inner: str) -> None:
     """Remove `body[outer][inner]` without touching the client's object; an emptied one goes."""
     obj = body.get(outer)
     if isinstance(obj, dict) and inner in obj:
@@ -420,7 +421,7 @@ def _drop_field(body: dict[str, Any], outer: str, inner: str) -> None:
             del body[outer]
 
 
-def claude_thinking_rules(body: dict[str, Any]) -> None:
+def claude_thinking_rules(body: JSONObject) -> None:
     """Claude's constraints on thinking requests (translators.md §2.2 step 6), in place.
 
     A forced tool choice cannot be combined with thinking, so thinking goes; with thinking on,
@@ -444,7 +445,7 @@ def claude_thinking_rules(body: dict[str, Any]) -> None:
             del body["top_p"]
 
 
-def _unsigned_tool_turn(messages: Any) -> bool:
+def _unsigned_tool_turn(messages: JSON) -> bool:
     """Whether the last assistant message uses a tool without opening with thinking."""
     if not isinstance(messages, list):
         return False
@@ -461,11 +462,11 @@ def _unsigned_tool_turn(messages: Any) -> bool:
 
 def apply_thinking(
     dst: Format,
-    body: dict[str, Any],
+    body: JSONObject,
     suffix: str | None,
     *,
-    model_caps: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+    model_caps: JSONObject | None = None,
+) -> JSONObject:
     """A copy of `body` (already in format `dst`) with the suffix's thinking config applied.
 
     Without a (meaningful) suffix the body's own config is fitted to the model. `model_caps`
@@ -489,7 +490,7 @@ def apply_thinking(
     return out
 
 
-def emit(dst: Format, body: dict[str, Any], cfg: Reasoning | None, caps: ModelCaps | None) -> None:
+def emit(dst: Format, body: JSONObject, cfg: Reasoning | None, caps: ModelCaps | None) -> None:
     """Write a translated conversation's reasoning settings into `body` (used by emitters)."""
     if cfg is not None and (caps is None or caps.thinks):
         write(dst, body, normalize(cfg, caps), caps)

@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from cliproxy.formats import Format
+from cliproxy.formats.json_types import JSONObject
 from cliproxy.formats.requests import gemini
 from cliproxy.formats.requests._wire import json_text
 from cliproxy.formats.requests.errors import TranslationError
@@ -24,9 +24,7 @@ _PER_TOOL = 8
 _MEDIA_COST = {"image": 765, "document": 1500, "audio": 500}
 
 
-def count_tokens_request(
-    src: Format, dst: Format, body: dict[str, Any], *, model: str
-) -> dict[str, Any]:
+def count_tokens_request(src: Format, dst: Format, body: JSONObject, *, model: str) -> JSONObject:
     """The body for `dst`'s token-counting endpoint, from a client's count (or chat) request.
 
     Claude: a /v1/messages/count_tokens body. Gemini: a `:countTokens` body of `contents` only
@@ -74,7 +72,7 @@ def _text_tokens(text: str) -> int:
     return math.ceil(ascii_chars / 4) + (len(text) - ascii_chars)
 
 
-def estimate_tokens(src: Format, body: dict[str, Any]) -> int:
+def estimate_tokens(src: Format, body: JSONObject) -> int:
     """A deterministic local estimate of a request's input tokens (no tokenizer needed).
 
     Texts (system, messages, thinking, tool calls and results, tool declarations) are

@@ -13,9 +13,10 @@ tools) back.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import assert_never
 
 from cliproxy.formats import Format
+from cliproxy.formats.json_types import JSON, JSONObject
 from cliproxy.formats.requests import claude, gemini, openai_chat, responses
 from cliproxy.formats.requests._wire import as_list
 from cliproxy.formats.requests.errors import TranslationError
@@ -52,7 +53,7 @@ def rename_tools(dst: Format, conv: Conversation) -> None:
                 part.name = rename(part.name)
 
 
-def _declared(src: Format, body: dict[str, Any]) -> list[tuple[str, ClientTool]]:
+def _declared(src: Format, body: JSONObject) -> list[tuple[str, ClientTool]]:
     """(flat name as the parser gives it, the client's tool) for each declared function."""
     if src is Format.OPENAI_RESPONSES:
         return [
@@ -66,11 +67,11 @@ def _declared(src: Format, body: dict[str, Any]) -> list[tuple[str, ClientTool]]
     elif src is Format.GEMINI:
         tools = gemini.parse_tools(as_list(gemini.unwrap(body).get("tools"), "tools"))
     else:
-        return []
+        assert_never(src)
     return [(t.name, ClientTool(t.name)) for t in tools if t.kind == "function"]
 
 
-def client_tools(src: Format, dst: Format, body: Any) -> dict[str, ClientTool]:
+def client_tools(src: Format, dst: Format, body: JSON) -> dict[str, ClientTool]:
     """Upstream tool name -> the client's tool, for every name the client would not know.
 
     Empty when nothing was renamed (and always when `src` is `dst`: the body went through

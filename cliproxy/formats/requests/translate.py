@@ -17,15 +17,15 @@ Where CLIProxyAPI has a marked quirk we do what a client expects instead:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from cliproxy.formats import Format
+from cliproxy.formats.json_types import JSON, JSONObject
 from cliproxy.formats.requests import claude, gemini, openai_chat, responses, thinking
 from cliproxy.formats.requests.errors import TranslationError
 from cliproxy.formats.requests.ir import Conversation, orphan_results_as_text, unique_call_ids
 from cliproxy.formats.requests.tool_map import rename_tools
 
-_PARSERS: dict[Format, Callable[[dict[str, Any]], Conversation]] = {
+_PARSERS: dict[Format, Callable[[JSONObject], Conversation]] = {
     Format.OPENAI_CHAT: openai_chat.parse,
     Format.OPENAI_RESPONSES: responses.parse,
     Format.CLAUDE: claude.parse,
@@ -39,7 +39,7 @@ _EMITTERS = {
 }
 
 
-def parse_request(src: Format, body: Any) -> Conversation:
+def parse_request(src: Format, body: JSON) -> Conversation:
     """The Conversation a request body of format `src` describes."""
     if not isinstance(body, dict):
         raise TranslationError("request body must be a JSON object")
@@ -65,8 +65,8 @@ def emit_request(
     *,
     model: str,
     stream: bool,
-    model_caps: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+    model_caps: JSONObject | None = None,
+) -> JSONObject:
     """A request body of format `dst` for `conv` (whose tools get names `dst` accepts)."""
     emitter = _EMITTERS.get(dst)
     if emitter is None:
@@ -84,12 +84,12 @@ def emit_request(
 def translate_request(
     src: Format,
     dst: Format,
-    body: dict[str, Any],
+    body: JSONObject,
     *,
     model: str,
     stream: bool,
-    model_caps: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+    model_caps: JSONObject | None = None,
+) -> JSONObject:
     """`body` (a client request in format `src`) as a request in format `dst`.
 
     `model` is the upstream model name (suffix already stripped; see parse_thinking_suffix).

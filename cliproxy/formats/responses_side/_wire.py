@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from cliproxy.formats import Family
 from cliproxy.formats.errors import upstream_error_object
+from cliproxy.formats.json_types import JSONObject
 from cliproxy.formats.responses_side.ir import dumps
 
 DONE = b"data: [DONE]\n\n"
 
 
-def sse(event: str, payload: dict[str, Any]) -> bytes:
+def sse(event: str, payload: JSONObject) -> bytes:
     return b"event: " + event.encode("ascii") + b"\ndata: " + dumps(payload) + b"\n\n"
 
 
-def data_line(payload: dict[str, Any]) -> bytes:
+def data_line(payload: JSONObject) -> bytes:
     return b"data: " + dumps(payload) + b"\n\n"
 
 
-def family_error(family: Family, status: int, message: str) -> dict[str, Any]:
+def family_error(family: Family, status: int, message: str) -> JSONObject:
     """An error object in `family`'s shape; `message` may be an upstream JSON error body."""
     return upstream_error_object(family, status, message.encode("utf-8"))
 

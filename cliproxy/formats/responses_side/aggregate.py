@@ -9,9 +9,8 @@ deltas: each is appended to a list and joined once in `result()`.
 
 from __future__ import annotations
 
-from typing import Any
-
 from cliproxy.formats import Format
+from cliproxy.formats.json_types import JSON, JSONObject
 from cliproxy.formats.responses_side import decode_chat, decode_claude, decode_gemini
 from cliproxy.formats.responses_side.decode_responses import usage_from_responses
 from cliproxy.formats.responses_side.ir import Usage, arguments_object, loads_object
@@ -51,16 +50,16 @@ class Aggregator:
     def _done_marker(self) -> None:
         pass
 
-    def _feed(self, obj: dict[str, Any], name: str | None) -> None:
+    def _feed(self, obj: JSONObject, name: str | None) -> None:
         raise NotImplementedError
 
-    def result(self) -> dict[str, Any]:
+    def result(self) -> JSONObject:
         """The whole response. Raises `AggregateError` if there is none to give."""
         if self._error is not None:
             raise self._error
         return self._result()
 
-    def _result(self) -> dict[str, Any]:
+    def _result(self) -> JSONObject:
         raise NotImplementedError
 
     def _fail(self, status: int, message: str) -> None:
@@ -74,18 +73,18 @@ def _incomplete() -> AggregateError:
 class ClaudeAggregator(Aggregator):
     def __init__(self) -> None:
         super().__init__()
-        self._message: dict[str, Any] | None = None
-        self._blocks: dict[int, dict[str, Any]] = {}
+        self._message: JSONObject | None = None
+        self._blocks: dict[int, JSONObject] = {}
         self._parts: dict[int, list[str]] = {}
-        self._raw_usage: dict[str, Any] = {}
+        self._raw_usage: JSONObject = {}
         self._complete = False
 
-    def _merge_usage(self, raw: Any) -> None:
+    def _merge_usage(self, raw: JSON) -> None:
         if isinstance(raw, dict):
             self._raw_usage.update({k: v for k, v in raw.items() if v is not None})
             self.usage.replace_with(decode_claude.usage_from_claude(self._raw_usage))
 
-    def _feed(self, obj: dict[str, Any], name: str | None) -> None:
+    def _feed(self, obj: JSONObject, name: str | None) -> None:
         kind = obj.get("type") or name
         index = obj.get("index")
         if kind == "message_start" and isinstance(obj.get("message"), dict):
@@ -114,7 +113,7 @@ class ClaudeAggregator(Aggregator):
             self._fail(*decode_claude.error_status(obj.get("error")))
 
     @staticmethod
-    def _delta(block: dict[str, Any], parts: list[str], delta: Any) -> None:
+    def _delta(block: JSONObject, parts: list[str], delta: JSON) -> None:
         if not isinstance(delta, dict):
             return
         kind = delta.get("type")
@@ -140,7 +139,7 @@ class ClaudeAggregator(Aggregator):
         elif parts:  # tool_use, server_tool_use: the input came as JSON text
             block["input"] = arguments_object("".join(parts))
 
-    def _result(self) -> dict[str, Any]:
+    def _result(self) -> JSONObject:
         if self._message is None or not self._complete:
             raise _incomplete()
         for index in list(self._parts):
@@ -158,8 +157,8 @@ class _ChatChoice:
     def __init__(self) -> None:
         self.content: list[str] = []
         self.reasoning: list[str] = []
-        self.tools: dict[int, dict[str, Any]] = {}
-        self.finish_reason: Any = None
+        self.tools: dict[int, JSONObject] = {}
+        self.finish_reason: JSON = None
         self.role = "assistant"
 
 
@@ -168,15 +167,15 @@ class ChatAggregator(Aggregator):
 
     def __init__(self) -> None:
         super().__init__()
-        self._head: dict[str, Any] = {}
+        self._head: JSONObject = {}
         self._choices: dict[int, _ChatChoice] = {}
-        self._usage: Any = None
+        self._usage: JSONObject | None = None
         self._complete = False
 
     def _done_marker(self) -> None:
         self._complete = True
 
-    def _feed(self, obj: dict[str, Any], name: str | None) -> None:
+    def _feed(self, obj: JSONObject, name: str | None) -> None:
         if "error" in obj and not obj.get("choices"):
             self._fail(*decode_chat.error_status(obj["error"]))
             return
@@ -202,7 +201,7 @@ class ChatAggregator(Aggregator):
                 self._complete = True
 
     @staticmethod
-    def _delta(state: _ChatChoice, delta: dict[str, Any]) -> None:
+    def _delta(state: _ChatChoice, delta: JSONObject) -> None:
         if isinstance(delta.get("content"), str):
             state.content.append(delta["content"])
         thought = delta.get("reasoning_content")
@@ -229,10 +228,10 @@ class ChatAggregator(Aggregator):
                 if isinstance(fn.get("arguments"), str):
                     tool["args"].append(fn["arguments"])
 
-    def _result(self) -> dict[str, Any]:
+    def _result(self) -> JSONObject:
         if not self._complete:
             raise _incomplete()
-        out: dict[str, Any] = {
+        out: JSONObject = {
             "id": self._head.get("id", ""),
             "object": "chat.completion",
             "created": self._head.get("created", 0),
@@ -241,7 +240,7 @@ class ChatAggregator(Aggregator):
         }
         for index in sorted(self._choices):
             state = self._choices[index]
-            message: dict[str, Any] = {
+            message: JSONObject = {
                 "role": state.role,
                 "content": "".join(state.content) if state.content else None,
             }
@@ -251,7 +250,7 @@ class ChatAggregator(Aggregator):
                 calls = []
                 for tool_index in sorted(state.tools):
                     tool = state.tools[tool_index]
-                    call: dict[str, Any] = {
+                    call: JSONObject = {
                         "id": tool["id"] or "",
                         "type": "function",
                         "function": {
@@ -285,10 +284,10 @@ class ResponsesAggregator(Aggregator):
 
     def __init__(self) -> None:
         super().__init__()
-        self._items: dict[int, Any] = {}
-        self._response: dict[str, Any] | None = None
+        self._items: dict[int, JSONObject] = {}
+        self._response: JSONObject | None = None
 
-    def _feed(self, obj: dict[str, Any], name: str | None) -> None:
+    def _feed(self, obj: JSONObject, name: str | None) -> None:
         kind = obj.get("type") or name
         if kind == "response.output_item.done":
             index = obj.get("output_index")
@@ -308,7 +307,7 @@ class ResponsesAggregator(Aggregator):
             error = obj.get("error") if isinstance(obj.get("error"), dict) else obj
             self._fail(*decode_chat.error_status(error))
 
-    def _result(self) -> dict[str, Any]:
+    def _result(self) -> JSONObject:
         if self._response is None:
             raise _incomplete()
         response = self._response
@@ -322,13 +321,13 @@ class GeminiAggregator(Aggregator):
 
     def __init__(self) -> None:
         super().__init__()
-        self._head: dict[str, Any] = {}
-        self._parts: list[dict[str, Any]] = []
+        self._head: JSONObject = {}
+        self._parts: list[JSONObject] = []
         self._texts: list[list[str]] = []  # pending text pieces, parallel to _parts
-        self._candidate: dict[str, Any] = {}
+        self._candidate: JSONObject = {}
         self._complete = False
 
-    def _feed(self, obj: dict[str, Any], name: str | None) -> None:
+    def _feed(self, obj: JSONObject, name: str | None) -> None:
         obj = decode_gemini.unwrap(obj)
         if isinstance(obj.get("error"), dict):
             self._fail(*decode_gemini.error_status(obj["error"]))
@@ -352,7 +351,7 @@ class GeminiAggregator(Aggregator):
         if cand.get("finishReason"):
             self._complete = True
 
-    def _add(self, part: dict[str, Any]) -> None:
+    def _add(self, part: JSONObject) -> None:
         text = part.get("text")
         if isinstance(text, str) and self._parts:
             last = self._parts[-1]
@@ -370,7 +369,7 @@ class GeminiAggregator(Aggregator):
         self._parts.append(dict(part))
         self._texts.append([])
 
-    def _result(self) -> dict[str, Any]:
+    def _result(self) -> JSONObject:
         if not self._complete:
             raise _incomplete()
         parts = []
@@ -380,7 +379,7 @@ class GeminiAggregator(Aggregator):
             parts.append(part)
         candidate = {"content": {"role": "model", "parts": parts}, **self._candidate}
         candidate.setdefault("index", 0)
-        out: dict[str, Any] = {"candidates": [candidate]}
+        out: JSONObject = {"candidates": [candidate]}
         out.update(self._head)
         return out
 

@@ -6,14 +6,14 @@ Only choice 0 is carried: the other client formats have one answer per response.
 
 from __future__ import annotations
 
-from typing import Any
-
+from cliproxy.formats.json_types import JSON, JSONObject
 from cliproxy.formats.responses_side.ir import (
     CONTENT_FILTER,
     LENGTH,
     STOP,
     TOOL_USE,
     Decoder,
+    Encoder,
     Message,
     ToolCallBlock,
     Usage,
@@ -23,6 +23,7 @@ from cliproxy.formats.responses_side.ir import (
     openai_usage,
     opt_str,
 )
+from cliproxy.formats.sse import SSEEvent
 
 _FINISH = {
     "stop": STOP,
@@ -47,17 +48,17 @@ _ERROR_STATUS = {
 }
 
 
-def finish_reason(value: Any) -> str | None:
+def finish_reason(value: JSON) -> str | None:
     if not isinstance(value, str) or not value:
         return None
     return _FINISH.get(value, STOP)
 
 
-def usage_from_chat(raw: dict[str, Any]) -> Usage:
+def usage_from_chat(raw: JSONObject) -> Usage:
     return openai_usage(raw, "prompt", "completion")
 
 
-def error_status(error: Any) -> tuple[int, str]:
+def error_status(error: JSON) -> tuple[int, str]:
     """(HTTP status, message) for an OpenAI-style error object (also used for Responses)."""
     if isinstance(error, str):
         return 500, error
@@ -74,7 +75,7 @@ def error_status(error: Any) -> tuple[int, str]:
     return 500, message
 
 
-def reasoning_text(value: Any) -> str:
+def reasoning_text(value: JSON) -> str:
     """`reasoning_content` / `reasoning` as providers send it: a string, or parts with text."""
     if isinstance(value, str):
         return value
@@ -82,12 +83,11 @@ def reasoning_text(value: Any) -> str:
         return "".join(
             p["text"] for p in value if isinstance(p, dict) and isinstance(p.get("text"), str)
         )
-    if isinstance(value, dict) and isinstance(value.get("text"), str):
-        return value["text"]
-    return ""
+    text = value.get("text") if isinstance(value, dict) else None
+    return text if isinstance(text, str) else ""
 
 
-def _content_text(value: Any) -> str:
+def _content_text(value: JSON) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, list):
@@ -101,13 +101,14 @@ def _content_text(value: Any) -> str:
     return ""
 
 
-def tool_signature(call: dict[str, Any]) -> str | None:
+def tool_signature(call: JSONObject) -> str | None:
     """Gemini's OpenAI-compatible API carries a thought signature on each tool call."""
     extra = call.get("extra_content")
     if isinstance(extra, dict):
         google = extra.get("google")
-        if isinstance(google, dict) and isinstance(google.get("thought_signature"), str):
-            return google["thought_signature"]
+        signature = google.get("thought_signature") if isinstance(google, dict) else None
+        if isinstance(signature, str):
+            return signature
     return None
 
 
@@ -125,12 +126,12 @@ class _Tool:
 class ChatDecoder(Decoder):
     """OpenAI chat chunks, ending with `data: [DONE]` (which may come twice)."""
 
-    def __init__(self, sink, *, nonce: str) -> None:
+    def __init__(self, sink: Encoder, *, nonce: str) -> None:
         super().__init__(sink, nonce=nonce)
         self._tools: dict[int, _Tool] = {}
         self._begun = False
 
-    def feed(self, event) -> None:
+    def feed(self, event: SSEEvent) -> None:
         data = event.data
         if data[:6] == b"[DONE]" and data.strip() == b"[DONE]":
             self._end_tools()
@@ -170,7 +171,7 @@ class ChatDecoder(Decoder):
                 self.finished = True
                 sink.finish(reason)
 
-    def _delta(self, delta: dict[str, Any]) -> None:
+    def _delta(self, delta: JSONObject) -> None:
         sink = self.sink
         thought = delta.get("reasoning_content")
         if thought is None:
@@ -190,7 +191,7 @@ class ChatDecoder(Decoder):
                 if isinstance(call, dict):
                     self._tool_delta(position, call)
 
-    def _tool_delta(self, position: int, call: dict[str, Any]) -> None:
+    def _tool_delta(self, position: int, call: JSONObject) -> None:
         index = call.get("index")
         if not isinstance(index, int):
             index = position
@@ -239,7 +240,7 @@ class ChatDecoder(Decoder):
         self._tools = {}
 
 
-def message_from_chat(body: dict[str, Any], *, nonce: str | None = None) -> Message:
+def message_from_chat(body: JSONObject, *, nonce: str | None = None) -> Message:
     """A whole `chat.completion` object → `Message` (choice 0)."""
     msg = Message(id=opt_str(body.get("id")) or "", model=opt_str(body.get("model")) or "")
     choices = body.get("choices")

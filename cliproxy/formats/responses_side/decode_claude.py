@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from cliproxy.formats.json_types import JSON, JSONObject
 from cliproxy.formats.responses_side.ir import (
     CONTENT_FILTER,
     LENGTH,
@@ -13,14 +12,17 @@ from cliproxy.formats.responses_side.ir import (
     STOP_SEQUENCE,
     TOOL_USE,
     Decoder,
+    Encoder,
     Message,
     ToolCallBlock,
+    ToolKey,
     Usage,
     as_int,
     dumps_str,
     loads_object,
     opt_str,
 )
+from cliproxy.formats.sse import SSEEvent
 
 _FINISH = {
     "end_turn": STOP,
@@ -46,13 +48,13 @@ _ERROR_STATUS = {
 }
 
 
-def finish_reason(stop_reason: Any) -> str | None:
+def finish_reason(stop_reason: JSON) -> str | None:
     if not isinstance(stop_reason, str) or not stop_reason:
         return None
     return _FINISH.get(stop_reason, STOP)
 
 
-def usage_from_claude(raw: dict[str, Any]) -> Usage:
+def usage_from_claude(raw: JSONObject) -> Usage:
     cached = as_int(raw.get("cache_read_input_tokens"))
     creation = as_int(raw.get("cache_creation_input_tokens"))
     return Usage(
@@ -64,33 +66,35 @@ def usage_from_claude(raw: dict[str, Any]) -> Usage:
     )
 
 
-def error_status(error: Any) -> tuple[int, str]:
+def error_status(error: JSON) -> tuple[int, str]:
     """(HTTP status, message) for a Claude error object."""
     if not isinstance(error, dict):
         return 500, "upstream error"
     message = error.get("message")
-    status = _ERROR_STATUS.get(error.get("type"), 500)
+    kind = error.get("type")
+    status = _ERROR_STATUS.get(kind, 500) if isinstance(kind, str) else 500
     return status, message if isinstance(message, str) and message else "upstream error"
 
 
 class ClaudeDecoder(Decoder):
     """Claude SSE: message_start, content_block_start/delta/stop, message_delta, message_stop."""
 
-    def __init__(self, sink, *, nonce: str) -> None:
+    def __init__(self, sink: Encoder, *, nonce: str) -> None:
         super().__init__(sink, nonce=nonce)
-        self._kinds: dict[Any, str] = {}
-        self._raw_usage: dict[str, Any] = {}
+        self._kinds: dict[ToolKey, str] = {}
+        self._raw_usage: JSONObject = {}
 
-    def feed(self, event) -> None:
+    def feed(self, event: SSEEvent) -> None:
         obj = loads_object(event.data) if event.data else None
         if obj is None:
             self.skipped += 1
             return
-        handler = _HANDLERS.get(obj.get("type") or event.event)
+        kind = obj.get("type") or event.event
+        handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
         if handler is not None:
             handler(self, obj)
 
-    def _merge_usage(self, raw: Any) -> None:
+    def _merge_usage(self, raw: JSON) -> None:
         if not isinstance(raw, dict):
             return
         for key, value in raw.items():
@@ -99,14 +103,14 @@ class ClaudeDecoder(Decoder):
         self.usage.replace_with(usage_from_claude(self._raw_usage))
         self.sink.set_usage(self.usage)
 
-    def _message_start(self, obj: dict[str, Any]) -> None:
+    def _message_start(self, obj: JSONObject) -> None:
         msg = obj.get("message")
         if not isinstance(msg, dict):
             msg = {}
         self._merge_usage(msg.get("usage"))
         self.sink.start(opt_str(msg.get("id")), opt_str(msg.get("model")))
 
-    def _block_start(self, obj: dict[str, Any]) -> None:
+    def _block_start(self, obj: JSONObject) -> None:
         index = obj.get("index")
         block = obj.get("content_block")
         if not isinstance(block, dict):
@@ -133,7 +137,7 @@ class ClaudeDecoder(Decoder):
                 sink.tool_args(index, dumps_str(initial))
         # server_tool_use, web_search_tool_result, redacted_thinking …: not carried
 
-    def _block_delta(self, obj: dict[str, Any]) -> None:
+    def _block_delta(self, obj: JSONObject) -> None:
         index = obj.get("index")
         delta = obj.get("delta")
         if not isinstance(delta, dict):
@@ -154,7 +158,7 @@ class ClaudeDecoder(Decoder):
             if self._kinds.get(index) == "tool_use" and isinstance(part, str) and part:
                 sink.tool_args(index, part)
 
-    def _block_stop(self, obj: dict[str, Any]) -> None:
+    def _block_stop(self, obj: JSONObject) -> None:
         index = obj.get("index")
         kind = self._kinds.pop(index, None)
         if kind == "tool_use":
@@ -162,7 +166,7 @@ class ClaudeDecoder(Decoder):
         elif kind in ("text", "thinking"):
             self.sink.block_end()
 
-    def _message_delta(self, obj: dict[str, Any]) -> None:
+    def _message_delta(self, obj: JSONObject) -> None:
         self._merge_usage(obj.get("usage"))
         delta = obj.get("delta")
         if isinstance(delta, dict):
@@ -171,10 +175,10 @@ class ClaudeDecoder(Decoder):
                 self.finished = True
                 self.sink.finish(reason, opt_str(delta.get("stop_sequence")))
 
-    def _message_stop(self, obj: dict[str, Any]) -> None:
+    def _message_stop(self, obj: JSONObject) -> None:
         self.sink.stop()
 
-    def _error(self, obj: dict[str, Any]) -> None:
+    def _error(self, obj: JSONObject) -> None:
         status, message = error_status(obj.get("error"))
         self.sink.error(status, message)
 
@@ -190,7 +194,7 @@ _HANDLERS = {
 }
 
 
-def message_from_claude(body: dict[str, Any], *, nonce: str | None = None) -> Message:
+def message_from_claude(body: JSONObject, *, nonce: str | None = None) -> Message:
     """A whole Claude `message` object → `Message`."""
     msg = Message(id=opt_str(body.get("id")) or "", model=opt_str(body.get("model")) or "")
     content = body.get("content")

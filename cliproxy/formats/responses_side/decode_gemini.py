@@ -7,13 +7,13 @@ Gemini sends whole function calls; each becomes tool start + one args delta + to
 
 from __future__ import annotations
 
-from typing import Any
-
+from cliproxy.formats.json_types import JSON, JSONArray, JSONObject
 from cliproxy.formats.responses_side.ir import (
     CONTENT_FILTER,
     LENGTH,
     STOP,
     Decoder,
+    Encoder,
     Message,
     ToolCallBlock,
     Usage,
@@ -23,6 +23,7 @@ from cliproxy.formats.responses_side.ir import (
     new_nonce,
     opt_str,
 )
+from cliproxy.formats.sse import SSEEvent
 
 _FILTERED = {
     "SAFETY",
@@ -48,7 +49,7 @@ _ERROR_STATUS = {
 }
 
 
-def finish_reason(value: Any) -> str | None:
+def finish_reason(value: JSON) -> str | None:
     if not isinstance(value, str) or not value:
         return None
     if value == "MAX_TOKENS":
@@ -58,7 +59,7 @@ def finish_reason(value: Any) -> str | None:
     return STOP
 
 
-def usage_from_gemini(raw: dict[str, Any]) -> Usage:
+def usage_from_gemini(raw: JSONObject) -> Usage:
     thoughts = as_int(raw.get("thoughtsTokenCount"))
     return Usage(
         input_tokens=as_int(raw.get("promptTokenCount")),
@@ -70,7 +71,7 @@ def usage_from_gemini(raw: dict[str, Any]) -> Usage:
     )
 
 
-def error_status(error: Any) -> tuple[int, str]:
+def error_status(error: JSON) -> tuple[int, str]:
     if not isinstance(error, dict):
         return 500, "upstream error"
     message = error.get("message")
@@ -78,10 +79,11 @@ def error_status(error: Any) -> tuple[int, str]:
     code = error.get("code")
     if isinstance(code, int) and 400 <= code <= 599:
         return code, message
-    return _ERROR_STATUS.get(error.get("status"), 500), message
+    status = error.get("status")
+    return (_ERROR_STATUS.get(status, 500) if isinstance(status, str) else 500), message
 
 
-def unwrap(obj: dict[str, Any]) -> dict[str, Any]:
+def unwrap(obj: JSONObject) -> JSONObject:
     """Gemini CLI and Vertex wrap each response as `{"response": {...}}`."""
     inner = obj.get("response")
     if isinstance(inner, dict) and "candidates" not in obj:
@@ -89,7 +91,7 @@ def unwrap(obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
-def first_candidate(obj: dict[str, Any]) -> dict[str, Any] | None:
+def first_candidate(obj: JSONObject) -> JSONObject | None:
     candidates = obj.get("candidates")
     if not isinstance(candidates, list):
         return None
@@ -99,13 +101,13 @@ def first_candidate(obj: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def candidate_parts(cand: dict[str, Any]) -> list[Any]:
+def candidate_parts(cand: JSONObject) -> JSONArray:
     content = cand.get("content")
     parts = content.get("parts") if isinstance(content, dict) else None
     return parts if isinstance(parts, list) else []
 
 
-def blocked(obj: dict[str, Any]) -> bool:
+def blocked(obj: JSONObject) -> bool:
     feedback = obj.get("promptFeedback")
     return isinstance(feedback, dict) and bool(feedback.get("blockReason"))
 
@@ -113,13 +115,13 @@ def blocked(obj: dict[str, Any]) -> bool:
 class GeminiDecoder(Decoder):
     """`streamGenerateContent?alt=sse`: each event's data is one GenerateContentResponse."""
 
-    def __init__(self, sink, *, nonce: str) -> None:
+    def __init__(self, sink: Encoder, *, nonce: str) -> None:
         super().__init__(sink, nonce=nonce)
         self._begun = False
         self._calls = 0
         self._in_thought = False
 
-    def feed(self, event) -> None:
+    def feed(self, event: SSEEvent) -> None:
         data = event.data
         if data[:6] == b"[DONE]":
             return
@@ -156,7 +158,7 @@ class GeminiDecoder(Decoder):
             sink.finish(reason)
             sink.stop()
 
-    def _part(self, part: dict[str, Any]) -> None:
+    def _part(self, part: JSONObject) -> None:
         sink = self.sink
         signature = part.get("thoughtSignature")
         if not isinstance(signature, str):
@@ -192,7 +194,7 @@ class GeminiDecoder(Decoder):
         # inlineData, executableCode, codeExecutionResult …: not carried
 
 
-def message_from_gemini(body: dict[str, Any], *, nonce: str | None = None) -> Message:
+def message_from_gemini(body: JSONObject, *, nonce: str | None = None) -> Message:
     """A whole GenerateContentResponse → `Message` (candidate 0)."""
     body = unwrap(body)
     msg = Message(

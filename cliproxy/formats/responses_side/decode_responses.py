@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from cliproxy.formats.json_types import JSON, JSONObject
 from cliproxy.formats.responses_side.decode_chat import error_status
 from cliproxy.formats.responses_side.ir import (
     CONTENT_FILTER,
@@ -12,20 +11,23 @@ from cliproxy.formats.responses_side.ir import (
     STOP,
     TOOL_USE,
     Decoder,
+    Encoder,
     Message,
     ToolCallBlock,
+    ToolKey,
     Usage,
     loads_object,
     openai_usage,
     opt_str,
 )
+from cliproxy.formats.sse import SSEEvent
 
 
-def usage_from_responses(raw: dict[str, Any]) -> Usage:
+def usage_from_responses(raw: JSONObject) -> Usage:
     return openai_usage(raw, "input", "output")
 
 
-def finish_reason(response: dict[str, Any], tools_seen: bool) -> str:
+def finish_reason(response: JSONObject, tools_seen: bool) -> str:
     if response.get("status") == "incomplete":
         details = response.get("incomplete_details")
         reason = details.get("reason") if isinstance(details, dict) else None
@@ -33,7 +35,7 @@ def finish_reason(response: dict[str, Any], tools_seen: bool) -> str:
     return TOOL_USE if tools_seen else STOP
 
 
-def summary_text(item: dict[str, Any]) -> str:
+def summary_text(item: JSONObject) -> str:
     """A reasoning item's visible text: its summaries, else its raw reasoning content."""
     for key in ("summary", "content"):
         parts = item.get(key)
@@ -46,7 +48,7 @@ def summary_text(item: dict[str, Any]) -> str:
     return ""
 
 
-def message_text(item: dict[str, Any]) -> str:
+def message_text(item: JSONObject) -> str:
     parts = item.get("content")
     if not isinstance(parts, list):
         return ""
@@ -73,26 +75,26 @@ class _Reasoning:
 class ResponsesDecoder(Decoder):
     """Responses SSE: response.created … output_item/… deltas … response.completed."""
 
-    def __init__(self, sink, *, nonce: str) -> None:
+    def __init__(self, sink: Encoder, *, nonce: str) -> None:
         super().__init__(sink, nonce=nonce)
         self._begun = False
-        self._reasoning: dict[Any, _Reasoning] = {}
-        self._text_items: set[Any] = set()  # message items whose text came as deltas
-        self._tools: dict[Any, bool] = {}  # tool key → arguments already sent
+        self._reasoning: dict[ToolKey, _Reasoning] = {}
+        self._text_items: set[ToolKey] = set()  # message items whose text came as deltas
+        self._tools: dict[ToolKey, bool] = {}  # tool key → arguments already sent
         self._tools_seen = False
         self._anything = False
 
-    def feed(self, event) -> None:
+    def feed(self, event: SSEEvent) -> None:
         obj = loads_object(event.data) if event.data else None
         if obj is None:
             self.skipped += 1
             return
         kind = obj.get("type") or event.event
-        handler = _HANDLERS.get(kind)
+        handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
         if handler is not None:
             handler(self, obj)
 
-    def _begin(self, response: Any) -> None:
+    def _begin(self, response: JSON) -> None:
         if self._begun:
             return
         self._begun = True
@@ -100,10 +102,10 @@ class ResponsesDecoder(Decoder):
             response = {}
         self.sink.start(opt_str(response.get("id")), opt_str(response.get("model")))
 
-    def _created(self, obj: dict[str, Any]) -> None:
+    def _created(self, obj: JSONObject) -> None:
         self._begin(obj.get("response"))
 
-    def _item_added(self, obj: dict[str, Any]) -> None:
+    def _item_added(self, obj: JSONObject) -> None:
         self._begin(None)
         item = obj.get("item")
         if not isinstance(item, dict):
@@ -115,7 +117,7 @@ class ResponsesDecoder(Decoder):
         elif kind == "reasoning":
             self._reasoning[key] = _Reasoning(opt_str(item.get("encrypted_content")) or "")
 
-    def _start_tool(self, key: Any, item: dict[str, Any]) -> bool:
+    def _start_tool(self, key: ToolKey, item: JSONObject) -> bool:
         name = opt_str(item.get("name"))
         if not name:
             return False  # a call without a name cannot be answered: not carried
@@ -125,7 +127,7 @@ class ResponsesDecoder(Decoder):
         self.sink.tool_start(key, call_id, name)
         return True
 
-    def _summary_part_added(self, obj: dict[str, Any]) -> None:
+    def _summary_part_added(self, obj: JSONObject) -> None:
         state = self._reasoning.get(_key(obj, None))
         if state is None:
             return
@@ -133,7 +135,7 @@ class ResponsesDecoder(Decoder):
             self.sink.thinking("\n\n")
         state.parts += 1
 
-    def _reasoning_delta(self, obj: dict[str, Any]) -> None:
+    def _reasoning_delta(self, obj: JSONObject) -> None:
         delta = obj.get("delta")
         if not isinstance(delta, str) or not delta:
             return
@@ -144,7 +146,7 @@ class ResponsesDecoder(Decoder):
         self._anything = True
         self.sink.thinking(delta)
 
-    def _text_delta(self, obj: dict[str, Any]) -> None:
+    def _text_delta(self, obj: JSONObject) -> None:
         delta = obj.get("delta")
         if not isinstance(delta, str) or not delta:
             return
@@ -153,21 +155,21 @@ class ResponsesDecoder(Decoder):
         self._anything = True
         self.sink.text(delta)
 
-    def _args_delta(self, obj: dict[str, Any]) -> None:
+    def _args_delta(self, obj: JSONObject) -> None:
         key = _key(obj, None)
         delta = obj.get("delta")
         if key in self._tools and isinstance(delta, str) and delta:
             self._tools[key] = True
             self.sink.tool_args(key, delta)
 
-    def _args_done(self, obj: dict[str, Any]) -> None:
+    def _args_done(self, obj: JSONObject) -> None:
         key = _key(obj, None)
         args = obj.get("arguments")
         if self._tools.get(key) is False and isinstance(args, str) and args:
             self._tools[key] = True
             self.sink.tool_args(key, args)
 
-    def _item_done(self, obj: dict[str, Any]) -> None:
+    def _item_done(self, obj: JSONObject) -> None:
         item = obj.get("item")
         if not isinstance(item, dict):
             return
@@ -207,7 +209,7 @@ class ResponsesDecoder(Decoder):
                     sink.tool_args(key, args)
             sink.tool_end(key)
 
-    def _completed(self, obj: dict[str, Any]) -> None:
+    def _completed(self, obj: JSONObject) -> None:
         response = obj.get("response")
         if not isinstance(response, dict):
             response = {}
@@ -226,18 +228,18 @@ class ResponsesDecoder(Decoder):
         self.sink.finish(finish_reason(response, self._tools_seen))
         self.sink.stop()
 
-    def _replay(self, output: Any) -> None:
+    def _replay(self, output: JSON) -> None:
         for n, item in enumerate(output if isinstance(output, list) else []):
             if isinstance(item, dict):
                 self._item_done({"item": item, "output_index": n})
 
-    def _failed(self, obj: dict[str, Any]) -> None:
+    def _failed(self, obj: JSONObject) -> None:
         response = obj.get("response")
         error = response.get("error") if isinstance(response, dict) else None
         status, message = error_status(error)
         self.sink.error(status, message)
 
-    def _error(self, obj: dict[str, Any]) -> None:
+    def _error(self, obj: JSONObject) -> None:
         error = obj.get("error") if isinstance(obj.get("error"), dict) else obj
         status, message = error_status(error)
         self.sink.error(status, message)
@@ -262,16 +264,19 @@ _HANDLERS = {
 }
 
 
-def _key(obj: dict[str, Any], item: dict[str, Any] | None) -> Any:
+def _key(obj: JSONObject, item: JSONObject | None) -> ToolKey:
     """Items are keyed by id; events that lack one fall back to their output index."""
-    if item is not None and isinstance(item.get("id"), str) and item["id"]:
-        return item["id"]
-    if isinstance(obj.get("item_id"), str) and obj["item_id"]:
-        return obj["item_id"]
-    return obj.get("output_index")
+    item_id = item.get("id") if item is not None else None
+    if isinstance(item_id, str) and item_id:
+        return item_id
+    item_id = obj.get("item_id")
+    if isinstance(item_id, str) and item_id:
+        return item_id
+    index: ToolKey = obj.get("output_index")
+    return index
 
 
-def message_from_responses(body: dict[str, Any], *, nonce: str | None = None) -> Message:
+def message_from_responses(body: JSONObject, *, nonce: str | None = None) -> Message:
     """A whole `response` object (or its `response.completed` event) → `Message`."""
     if body.get("type") in ("response.completed", "response.incomplete") and isinstance(
         body.get("response"), dict

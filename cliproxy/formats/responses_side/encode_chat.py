@@ -3,19 +3,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Unpack
 
 from cliproxy.formats import Family
+from cliproxy.formats.json_types import JSONObject
 from cliproxy.formats.responses_side._wire import DONE, data_line, family_error
 from cliproxy.formats.responses_side.ir import (
     CONTENT_FILTER,
     LENGTH,
     TOOL_USE,
     Encoder,
+    EncoderOptions,
     Message,
     TextBlock,
     ThinkingBlock,
     ToolCallBlock,
+    ToolKey,
+    ToolNames,
     Usage,
     client_tool,
     dumps,
@@ -29,8 +33,8 @@ def chat_finish(reason: str) -> str:
     return _FINISH.get(reason, "stop")
 
 
-def chat_usage(usage: Usage) -> dict[str, Any]:
-    out: dict[str, Any] = {
+def chat_usage(usage: Usage) -> JSONObject:
+    out: JSONObject = {
         "prompt_tokens": usage.input_tokens,
         "completion_tokens": usage.output_tokens,
         "total_tokens": usage.total_tokens,
@@ -42,8 +46,10 @@ def chat_usage(usage: Usage) -> dict[str, Any]:
     return out
 
 
-def _tool_call(index: int | None, id: str, name: str, arguments: str, signature: str | None):
-    call: dict[str, Any] = {}
+def _tool_call(
+    index: int | None, id: str, name: str, arguments: str, signature: str | None
+) -> JSONObject:
+    call: JSONObject = {}
     if index is not None:
         call["index"] = index
     call.update({"id": id, "type": "function", "function": {"name": name, "arguments": arguments}})
@@ -56,11 +62,11 @@ def _tool_call(index: int | None, id: str, name: str, arguments: str, signature:
 class ChatEncoder(Encoder):
     """`data: <chunk>\\n\\n` per event; usage rides on the finish chunk; then `data: [DONE]`."""
 
-    def __init__(self, model: str, **kw: Any) -> None:
+    def __init__(self, model: str, **kw: Unpack[EncoderOptions]) -> None:
         super().__init__(model, **kw)
         self.id = ""
         self._head = b""
-        self._tools: dict[Any, int] = {}
+        self._tools: dict[ToolKey, int] = {}
 
     def start(self, id: str | None, model: str | None) -> None:
         if not self.begin(model):
@@ -78,7 +84,7 @@ class ChatEncoder(Encoder):
         self._head = b"data: " + head[:-1] + b',"choices":[{"index":0,"delta":'
         self._delta({"role": "assistant", "content": ""})
 
-    def _delta(self, delta: dict[str, Any]) -> None:
+    def _delta(self, delta: JSONObject) -> None:
         if self.done:
             return
         if not self.started:
@@ -91,7 +97,7 @@ class ChatEncoder(Encoder):
     def thinking(self, text: str) -> None:
         self._delta({"reasoning_content": text})
 
-    def tool_start(self, key: Any, id: str, name: str, signature: str | None = None) -> None:
+    def tool_start(self, key: ToolKey, id: str, name: str, signature: str | None = None) -> None:
         if self.done or key in self._tools:
             return
         index = self._tools[key] = len(self._tools)
@@ -99,12 +105,12 @@ class ChatEncoder(Encoder):
         call = _tool_call(index, id, self.client_tool_name(name), "", signature)
         self._delta({"tool_calls": [call]})
 
-    def tool_args(self, key: Any, delta: str) -> None:
+    def tool_args(self, key: ToolKey, delta: str) -> None:
         index = self._tools.get(key)
         if index is not None and delta:
             self._delta({"tool_calls": [{"index": index, "function": {"arguments": delta}}]})
 
-    def tool_end(self, key: Any) -> None:
+    def tool_end(self, key: ToolKey) -> None:
         pass
 
     def stop(self) -> None:
@@ -128,7 +134,9 @@ class ChatEncoder(Encoder):
         self.done = True
 
 
-def chat_from_message(msg: Message, *, model: str, created: int, nonce: str, tool_names=None):
+def chat_from_message(
+    msg: Message, *, model: str, created: int, nonce: str, tool_names: ToolNames | None = None
+) -> JSONObject:
     """`Message` → a whole `chat.completion` object."""
     texts = [b.text for b in msg.blocks if isinstance(b, TextBlock)]
     thoughts = [b.text for b in msg.blocks if isinstance(b, ThinkingBlock) and b.text]
@@ -143,12 +151,12 @@ def chat_from_message(msg: Message, *, model: str, created: int, nonce: str, too
         for b in msg.blocks
         if isinstance(b, ToolCallBlock)
     ]
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
+    message: JSONObject = {"role": "assistant", "content": "".join(texts) if texts else None}
     if thoughts:
         message["reasoning_content"] = "\n\n".join(thoughts)
     if calls:
         message["tool_calls"] = calls
-    out: dict[str, Any] = {
+    out: JSONObject = {
         "id": msg.id or f"chatcmpl-{nonce}",
         "object": "chat.completion",
         "created": created,

@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Unpack
 
 from cliproxy.formats import Family
+from cliproxy.formats.json_types import JSONObject
 from cliproxy.formats.responses_side._wire import family_error, sse
 from cliproxy.formats.responses_side.ir import (
     CONTENT_FILTER,
@@ -15,10 +16,13 @@ from cliproxy.formats.responses_side.ir import (
     STOP_SEQUENCE,
     TOOL_USE,
     Encoder,
+    EncoderOptions,
     Message,
     TextBlock,
     ThinkingBlock,
     ToolCallBlock,
+    ToolKey,
+    ToolNames,
     Usage,
     arguments_object,
     client_tool,
@@ -46,9 +50,9 @@ def claude_tool_id(id: str, nonce: str, n: int) -> str:
     return _BAD_ID_CHARS.sub("_", id) if id else f"toolu_{nonce}{n}"
 
 
-def claude_usage(usage: Usage) -> dict[str, Any]:
+def claude_usage(usage: Usage) -> JSONObject:
     fresh = usage.input_tokens - usage.cached_tokens - usage.cache_creation_tokens
-    out: dict[str, Any] = {"input_tokens": max(fresh, 0), "output_tokens": usage.output_tokens}
+    out: JSONObject = {"input_tokens": max(fresh, 0), "output_tokens": usage.output_tokens}
     if usage.cache_creation_tokens:
         out["cache_creation_input_tokens"] = usage.cache_creation_tokens
     if usage.cached_tokens:
@@ -62,21 +66,21 @@ _TEXT, _THINKING, _TOOL = 1, 2, 3
 class ClaudeEncoder(Encoder):
     """Claude SSE with one open content block at a time and indexes counted from 0."""
 
-    def __init__(self, model: str, **kw: Any) -> None:
+    def __init__(self, model: str, **kw: Unpack[EncoderOptions]) -> None:
         super().__init__(model, **kw)
         self.id = ""
         self._index = -1  # index of the open block, -1 when none
         self._kind = 0
-        self._open_key: Any = None
+        self._open_key: ToolKey = None
         self._next = 0
-        self._tools: dict[Any, int] = {}
+        self._tools: dict[ToolKey, int] = {}
 
     def start(self, id: str | None, model: str | None) -> None:
         if not self.begin(model):
             return
         self.id = id or f"msg_{self.nonce}"
         usage = claude_usage(self.usage)
-        message = {
+        message: JSONObject = {
             "id": self.id,
             "type": "message",
             "role": "assistant",
@@ -99,7 +103,7 @@ class ClaudeEncoder(Encoder):
             self._kind = 0
             self._open_key = None
 
-    def _open(self, kind: int, block: dict[str, Any]) -> int:
+    def _open(self, kind: int, block: JSONObject) -> int:
         if not self.started:
             self.start(None, None)
         self._close()
@@ -114,7 +118,7 @@ class ClaudeEncoder(Encoder):
         )
         return index
 
-    def _delta(self, index: int, delta: dict[str, Any]) -> None:
+    def _delta(self, index: int, delta: JSONObject) -> None:
         self.out.append(
             b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
             + str(index).encode()
@@ -149,7 +153,7 @@ class ClaudeEncoder(Encoder):
         if not self.done and self._kind in (_TEXT, _THINKING):
             self._close()
 
-    def tool_start(self, key: Any, id: str, name: str, signature: str | None = None) -> None:
+    def tool_start(self, key: ToolKey, id: str, name: str, signature: str | None = None) -> None:
         if self.done or key in self._tools:
             return
         self.tools_seen = True
@@ -162,7 +166,7 @@ class ClaudeEncoder(Encoder):
         self._tools[key] = self._open(_TOOL, block)
         self._open_key = key
 
-    def tool_args(self, key: Any, delta: str) -> None:
+    def tool_args(self, key: ToolKey, delta: str) -> None:
         index = self._tools.get(key)
         if self.done or index is None or not delta:
             return
@@ -170,7 +174,7 @@ class ClaudeEncoder(Encoder):
         # parallel calls) still go to that tool's own index, so nothing is lost
         self._delta(index, {"type": "input_json_delta", "partial_json": delta})
 
-    def tool_end(self, key: Any) -> None:
+    def tool_end(self, key: ToolKey) -> None:
         if not self.done and self._kind == _TOOL and self._open_key == key:
             self._close()
 
@@ -197,9 +201,11 @@ class ClaudeEncoder(Encoder):
         self.done = True
 
 
-def claude_from_message(msg: Message, *, model: str, created: int, nonce: str, tool_names=None):
+def claude_from_message(
+    msg: Message, *, model: str, created: int, nonce: str, tool_names: ToolNames | None = None
+) -> JSONObject:
     """`Message` → a whole Claude `message` object."""
-    content: list[dict[str, Any]] = []
+    content: list[JSONObject] = []
     for n, block in enumerate(msg.blocks):
         if isinstance(block, TextBlock):
             content.append({"type": "text", "text": block.text})

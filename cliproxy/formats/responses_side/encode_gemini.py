@@ -8,18 +8,22 @@ Function calls are buffered and sent whole, because Gemini clients expect whole 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Unpack
 
 from cliproxy.formats import Family
+from cliproxy.formats.json_types import JSONObject
 from cliproxy.formats.responses_side._wire import family_error
 from cliproxy.formats.responses_side.ir import (
     CONTENT_FILTER,
     LENGTH,
     Encoder,
+    EncoderOptions,
     Message,
     TextBlock,
     ThinkingBlock,
     ToolCallBlock,
+    ToolKey,
+    ToolNames,
     Usage,
     arguments_object,
     client_tool,
@@ -36,8 +40,8 @@ def gemini_finish(reason: str) -> str:
     return "STOP"
 
 
-def gemini_usage(usage: Usage) -> dict[str, Any]:
-    out: dict[str, Any] = {
+def gemini_usage(usage: Usage) -> JSONObject:
+    out: JSONObject = {
         "promptTokenCount": usage.input_tokens,
         "candidatesTokenCount": max(usage.output_tokens - usage.reasoning_tokens, 0),
         "totalTokenCount": usage.total_tokens,
@@ -49,22 +53,22 @@ def gemini_usage(usage: Usage) -> dict[str, Any]:
     return out
 
 
-def _call_part(id: str, name: str, arguments: str) -> dict[str, Any]:
-    call: dict[str, Any] = {"name": name, "args": arguments_object(arguments)}
+def _call_part(id: str, name: str, arguments: str) -> JSONObject:
+    call: JSONObject = {"name": name, "args": arguments_object(arguments)}
     if id:
         call["id"] = id
     return {"functionCall": call}
 
 
 class GeminiEncoder(Encoder):
-    def __init__(self, model: str, *, sse: bool = True, **kw: Any) -> None:
+    def __init__(self, model: str, *, sse: bool = True, **kw: Unpack[EncoderOptions]) -> None:
         super().__init__(model, **kw)
         self.id = ""
         self.sse = sse
         self._head = b""
         self._tail = b""
         self.chunks = 0
-        self._tools: dict[Any, tuple[str, str, list[str]]] = {}
+        self._tools: dict[ToolKey, tuple[str, str, list[str]]] = {}
 
     def start(self, id: str | None, model: str | None) -> None:
         if not self.begin(model):
@@ -82,7 +86,7 @@ class GeminiEncoder(Encoder):
             return b"data: " + payload + b"\n\n"
         return (b"[" if self.chunks == 1 else b",\r\n") + payload
 
-    def _parts(self, parts: list[dict[str, Any]]) -> None:
+    def _parts(self, parts: list[JSONObject]) -> None:
         if self.done:
             return
         if not self.started:
@@ -95,17 +99,17 @@ class GeminiEncoder(Encoder):
     def thinking(self, text: str) -> None:
         self._parts([{"text": text, "thought": True}])
 
-    def tool_start(self, key: Any, id: str, name: str, signature: str | None = None) -> None:
+    def tool_start(self, key: ToolKey, id: str, name: str, signature: str | None = None) -> None:
         if not self.done and key not in self._tools:
             self.tools_seen = True
             self._tools[key] = (id, self.client_tool_name(name), [])
 
-    def tool_args(self, key: Any, delta: str) -> None:
+    def tool_args(self, key: ToolKey, delta: str) -> None:
         tool = self._tools.get(key)
         if tool is not None:
             tool[2].append(delta)
 
-    def tool_end(self, key: Any) -> None:
+    def tool_end(self, key: ToolKey) -> None:
         tool = self._tools.pop(key, None)
         if tool is not None:
             self._parts([_call_part(tool[0], tool[1], "".join(tool[2]))])
@@ -117,7 +121,7 @@ class GeminiEncoder(Encoder):
             self.start(None, None)
         for key in list(self._tools):
             self.tool_end(key)
-        chunk: dict[str, Any] = {
+        chunk: JSONObject = {
             "candidates": [
                 {
                     "content": {"role": "model", "parts": [{"text": ""}]},
@@ -149,9 +153,11 @@ class GeminiEncoder(Encoder):
         self.done = True
 
 
-def gemini_from_message(msg: Message, *, model: str, created: int, nonce: str, tool_names=None):
+def gemini_from_message(
+    msg: Message, *, model: str, created: int, nonce: str, tool_names: ToolNames | None = None
+) -> JSONObject:
     """`Message` → a whole GenerateContentResponse."""
-    parts: list[dict[str, Any]] = []
+    parts: list[JSONObject] = []
     for block in msg.blocks:
         if isinstance(block, TextBlock):
             parts.append({"text": block.text})
@@ -162,7 +168,7 @@ def gemini_from_message(msg: Message, *, model: str, created: int, nonce: str, t
             name = client_tool(tool_names, block.name).name
             parts.append(_call_part(block.id, name, block.arguments))
     reason = effective_finish(msg.finish, msg.has_tool_calls)
-    out: dict[str, Any] = {
+    out: JSONObject = {
         "candidates": [
             {
                 "content": {"role": "model", "parts": parts},

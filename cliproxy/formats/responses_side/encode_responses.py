@@ -11,18 +11,22 @@ calls of freeform (`custom`) tools become `custom_tool_call` items with their ra
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Unpack
 
+from cliproxy.formats.json_types import JSONArray, JSONObject
 from cliproxy.formats.responses_side._wire import responses_error, sse
 from cliproxy.formats.responses_side.ir import (
     CONTENT_FILTER,
     LENGTH,
     ClientTool,
     Encoder,
+    EncoderOptions,
     Message,
     TextBlock,
     ThinkingBlock,
     ToolCallBlock,
+    ToolKey,
+    ToolNames,
     Usage,
     arguments_object,
     client_tool,
@@ -33,7 +37,7 @@ from cliproxy.formats.responses_side.ir import (
 _INCOMPLETE = {LENGTH: "max_output_tokens", CONTENT_FILTER: "content_filter"}
 
 
-def responses_usage(usage: Usage) -> dict[str, Any]:
+def responses_usage(usage: Usage) -> JSONObject:
     return {
         "input_tokens": usage.input_tokens,
         "input_tokens_details": {"cached_tokens": usage.cached_tokens},
@@ -50,8 +54,8 @@ def response_id(id: str | None, nonce: str) -> str:
 
 
 def response_object(
-    id: str, created: int, model: str, status: str, output: list[Any], usage: Usage | None
-) -> dict[str, Any]:
+    id: str, created: int, model: str, status: str, output: JSONArray, usage: Usage | None
+) -> JSONObject:
     return {
         "id": id,
         "object": "response",
@@ -66,11 +70,11 @@ def response_object(
     }
 
 
-def _text_part(text: str) -> dict[str, Any]:
+def _text_part(text: str) -> JSONObject:
     return {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
 
 
-def _message_item(item_id: str, text: str, status: str = "completed") -> dict[str, Any]:
+def _message_item(item_id: str, text: str, status: str = "completed") -> JSONObject:
     content = [_text_part(text)] if status == "completed" else []
     return {
         "id": item_id,
@@ -81,8 +85,8 @@ def _message_item(item_id: str, text: str, status: str = "completed") -> dict[st
     }
 
 
-def _reasoning_item(item_id: str, text: str | None, signature: str) -> dict[str, Any]:
-    item: dict[str, Any] = {
+def _reasoning_item(item_id: str, text: str | None, signature: str) -> JSONObject:
+    item: JSONObject = {
         "id": item_id,
         "type": "reasoning",
         "summary": [{"type": "summary_text", "text": text}] if text else [],
@@ -92,7 +96,9 @@ def _reasoning_item(item_id: str, text: str | None, signature: str) -> dict[str,
     return item
 
 
-def _call_item(item_id: str, call_id: str, tool: ClientTool, arguments: str, status: str):
+def _call_item(
+    item_id: str, call_id: str, tool: ClientTool, arguments: str, status: str
+) -> JSONObject:
     if tool.custom:
         item = {
             "id": item_id,
@@ -143,19 +149,19 @@ class _Open:
 class ResponsesEncoder(Encoder):
     """Responses SSE (`event: X\\ndata: Y\\n\\n`), `sequence_number` counted from 0."""
 
-    def __init__(self, model: str, **kw: Any) -> None:
+    def __init__(self, model: str, **kw: Unpack[EncoderOptions]) -> None:
         super().__init__(model, **kw)
         self.id = ""
         self._base = ""
         self.seq = 0
         self._next_index = 0
-        self._items: dict[int, dict[str, Any]] = {}
+        self._items: dict[int, JSONObject] = {}
         self._message: _Open | None = None
         self._reasoning: _Open | None = None
-        self._tools: dict[Any, _Open] = {}
+        self._tools: dict[ToolKey, _Open] = {}
         self._serial = 0
 
-    def _event(self, name: str, payload: dict[str, Any]) -> None:
+    def _event(self, name: str, payload: JSONObject) -> None:
         payload["sequence_number"] = self.seq
         self.seq += 1
         self.out.append(sse(name, payload))
@@ -178,13 +184,13 @@ class ResponsesEncoder(Encoder):
         self._serial += 1
         return _Open(index, f"{prefix}_{self._base}_{self._serial}")
 
-    def _added(self, state: _Open, item: dict[str, Any]) -> None:
+    def _added(self, state: _Open, item: JSONObject) -> None:
         self._event(
             "response.output_item.added",
             {"type": "response.output_item.added", "output_index": state.index, "item": item},
         )
 
-    def _item_done(self, state: _Open, item: dict[str, Any]) -> None:
+    def _item_done(self, state: _Open, item: JSONObject) -> None:
         self._items[state.index] = item
         self._event(
             "response.output_item.done",
@@ -338,7 +344,7 @@ class ResponsesEncoder(Encoder):
 
     # --- function calls ---
 
-    def tool_start(self, key: Any, id: str, name: str, signature: str | None = None) -> None:
+    def tool_start(self, key: ToolKey, id: str, name: str, signature: str | None = None) -> None:
         if self.done or key in self._tools:
             return
         self._close_message()
@@ -351,7 +357,7 @@ class ResponsesEncoder(Encoder):
         self._tools[key] = call
         self._added(call, _call_item(call.item_id, call.call_id, call.tool, "", "in_progress"))
 
-    def tool_args(self, key: Any, delta: str) -> None:
+    def tool_args(self, key: ToolKey, delta: str) -> None:
         call = self._tools.get(key)
         if self.done or call is None or not delta:
             return
@@ -360,7 +366,7 @@ class ResponsesEncoder(Encoder):
             return  # its raw input is known once the JSON around it is complete
         self._seq_delta(b"response.function_call_arguments.delta", call, b',"delta":', delta, b"")
 
-    def tool_end(self, key: Any) -> None:
+    def tool_end(self, key: ToolKey) -> None:
         call = self._tools.pop(key, None)
         if self.done or call is None:
             return
@@ -427,12 +433,12 @@ class ResponsesEncoder(Encoder):
 
 
 def responses_from_message(
-    msg: Message, *, model: str, created: int, nonce: str, tool_names=None
-) -> dict[str, Any]:
+    msg: Message, *, model: str, created: int, nonce: str, tool_names: ToolNames | None = None
+) -> JSONObject:
     """`Message` → a whole Responses `response` object."""
     rid = response_id(msg.id, nonce)
     base = rid[len("resp_") :]
-    output: list[dict[str, Any]] = []
+    output: list[JSONObject] = []
     for n, block in enumerate(msg.blocks, 1):
         if isinstance(block, TextBlock):
             output.append(_message_item(f"msg_{base}_{n}", block.text))

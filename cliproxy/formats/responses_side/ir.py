@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import NotRequired, TypedDict
+
+from cliproxy.formats.json_types import JSON, JSONObject
+from cliproxy.formats.sse import SSEEvent
 
 # Neutral finish reasons (translators.md §4.1 maps each format's reasons onto these).
 STOP = "stop"
@@ -64,7 +67,7 @@ class Usage:
         self.seen = other.seen
 
 
-def as_int(value: Any) -> int:
+def as_int(value: JSON) -> int:
     """A token count from JSON: ints and integral floats count, anything else is 0."""
     if isinstance(value, bool):
         return 0
@@ -75,12 +78,12 @@ def as_int(value: Any) -> int:
     return 0
 
 
-def opt_str(value: Any) -> str | None:
+def opt_str(value: JSON) -> str | None:
     """`value` if it is a string, else None."""
     return value if isinstance(value, str) else None
 
 
-def openai_usage(raw: dict[str, Any], prompt: str, completion: str) -> Usage:
+def openai_usage(raw: JSONObject, prompt: str, completion: str) -> Usage:
     """An OpenAI usage object → `Usage`.
 
     Chat names its counts `prompt`/`completion` and Responses `input`/`output`; the rest of
@@ -101,16 +104,16 @@ def openai_usage(raw: dict[str, Any], prompt: str, completion: str) -> Usage:
     )
 
 
-def dumps(obj: Any) -> bytes:
+def dumps(obj: JSON) -> bytes:
     """Compact UTF-8 JSON, the way every upstream we copy writes it."""
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def dumps_str(obj: Any) -> str:
+def dumps_str(obj: JSON) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
-def loads_object(data: bytes) -> dict[str, Any] | None:
+def loads_object(data: bytes) -> JSONObject | None:
     """Parse one event's JSON object; None for anything that is not a JSON object."""
     try:
         obj = json.loads(data)
@@ -119,7 +122,7 @@ def loads_object(data: bytes) -> dict[str, Any] | None:
     return obj if isinstance(obj, dict) else None
 
 
-def arguments_object(arguments: str) -> dict[str, Any]:
+def arguments_object(arguments: str) -> JSONObject:
     """Tool arguments for clients that take an object (Claude `input`, Gemini `args`).
 
     Empty → `{}`. Text that is not a JSON object is kept, not dropped, as `{"_raw": text}` so
@@ -151,6 +154,18 @@ class ClientTool:
 
 #: upstream tool name -> the client's tool (a plain string: just the client's name)
 ToolNames = Mapping[str, "str | ClientTool"]
+
+#: How a decoder tells its encoder which tool call an event belongs to: whatever the provider
+#: keys calls by (a block or choice index, an item id), opaque to the encoder.
+ToolKey = Hashable
+
+
+class EncoderOptions(TypedDict):
+    """The keyword arguments every `Encoder` takes, for subclasses that pass them on."""
+
+    created: int
+    nonce: str
+    tool_names: NotRequired[ToolNames | None]
 
 
 def client_tool(tool_names: ToolNames | None, name: str) -> ClientTool:
@@ -299,13 +314,13 @@ class Encoder:
     def block_end(self) -> None:
         """The current text or thinking block is complete; more of the same kind starts anew."""
 
-    def tool_start(self, key: Any, id: str, name: str, signature: str | None = None) -> None:
+    def tool_start(self, key: ToolKey, id: str, name: str, signature: str | None = None) -> None:
         raise NotImplementedError
 
-    def tool_args(self, key: Any, delta: str) -> None:
+    def tool_args(self, key: ToolKey, delta: str) -> None:
         raise NotImplementedError
 
-    def tool_end(self, key: Any) -> None:
+    def tool_end(self, key: ToolKey) -> None:
         raise NotImplementedError
 
     def set_usage(self, usage: Usage) -> None:
@@ -341,7 +356,7 @@ class Decoder:
         self._call_ids += 1
         return f"call_{self.nonce}{self._call_ids}"
 
-    def feed(self, event: Any) -> None:
+    def feed(self, event: SSEEvent) -> None:
         raise NotImplementedError
 
     def close(self) -> None:

@@ -8,13 +8,16 @@ substring search. The client encoder of the same format is kept only to write er
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Generic, TypeVar
 
+from cliproxy.formats.json_types import JSONObject
 from cliproxy.formats.responses_side._wire import DONE
 from cliproxy.formats.responses_side.decode_chat import usage_from_chat
 from cliproxy.formats.responses_side.decode_claude import usage_from_claude
 from cliproxy.formats.responses_side.decode_gemini import first_candidate, unwrap, usage_from_gemini
 from cliproxy.formats.responses_side.decode_responses import usage_from_responses
+from cliproxy.formats.responses_side.encode_gemini import GeminiEncoder
+from cliproxy.formats.responses_side.encode_responses import ResponsesEncoder
 from cliproxy.formats.responses_side.ir import Encoder, Usage, dumps, loads_object
 from cliproxy.formats.responses_side.stream import (
     INCOMPLETE_MESSAGE,
@@ -33,10 +36,14 @@ def _terminated(raw: bytes) -> bytes:
     return raw if _whole(raw) else raw.rstrip(b"\r\n") + b"\n\n"
 
 
-class PassThrough(StreamTranslator):
+#: the client encoder a pass-through keeps to write error events
+_E = TypeVar("_E", bound=Encoder)
+
+
+class PassThrough(StreamTranslator, Generic[_E]):
     """Common bookkeeping; subclasses look at the events that matter."""
 
-    def __init__(self, errors: Encoder) -> None:
+    def __init__(self, errors: _E) -> None:
         self._errors = errors
         self.done = False
         self.usage = Usage()
@@ -84,17 +91,17 @@ class PassThrough(StreamTranslator):
             pass
         return self._errors.drain()
 
-    def _parse(self, data: bytes) -> dict[str, Any] | None:
+    def _parse(self, data: bytes) -> JSONObject | None:
         obj = loads_object(data)
         if obj is None:
             self.skipped += 1
         return obj
 
 
-class ClaudePassThrough(PassThrough):
+class ClaudePassThrough(PassThrough[Encoder]):
     def __init__(self, errors: Encoder) -> None:
         super().__init__(errors)
-        self._raw_usage: dict[str, Any] = {}
+        self._raw_usage: JSONObject = {}
 
     def _relay(self, event: SSEEvent) -> list[bytes]:
         out = [_terminated(event.raw)]
@@ -133,7 +140,7 @@ class ClaudePassThrough(PassThrough):
         return [b'event: message_stop\ndata: {"type":"message_stop"}\n\n']
 
 
-class ChatPassThrough(PassThrough):
+class ChatPassThrough(PassThrough[Encoder]):
     """Parses only chunks with a usage object, a finish reason or an error body."""
 
     def _relay(self, event: SSEEvent) -> list[bytes]:
@@ -167,15 +174,15 @@ class ChatPassThrough(PassThrough):
         return [DONE]
 
 
-class ResponsesPassThrough(PassThrough):
+class ResponsesPassThrough(PassThrough[ResponsesEncoder]):
     """Also back-fills `response.completed` whose `output` is empty (translators.md §1.1)."""
 
     _TERMINAL = ("response.completed", "response.incomplete", "response.failed")
     _PARSED = ("response.created", "response.output_item.done", "error") + _TERMINAL
 
-    def __init__(self, errors: Encoder) -> None:
+    def __init__(self, errors: ResponsesEncoder) -> None:
         super().__init__(errors)
-        self._items: dict[int, Any] = {}
+        self._items: dict[int, JSONObject] = {}
         self._saw_error = False
         self._last = b""
 
@@ -247,10 +254,10 @@ def _last_sequence(data: bytes) -> int:
     return int(digits) if digits else -1
 
 
-class GeminiPassThrough(PassThrough):
+class GeminiPassThrough(PassThrough[GeminiEncoder]):
     """With `sse=False` the data of each event is re-framed as a JSON array element."""
 
-    def __init__(self, errors: Encoder, *, sse: bool = True) -> None:
+    def __init__(self, errors: GeminiEncoder, *, sse: bool = True) -> None:
         super().__init__(errors)
         self._sse = sse
         self._chunks = 0

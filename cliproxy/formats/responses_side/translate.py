@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 from cliproxy.formats import Format
+from cliproxy.formats.json_types import JSONObject
 from cliproxy.formats.responses_side.decode_chat import ChatDecoder, message_from_chat
 from cliproxy.formats.responses_side.decode_claude import ClaudeDecoder, message_from_claude
 from cliproxy.formats.responses_side.decode_gemini import GeminiDecoder, message_from_gemini
@@ -25,6 +25,7 @@ from cliproxy.formats.responses_side.encode_responses import (
 from cliproxy.formats.responses_side.ir import (
     Decoder,
     Encoder,
+    EncoderOptions,
     Message,
     ToolCallBlock,
     ToolNames,
@@ -52,13 +53,6 @@ _ENCODERS: dict[Format, type[Encoder]] = {
     Format.GEMINI: GeminiEncoder,
 }
 
-_PASS_THROUGH = {
-    Format.CLAUDE: ClaudePassThrough,
-    Format.OPENAI_CHAT: ChatPassThrough,
-    Format.OPENAI_RESPONSES: ResponsesPassThrough,
-    Format.GEMINI: GeminiPassThrough,
-}
-
 _FROM_BODY: dict[Format, Callable[..., Message]] = {
     Format.CLAUDE: message_from_claude,
     Format.OPENAI_CHAT: message_from_chat,
@@ -66,7 +60,7 @@ _FROM_BODY: dict[Format, Callable[..., Message]] = {
     Format.GEMINI: message_from_gemini,
 }
 
-_TO_BODY: dict[Format, Callable[..., dict[str, Any]]] = {
+_TO_BODY: dict[Format, Callable[..., JSONObject]] = {
     Format.CLAUDE: claude_from_message,
     Format.OPENAI_CHAT: chat_from_message,
     Format.OPENAI_RESPONSES: responses_from_message,
@@ -77,13 +71,13 @@ _TO_BODY: dict[Format, Callable[..., dict[str, Any]]] = {
 def translate_response(
     provider: Format,
     client: Format,
-    body: dict[str, Any],
+    body: JSONObject,
     *,
     model: str,
     tool_names: ToolNames | None = None,
     created: int | None = None,
     nonce: str | None = None,
-) -> dict[str, Any]:
+) -> JSONObject:
     """A whole upstream response in `provider`'s format → the same answer in `client`'s.
 
     Args:
@@ -131,14 +125,25 @@ def _encoder(
     tool_names: ToolNames | None,
     gemini_sse: bool,
 ) -> Encoder:
-    kw: dict[str, Any] = {
+    options: EncoderOptions = {
         "created": int(time.time()) if created is None else created,
         "nonce": nonce,
         "tool_names": tool_names,
     }
     if client is Format.GEMINI:
-        kw["sse"] = gemini_sse
-    return _ENCODERS[client](model, **kw)
+        return GeminiEncoder(model, sse=gemini_sse, **options)
+    return _ENCODERS[client](model, **options)
+
+
+def _pass_through(encoder: Encoder, *, gemini_sse: bool) -> StreamTranslator:
+    """The same-format fast path, keeping `encoder` (the client's format) for error events."""
+    if isinstance(encoder, GeminiEncoder):
+        return GeminiPassThrough(encoder, sse=gemini_sse)
+    if isinstance(encoder, ResponsesEncoder):
+        return ResponsesPassThrough(encoder)
+    if isinstance(encoder, ClaudeEncoder):
+        return ClaudePassThrough(encoder)
+    return ChatPassThrough(encoder)
 
 
 def stream_translator(
@@ -166,9 +171,7 @@ def stream_translator(
         client, model, created=created, nonce=nonce, tool_names=tool_names, gemini_sse=gemini_sse
     )
     if provider is client:
-        if client is Format.GEMINI:
-            return GeminiPassThrough(encoder, sse=gemini_sse)
-        return _PASS_THROUGH[client](encoder)
+        return _pass_through(encoder, gemini_sse=gemini_sse)
     return HubTranslator(_DECODERS[provider](encoder, nonce=nonce), encoder)
 
 
