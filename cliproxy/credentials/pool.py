@@ -65,6 +65,8 @@ class Routable(Protocol):
 
 
 T = TypeVar("T", bound=Routable)
+#: anything `_rotate` turns (credential ids, pool members)
+_Item = TypeVar("_Item")
 
 
 def normalize_strategy(name: str | None) -> str:
@@ -361,7 +363,7 @@ class CredentialPool:
                 result.extend(members)
         return result
 
-    def _rotate(self, key: tuple[object, ...], items: list, advance: bool) -> list:
+    def _rotate(self, key: tuple[object, ...], items: list[_Item], advance: bool) -> list[_Item]:
         if len(items) < 2:
             return items
         cursor = self._cursors.get(key, 0)
