@@ -282,7 +282,8 @@ class _Flow:
         while True:
             line = await self.lines.next_line()
             if line is None:
-                await defer.Deferred[None]()  # input ended: only the callback can finish now
+                never: defer.Deferred[None] = defer.Deferred()
+                await never  # input ended: only the callback can finish now
                 continue
             got = parse_pasted(line)
             if got is None:
