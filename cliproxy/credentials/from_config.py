@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
 
+from cliproxy.config.model import Config, ModelEntry, OpenAICompatEntry, ProviderKeyEntry
 from cliproxy.credentials.model import Credential, ModelAlias, stable_id
 
 __all__ = ["KEY_LISTS", "credentials_from_config"]
@@ -20,7 +20,7 @@ KEY_LISTS = (
 COMPAT_KIND = "openai-compatibility"
 
 
-def _models(entries: Iterable[Any]) -> tuple[ModelAlias, ...]:
+def _models(entries: Iterable[ModelEntry]) -> tuple[ModelAlias, ...]:
     return tuple(
         ModelAlias(
             name=m.name,
@@ -32,7 +32,7 @@ def _models(entries: Iterable[Any]) -> tuple[ModelAlias, ...]:
     )
 
 
-def credentials_from_config(config: Any) -> list[Credential]:
+def credentials_from_config(config: Config) -> list[Credential]:
     """One `Credential` per usable key entry, in config order, with stable ids.
 
     Ids are `<kind>:<sha256(kind, key, base-url, proxy-url)[:12]>` (openai-compatibility
@@ -51,54 +51,65 @@ def credentials_from_config(config: Any) -> list[Credential]:
             out.append(cred)
 
     for kind, provider, attr in KEY_LISTS:
-        for entry in getattr(config, attr, ()) or ():
-            base_url = (entry.base_url or "").rstrip("/")
-            if not entry.api_key or not base_url:
-                continue
-            options = dict(entry.options)
-            if getattr(entry, "websockets", False):
-                options["websockets"] = True
-            add(
-                Credential(
-                    id=stable_id(kind, entry.api_key, base_url, entry.proxy_url),
-                    provider=provider,
-                    kind=kind,
-                    api_key=entry.api_key,
-                    base_url=base_url,
-                    proxy_url=entry.proxy_url,
-                    headers=tuple(entry.headers),
-                    prefix=entry.prefix,
-                    priority=entry.priority,
-                    models=_models(entry.models),
-                    excluded_models=tuple(entry.excluded_models),
-                    disable_cooling=entry.disable_cooling,
-                    options=tuple(sorted(options.items())),
-                )
-            )
-
-    for compat in getattr(config, "openai_compatibility", ()) or ():
-        base_url = (compat.base_url or "").rstrip("/")
-        if not base_url:
-            continue
-        provider = compat.name.lower()
-        # A provider without keys still gets one key-less credential (a local gateway).
-        keys = [(k.api_key, k.proxy_url) for k in compat.api_key_entries] or [("", "")]
-        for api_key, proxy_url in keys:
-            add(
-                Credential(
-                    id=stable_id(COMPAT_KIND, provider, api_key, base_url, proxy_url),
-                    provider=provider,
-                    kind=COMPAT_KIND,
-                    api_key=api_key,
-                    base_url=base_url,
-                    proxy_url=proxy_url,
-                    headers=tuple(compat.headers),
-                    prefix=compat.prefix,
-                    priority=compat.priority,
-                    models=_models(compat.models),
-                    disabled=compat.disabled,
-                    disable_cooling=compat.disable_cooling,
-                    options=tuple(sorted(dict(compat.options).items())),
-                )
-            )
+        entries: Iterable[ProviderKeyEntry] = getattr(config, attr, ()) or ()
+        _key_list_credentials(kind, provider, entries, add)
+    compat: Iterable[OpenAICompatEntry] = getattr(config, "openai_compatibility", ()) or ()
+    for entry in compat:
+        _compat_credentials(entry, add)
     return out
+
+
+def _key_list_credentials(
+    kind: str, provider: str, entries: Iterable[ProviderKeyEntry], add: Callable[[Credential], None]
+) -> None:
+    for entry in entries:
+        base_url = (entry.base_url or "").rstrip("/")
+        if not entry.api_key or not base_url:
+            continue
+        options = dict(entry.options)
+        if getattr(entry, "websockets", False):
+            options["websockets"] = True
+        add(
+            Credential(
+                id=stable_id(kind, entry.api_key, base_url, entry.proxy_url),
+                provider=provider,
+                kind=kind,
+                api_key=entry.api_key,
+                base_url=base_url,
+                proxy_url=entry.proxy_url,
+                headers=tuple(entry.headers),
+                prefix=entry.prefix,
+                priority=entry.priority,
+                models=_models(entry.models),
+                excluded_models=tuple(entry.excluded_models),
+                disable_cooling=entry.disable_cooling,
+                options=tuple(sorted(options.items())),
+            )
+        )
+
+
+def _compat_credentials(compat: OpenAICompatEntry, add: Callable[[Credential], None]) -> None:
+    base_url = (compat.base_url or "").rstrip("/")
+    if not base_url:
+        return
+    provider = compat.name.lower()
+    # A provider without keys still gets one key-less credential (a local gateway).
+    keys = [(k.api_key, k.proxy_url) for k in compat.api_key_entries] or [("", "")]
+    for api_key, proxy_url in keys:
+        add(
+            Credential(
+                id=stable_id(COMPAT_KIND, provider, api_key, base_url, proxy_url),
+                provider=provider,
+                kind=COMPAT_KIND,
+                api_key=api_key,
+                base_url=base_url,
+                proxy_url=proxy_url,
+                headers=tuple(compat.headers),
+                prefix=compat.prefix,
+                priority=compat.priority,
+                models=_models(compat.models),
+                disabled=compat.disabled,
+                disable_cooling=compat.disable_cooling,
+                options=tuple(sorted(dict(compat.options).items())),
+            )
+        )

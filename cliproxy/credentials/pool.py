@@ -65,6 +65,8 @@ class Routable(Protocol):
 
 
 T = TypeVar("T", bound=Routable)
+#: anything `_rotate` turns (credential ids, pool members)
+_Item = TypeVar("_Item")
 
 
 def normalize_strategy(name: str | None) -> str:
@@ -308,6 +310,22 @@ class CredentialPool:
             NoCredential: no candidate, or every candidate is disabled.
             AllCoolingDown: every enabled candidate is resting.
         """
+        ready = self._ready(candidates, model)
+        groups: dict[int, list[T]] = {}
+        for c in ready:
+            groups.setdefault(c.credential.priority, []).append(c)
+        rotate = normalize_strategy(self._strategy()) == ROUND_ROBIN
+        if len(self._cursors) > _MAX_CURSORS:
+            self._cursors.clear()
+
+        result: list[T] = []
+        for rank, priority in enumerate(sorted(groups, reverse=True)):
+            # Only the group that will actually serve this request moves its cursors.
+            result.extend(self._group_order(groups[priority], model, priority, rotate, rank == 0))
+        return result
+
+    def _ready(self, candidates: Sequence[T], model: str) -> list[T]:
+        """The enabled candidates not resting now; raises when there are none."""
         now = self._now()
         ready: list[T] = []
         earliest: float | None = None
@@ -334,34 +352,30 @@ class CredentialPool:
                 _provider_list(c for c in candidates if not c.credential.disabled),
                 earliest - now,
             )
+        return ready
 
-        groups: dict[int, list[T]] = {}
-        for c in ready:
-            groups.setdefault(c.credential.priority, []).append(c)
-        rotate = normalize_strategy(self._strategy()) == ROUND_ROBIN
-        if len(self._cursors) > _MAX_CURSORS:
-            self._cursors.clear()
-
+    def _group_order(
+        self, group: list[T], model: str, priority: int, rotate: bool, advance: bool
+    ) -> list[T]:
+        """One priority group in order: credentials rotated (round-robin), and each alias
+        pool rotated among itself; `advance` moves the cursors (the serving group only)."""
+        by_cred: dict[str, list[T]] = {}
+        for c in group:
+            by_cred.setdefault(c.credential.id, []).append(c)
+        cred_ids = list(by_cred)
+        if rotate:
+            cred_ids = self._rotate(("rr", model, priority), cred_ids, advance)
         result: list[T] = []
-        for rank, priority in enumerate(sorted(groups, reverse=True)):
-            # Only the group that will actually serve this request moves its cursors.
-            advance = rank == 0
-            by_cred: dict[str, list[T]] = {}
-            for c in groups[priority]:
-                by_cred.setdefault(c.credential.id, []).append(c)
-            cred_ids = list(by_cred)
-            if rotate:
-                cred_ids = self._rotate(("rr", model, priority), cred_ids, advance)
-            for position, cid in enumerate(cred_ids):
-                members = by_cred[cid]
-                if len(members) > 1:
-                    # An alias pool moves on each time its credential serves first.
-                    first = advance and position == 0
-                    members = self._rotate(("pool", model, cid), members, first)
-                result.extend(members)
+        for position, cid in enumerate(cred_ids):
+            members = by_cred[cid]
+            if len(members) > 1:
+                # An alias pool moves on each time its credential serves first.
+                first = advance and position == 0
+                members = self._rotate(("pool", model, cid), members, first)
+            result.extend(members)
         return result
 
-    def _rotate(self, key: tuple[object, ...], items: list, advance: bool) -> list:
+    def _rotate(self, key: tuple[object, ...], items: list[_Item], advance: bool) -> list[_Item]:
         if len(items) < 2:
             return items
         cursor = self._cursors.get(key, 0)
@@ -405,17 +419,7 @@ class CredentialPool:
             Seconds until the pair is ready again (0 when it is not benched).
         """
         now = self._now()
-        key = (credential.id, model)
-        state = self._states.get(key)
-        if state is None:
-            state = self._states[key] = _State()
-        state.status = status
-        state.failures += 1
-        state.updated = now
-        self._marks += 1
-        if self._marks % _PRUNE_EVERY == 0:
-            self.prune()
-
+        state = self._count_failure((credential.id, model), status, now)
         if self._disable_cooling() or credential.disable_cooling:
             return max(0.0, state.until - now)
 
@@ -444,6 +448,19 @@ class CredentialPool:
         state.quota = cooldown.quota
         state.suspends = cooldown.suspends
         return until - now
+
+    def _count_failure(self, key: tuple[str, str | None], status: int, now: float) -> _State:
+        """The pair's state with this failure counted (pruning old states now and then)."""
+        state = self._states.get(key)
+        if state is None:
+            state = self._states[key] = _State()
+        state.status = status
+        state.failures += 1
+        state.updated = now
+        self._marks += 1
+        if self._marks % _PRUNE_EVERY == 0:
+            self.prune()
+        return state
 
     # -- housekeeping ----------------------------------------------------------------------
 

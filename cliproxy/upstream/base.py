@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from twisted.web.iweb import IResponse
+
 from cliproxy.credentials.model import Credential
+from cliproxy.credentials.net import HTTPRequester
 from cliproxy.formats import Format
 from cliproxy.upstream.body import accept_encoding
 from cliproxy.upstream.headers import HeaderMap
@@ -112,8 +115,8 @@ class Executor:
         raise NotImplementedError
 
     async def send(
-        self, http: Any, call: UpstreamCall, proxy_url: str | None, timeout: float | None
-    ) -> Any:
+        self, http: HTTPRequester, call: UpstreamCall, proxy_url: str | None, timeout: float | None
+    ) -> IResponse:
         """Send `call` through `http` (an `UpstreamHTTP`); returns the unbuffered `IResponse`.
 
         `proxy_url` is the effective proxy (`""`/`None`: environment); `timeout` bounds

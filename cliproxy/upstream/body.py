@@ -10,18 +10,23 @@ bytes are checked for magic numbers. Decompressed output is bounded so a small
 from __future__ import annotations
 
 import zlib
-from typing import Any
 
 from twisted.internet import defer
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 from twisted.web.client import ResponseDone
 from twisted.web.http import PotentialDataLoss
+from twisted.web.http_headers import Headers
+from twisted.web.iweb import IResponse
+
+from cliproxy.credentials.net import body_transport
 
 try:
     import zstandard
-except ImportError:  # pragma: no cover - zstandard is a declared dependency
-    zstandard = None
+except ImportError:  # pragma: no cover - Debian 12 may lack python3-zstandard
+    _ZSTD = False
+else:
+    _ZSTD = True
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -44,12 +49,12 @@ class BodyDecodeError(Exception):
 
 
 def zstd_available() -> bool:
-    return zstandard is not None
+    return _ZSTD
 
 
 def accept_encoding() -> str:
     """What we can decode, for a non-stream request's `Accept-Encoding`."""
-    return "gzip, zstd" if zstandard is not None else "gzip"
+    return "gzip, zstd" if _ZSTD else "gzip"
 
 
 def detect_encoding(first_bytes: bytes) -> str | None:
@@ -68,7 +73,7 @@ def may_be_magic(first_bytes: bytes) -> bool:
     )
 
 
-def declared_encoding(headers: Any) -> str | None:
+def declared_encoding(headers: Headers) -> str | None:
     """The response's `Content-Encoding`, lowercased; `None` when absent or `identity`.
 
     `headers` is a Twisted `Headers`. Several codings (`gzip, zstd`) come back joined,
@@ -108,7 +113,7 @@ class Decompressor:
         kind = _DECODABLE.get(encoding.strip().lower())
         if kind is None:
             raise BodyDecodeError(f"unsupported content-encoding {encoding!r}")
-        if kind == "zstd" and zstandard is None:
+        if kind == "zstd" and not _ZSTD:
             raise BodyDecodeError("zstd body but the zstandard package is not installed")
         self.encoding = kind
         self.max_output = max_output
@@ -116,14 +121,15 @@ class Decompressor:
         self._between_members = b""
         self._trailing_garbage = False
         self._out: list[bytes] = []
+        self._zstd: zstandard.ZstdDecompressionWriter | None = None
         if kind == "zstd":
             # stream_writer hands output over in bounded pieces, so the size check runs
-            # while decoding, not after a bomb has been fully expanded
-            self._zstd = zstandard.ZstdDecompressor().stream_writer(_Sink(self), write_size=_STEP)
-            self._zlib = None
-        else:
-            self._zstd = None
-            self._zlib = zlib.decompressobj(47)  # 32+15: gzip or zlib header, auto-detected
+            # while decoding, not after a bomb has been fully expanded; zstandard's stub
+            # asks for a whole IO[bytes] where it only calls write()
+            sink = _Sink(self)
+            self._zstd = zstandard.ZstdDecompressor().stream_writer(sink, write_size=_STEP)  # type: ignore[arg-type]
+        # 32+15: gzip or zlib header, auto-detected
+        self._zlib = zlib.decompressobj(47) if kind != "zstd" else None
 
     def _take(self, data: bytes) -> None:
         self._account(len(data))
@@ -212,7 +218,7 @@ def decode_body(raw: bytes, declared: str | None, limit: int | None) -> bytes:
 
 
 class _Collector(Protocol):
-    def __init__(self, finished: defer.Deferred, limit: int) -> None:
+    def __init__(self, finished: defer.Deferred[bytes], limit: int) -> None:
         self._finished = finished
         self._limit = limit
         self._parts: list[bytes] = []
@@ -224,11 +230,17 @@ class _Collector(Protocol):
             return
         self._size += len(data)
         if self._size > self._limit:
-            self._failed = True
-            self.transport.stopProducing()
+            self.abandon()
             self._finished.errback(BodyTooLarge(f"upstream body exceeds {self._limit} bytes"))
             return
         self._parts.append(data)
+
+    def abandon(self) -> None:
+        """Ignore the rest of the body and drop the connection."""
+        self._failed = True
+        transport = body_transport(self)
+        if transport is not None:
+            transport.stopProducing()
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         if self._failed or self._finished.called:
@@ -239,7 +251,7 @@ class _Collector(Protocol):
             self._finished.errback(reason)
 
 
-def read_body(response: Any, limit: int, *, decode: bool = True) -> defer.Deferred:
+def read_body(response: IResponse, limit: int, *, decode: bool = True) -> defer.Deferred[bytes]:
     """Collect a whole (small) response body, at most `limit` bytes.
 
     gzip/deflate/zstd bodies are decoded when `Content-Encoding` says so or the magic
@@ -252,12 +264,11 @@ def read_body(response: Any, limit: int, *, decode: bool = True) -> defer.Deferr
     """
     collector: list[_Collector] = []
 
-    def cancel(_: defer.Deferred) -> None:
+    def cancel(_: defer.Deferred[bytes]) -> None:
         if collector and collector[0].transport is not None:
-            collector[0]._failed = True
-            collector[0].transport.stopProducing()
+            collector[0].abandon()
 
-    finished: defer.Deferred = defer.Deferred(cancel)
+    finished: defer.Deferred[bytes] = defer.Deferred(cancel)
     proto = _Collector(finished, limit)
     collector.append(proto)
     response.deliverBody(proto)

@@ -15,21 +15,25 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from twisted.internet.interfaces import IProtocol, ITransport
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.client import ResponseDone
 from twisted.web.http import PotentialDataLoss
-from twisted.web.iweb import UNKNOWN_LENGTH
+from twisted.web.iweb import UNKNOWN_LENGTH, IResponse
+from zope.interface import implementer
 
 from cliproxy.config.model import CODE_ASSIST_URL
 from cliproxy.credentials.model import Credential
+from cliproxy.credentials.net import HTTPRequester, body_transport
 from cliproxy.credentials.oauth import google
 from cliproxy.formats import Format
 from cliproxy.upstream.base import Executor, UpstreamCall, base_url, json_bytes
 from cliproxy.upstream.body import BodyDecodeError, Decompressor, declared_encoding
 from cliproxy.upstream.headers import HeaderMap
 from cliproxy.upstream.oauth_call import (
+    BufferedResponse,
     OAuthCall,
     OAuthSender,
     local_error,
@@ -116,7 +120,9 @@ class GeminiCLIExecutor(OAuthSender, Executor):
         )
         return oauth_call(call, holder, cred.id)
 
-    async def before_send(self, http: Any, call: OAuthCall, token: str, proxy_url: Any) -> Any:
+    async def before_send(
+        self, http: HTTPRequester, call: OAuthCall, token: str, proxy_url: str | None
+    ) -> OAuthCall | BufferedResponse:
         if call.action != "generate":
             return call
         payload = json.loads(call.body)
@@ -147,7 +153,7 @@ class GeminiCLIExecutor(OAuthSender, Executor):
         payload["project"] = holder.discovered_project
         return oauth_call(call, holder, call.account, body=json_bytes(payload))
 
-    def wrap_response(self, call: OAuthCall, response: Any) -> Any:
+    def wrap_response(self, call: OAuthCall, response: IResponse) -> IResponse:
         if call.action == "count_tokens":
             return response
         return UnwrappedResponse(response, call.stream)
@@ -171,14 +177,14 @@ def _unwrap(data: bytes) -> bytes:
 class _Unwrapper(Protocol):
     """Passes the body to `inner`, with each envelope replaced by its `response`."""
 
-    def __init__(self, inner: Any, stream: bool, encoding: str | None) -> None:
+    def __init__(self, inner: IProtocol, stream: bool, encoding: str | None) -> None:
         self.inner = inner
         self.stream = stream
         self._decoder = Decompressor(encoding) if encoding else None
         self._buffer = b""
         self._failed = False
 
-    def makeConnection(self, transport: Any) -> None:
+    def makeConnection(self, transport: ITransport) -> None:
         Protocol.makeConnection(self, transport)
         self.inner.makeConnection(transport)
 
@@ -192,8 +198,9 @@ class _Unwrapper(Protocol):
             data = self._decode(data)
         except BodyDecodeError:
             self._failed = True
-            if self.transport is not None:
-                self.transport.stopProducing()
+            transport = body_transport(self)
+            if transport is not None:
+                transport.stopProducing()
             return
         if not self.stream:
             self._buffer += data
@@ -232,10 +239,11 @@ class _Unwrapper(Protocol):
         self.inner.connectionLost(reason)
 
 
+@implementer(IResponse)
 class UnwrappedResponse:
     """An `IResponse` view of a Cloud Code answer with the envelopes removed."""
 
-    def __init__(self, response: Any, stream: bool) -> None:
+    def __init__(self, response: IResponse, stream: bool) -> None:
         self._response = response
         self._stream = stream
         self.code = response.code
@@ -247,9 +255,9 @@ class UnwrappedResponse:
         self.headers.removeHeader(b"content-length")
         self.length = UNKNOWN_LENGTH
         self.request = getattr(response, "request", None)
-        self.previousResponse = None
+        self.previousResponse: IResponse | None = None
 
-    def deliverBody(self, protocol: Any) -> None:
+    def deliverBody(self, protocol: IProtocol) -> None:
         try:
             unwrapper = _Unwrapper(protocol, self._stream, self._encoding)
         except BodyDecodeError:
@@ -258,5 +266,5 @@ class UnwrappedResponse:
             return
         self._response.deliverBody(unwrapper)
 
-    def setPreviousResponse(self, response: Any) -> None:
+    def setPreviousResponse(self, response: IResponse) -> None:
         self.previousResponse = response

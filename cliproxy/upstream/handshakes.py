@@ -131,68 +131,79 @@ class Socks5Handshake:
         out = b""
         while True:
             if self._state == "greeting":
-                if len(self._buf) < 2:
-                    return out, None
-                ver, method = self._buf[0], self._buf[1]
-                self._buf = self._buf[2:]
-                if ver != 5:
-                    raise ProxyError("proxy does not speak SOCKS5")
-                if method == 0x00:
-                    self._state = "reply"
-                    out += self._connect_request()
-                elif method == 0x02 and self._user is not None:
-                    self._state = "auth"
-                    out += (
-                        b"\x01"
-                        + bytes([len(self._user)])
-                        + self._user
-                        + bytes([len(self._pass)])
-                        + self._pass
-                    )
-                elif method == 0xFF:
-                    raise ProxyError(
-                        "SOCKS5 proxy accepts none of our auth methods"
-                        + ("" if self._user is not None else " (does it need a username?)")
-                    )
-                else:
-                    raise ProxyError(
-                        f"SOCKS5 proxy chose an auth method we did not offer ({method})"
-                    )
+                step = self._on_greeting()
             elif self._state == "auth":
-                if len(self._buf) < 2:
-                    return out, None
-                status = self._buf[1]
-                self._buf = self._buf[2:]
-                if status != 0:
-                    raise ProxyError("SOCKS5 proxy rejected the username/password")
-                self._state = "reply"
-                out += self._connect_request()
+                step = self._on_auth()
             elif self._state == "reply":
-                if len(self._buf) < 5:
-                    return out, None
-                ver, rep, atyp = self._buf[0], self._buf[1], self._buf[3]
-                if ver != 5:
-                    raise ProxyError("proxy does not speak SOCKS5")
-                if rep != 0:
-                    why = _SOCKS_REPLIES.get(rep, f"error {rep}")
-                    raise ProxyError(
-                        f"SOCKS5 proxy could not connect to {_authority(self._host, self._port)}: "
-                        f"{why}"
-                    )
-                if atyp == 1:
-                    size = 4 + 4 + 2
-                elif atyp == 4:
-                    size = 4 + 16 + 2
-                elif atyp == 3:
-                    size = 4 + 1 + self._buf[4] + 2
-                else:
-                    raise ProxyError(f"SOCKS5 proxy sent an unknown address type {atyp}")
-                if len(self._buf) < size:
-                    return out, None
-                leftover = self._buf[size:]
-                self._buf = b""
-                self._state = "open"
-                self.done = True
-                return out, leftover
+                return self._on_reply(out)
             else:
                 return out, b""
+            if step is None:  # wait for more bytes
+                return out, None
+            out += step
+
+    def _on_greeting(self) -> bytes | None:
+        """The proxy's choice of auth method; what we send next."""
+        if len(self._buf) < 2:
+            return None
+        ver, method = self._buf[0], self._buf[1]
+        self._buf = self._buf[2:]
+        if ver != 5:
+            raise ProxyError("proxy does not speak SOCKS5")
+        if method == 0x00:
+            self._state = "reply"
+            return self._connect_request()
+        if method == 0x02 and self._user is not None:
+            self._state = "auth"
+            return (
+                b"\x01"
+                + bytes([len(self._user)])
+                + self._user
+                + bytes([len(self._pass)])
+                + self._pass
+            )
+        if method == 0xFF:
+            raise ProxyError(
+                "SOCKS5 proxy accepts none of our auth methods"
+                + ("" if self._user is not None else " (does it need a username?)")
+            )
+        raise ProxyError(f"SOCKS5 proxy chose an auth method we did not offer ({method})")
+
+    def _on_auth(self) -> bytes | None:
+        """The username/password verdict; then the CONNECT request."""
+        if len(self._buf) < 2:
+            return None
+        status = self._buf[1]
+        self._buf = self._buf[2:]
+        if status != 0:
+            raise ProxyError("SOCKS5 proxy rejected the username/password")
+        self._state = "reply"
+        return self._connect_request()
+
+    def _on_reply(self, out: bytes) -> tuple[bytes, bytes | None]:
+        """The CONNECT reply: the tunnel is open once its bound address has arrived."""
+        if len(self._buf) < 5:
+            return out, None
+        ver, rep, atyp = self._buf[0], self._buf[1], self._buf[3]
+        if ver != 5:
+            raise ProxyError("proxy does not speak SOCKS5")
+        if rep != 0:
+            why = _SOCKS_REPLIES.get(rep, f"error {rep}")
+            raise ProxyError(
+                f"SOCKS5 proxy could not connect to {_authority(self._host, self._port)}: {why}"
+            )
+        if atyp == 1:
+            size = 4 + 4 + 2
+        elif atyp == 4:
+            size = 4 + 16 + 2
+        elif atyp == 3:
+            size = 4 + 1 + self._buf[4] + 2
+        else:
+            raise ProxyError(f"SOCKS5 proxy sent an unknown address type {atyp}")
+        if len(self._buf) < size:
+            return out, None
+        leftover = self._buf[size:]
+        self._buf = b""
+        self._state = "open"
+        self.done = True
+        return out, leftover

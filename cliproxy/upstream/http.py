@@ -19,12 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from http.cookiejar import DefaultCookiePolicy
-from typing import Any
+from typing import IO, TypeVar, cast
 from urllib.parse import urlsplit
 
 from treq.client import HTTPClient
 from twisted.internet import defer
 from twisted.internet.error import ConnectingCancelledError
+from twisted.internet.interfaces import IConsumer, IDelayedCall
+from twisted.internet.ssl import Certificate
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.client import (
@@ -38,9 +40,10 @@ from twisted.web.client import (
     ResponseNeverReceived,
 )
 from twisted.web.http_headers import Headers
-from twisted.web.iweb import IAgent, IBodyProducer
+from twisted.web.iweb import IAgent, IBodyProducer, IPolicyForHTTPS, IResponse
 from zope.interface import implementer
 
+from cliproxy.credentials.net import IClientReactor
 from cliproxy.upstream.handshakes import basic_proxy_authorization
 from cliproxy.upstream.headers import HeaderMap
 from cliproxy.upstream.proxy import (
@@ -55,9 +58,12 @@ from cliproxy.upstream.tunnel import UpstreamEndpointFactory
 try:  # treq >= 23 types its jar; older treq uses the stdlib one
     from treq.cookies import IndexableCookieJar as _CookieJar
 except ImportError:  # pragma: no cover - depends on the installed treq
-    from http.cookiejar import CookieJar as _CookieJar
+    # treq 22.2 has no IndexableCookieJar and takes the stdlib jar; mypy sees treq 26
+    from http.cookiejar import CookieJar as _CookieJar  # type: ignore[assignment]
 
 log = Logger()
+
+_R = TypeVar("_R")
 
 #: seconds to open a TCP connection (and to finish a proxy handshake)
 DEFAULT_CONNECT_TIMEOUT = 10.0
@@ -80,12 +86,13 @@ def _is_cancellation(failure: Failure) -> bool:
     """Twisted wraps a cancelled request in ResponseNeverReceived & co.; look inside."""
     if failure.check(defer.CancelledError, ConnectingCancelledError):
         return True
-    if failure.check(ResponseNeverReceived, ResponseFailed, RequestTransmissionFailed):
-        return any(isinstance(r, Failure) and _is_cancellation(r) for r in failure.value.reasons)
+    error = failure.value
+    if isinstance(error, ResponseNeverReceived | ResponseFailed | RequestTransmissionFailed):
+        return any(isinstance(r, Failure) and _is_cancellation(r) for r in error.reasons)
     return False
 
 
-def _producer(body: Any) -> Any:
+def _producer(body: bytes | bytearray | IO[bytes]) -> IBodyProducer | None:
     """Bytes go in one write; a file (e.g. Twisted's spooled request body) is streamed
     from where it is in chunks, so a large body is never copied into memory."""
     if not body:
@@ -99,7 +106,7 @@ class _Borrowed:
     """A file lent to FileBodyProducer, which closes what it reads: the owner (the
     client's Request) still needs it, so closing is left to the owner."""
 
-    def __init__(self, f: Any) -> None:
+    def __init__(self, f: IO[bytes]) -> None:
         self._f = f
 
     def read(self, n: int = -1) -> bytes:
@@ -123,7 +130,7 @@ class BytesProducer:
         self._body = body
         self.length = len(body)
 
-    def startProducing(self, consumer: Any) -> defer.Deferred:
+    def startProducing(self, consumer: IConsumer) -> defer.Deferred[None]:
         consumer.write(self._body)
         return defer.succeed(None)
 
@@ -137,7 +144,7 @@ class BytesProducer:
         pass
 
 
-def _no_cookies() -> Any:
+def _no_cookies() -> _CookieJar:
     return _CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
 
 
@@ -145,10 +152,16 @@ def _no_cookies() -> Any:
 class _CallerAcceptEncoding:
     """Undo the `Accept-Encoding: gzip` treq appends after the caller's own value."""
 
-    def __init__(self, agent: Any) -> None:
+    def __init__(self, agent: IAgent) -> None:
         self._agent = agent
 
-    def request(self, method, uri, headers=None, bodyProducer=None):  # noqa: ANN001
+    def request(
+        self,
+        method: bytes,
+        uri: bytes,
+        headers: Headers | None = None,
+        bodyProducer: IBodyProducer | None = None,
+    ) -> defer.Deferred[IResponse]:
         if headers is not None:
             values = headers.getRawHeaders(b"accept-encoding")
             if values and len(values) > 1:
@@ -161,12 +174,18 @@ class _CallerAcceptEncoding:
 class _HTTPProxyAgent:
     """Through an HTTP(S) proxy: absolute-form for http:// targets, CONNECT for https://."""
 
-    def __init__(self, forward: Any, tunnel: Any, proxy_authorization: bytes | None) -> None:
+    def __init__(self, forward: IAgent, tunnel: IAgent, proxy_authorization: bytes | None) -> None:
         self._forward = forward
         self._tunnel = tunnel
         self._auth = proxy_authorization
 
-    def request(self, method, uri, headers=None, bodyProducer=None):  # noqa: ANN001
+    def request(
+        self,
+        method: bytes,
+        uri: bytes,
+        headers: Headers | None = None,
+        bodyProducer: IBodyProducer | None = None,
+    ) -> defer.Deferred[IResponse]:
         if uri.lower().startswith(b"http:"):
             headers = Headers() if headers is None else headers.copy()
             if self._auth is not None:
@@ -183,7 +202,7 @@ class UpstreamHTTP:
         connect_timeout: seconds per TCP connect and per proxy handshake.
         max_persistent_per_host: idle connections kept per host and proxy setting.
         cached_connection_timeout: seconds an idle connection is kept.
-        trust_root: `IOpenSSLTrustRoot` for https:// upstreams and proxies; `None` uses
+        trust_root: the CA certificate for https:// upstreams and proxies; `None` uses
             the platform's CA store. Tests pass a self-signed certificate here.
         tls_policy: a whole `IPolicyForHTTPS` instead of `trust_root`.
         environ: environment for proxy fallback (`HTTPS_PROXY`, `NO_PROXY`...); read
@@ -192,20 +211,22 @@ class UpstreamHTTP:
 
     def __init__(
         self,
-        reactor: Any,
+        reactor: IClientReactor,
         *,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         max_persistent_per_host: int = DEFAULT_MAX_PERSISTENT_PER_HOST,
         cached_connection_timeout: float = DEFAULT_CACHED_CONNECTION_TIMEOUT,
-        trust_root: Any = None,
-        tls_policy: Any = None,
+        trust_root: Certificate | None = None,
+        tls_policy: IPolicyForHTTPS | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self.reactor = reactor
         self._connect_timeout = connect_timeout
         self._max_per_host = max_persistent_per_host
         self._cached_timeout = cached_connection_timeout
-        self._tls_policy = tls_policy or BrowserLikePolicyForHTTPS(trustRoot=trust_root)
+        self._tls_policy: IPolicyForHTTPS = tls_policy or BrowserLikePolicyForHTTPS(
+            trustRoot=trust_root
+        )
         self._environ = environ
         self._clients: dict[str, HTTPClient] = {}
         self._pools: dict[str, HTTPConnectionPool] = {}
@@ -215,15 +236,16 @@ class UpstreamHTTP:
     def _pool(self, key: str) -> HTTPConnectionPool:
         pool = HTTPConnectionPool(self.reactor, persistent=True)
         pool.maxPersistentPerHost = self._max_per_host
-        pool.cachedConnectionTimeout = self._cached_timeout
+        # Twisted infers `int` from its class default; the pool only hands it to callLater
+        pool.cachedConnectionTimeout = self._cached_timeout  # type: ignore[assignment]
         self._pools[key] = pool
         return pool
 
-    def _build_agent(self, proxy: ProxySpec | None, pool: HTTPConnectionPool) -> Any:
+    def _build_agent(self, proxy: ProxySpec | None, pool: HTTPConnectionPool) -> IAgent:
         factory = UpstreamEndpointFactory(
             self.reactor, proxy, self._tls_policy, self._connect_timeout
         )
-        agent = Agent.usingEndpointFactory(self.reactor, factory, pool=pool)
+        agent: IAgent = Agent.usingEndpointFactory(self.reactor, factory, pool=pool)
         if proxy is not None and proxy.scheme in ("http", "https"):
             auth = (
                 basic_proxy_authorization(proxy.username, proxy.password)
@@ -241,7 +263,7 @@ class UpstreamHTTP:
             ProxyConfigError: the URL cannot be used.
         """
         spec = None if not proxy_url else parse_proxy_url(proxy_url)
-        key = "direct" if spec is None else proxy_url.strip()  # type: ignore[union-attr]
+        key = "direct" if spec is None or proxy_url is None else proxy_url.strip()
         client = self._clients.get(key)
         if client is None:
             if spec is not None:
@@ -264,14 +286,14 @@ class UpstreamHTTP:
 
     def request(
         self,
-        method: str,
+        method: str | bytes,
         url: str,
         *,
         headers: Mapping[str, str] | HeaderMap | None = None,
-        body: bytes | Any = b"",
+        body: bytes | IO[bytes] = b"",
         proxy_url: str | None = None,
         timeout_headers: float | None = None,
-    ) -> defer.Deferred:
+    ) -> defer.Deferred[IResponse]:
         """Send one request; the Deferred fires with an unbuffered `IResponse`.
 
         Args:
@@ -298,22 +320,30 @@ class UpstreamHTTP:
             return defer.fail(e)
         if isinstance(headers, HeaderMap):
             headers = headers.to_dict()
-        if isinstance(method, bytes):
+        if isinstance(method, bytes):  # callers typed loosely may still pass bytes
             method = method.decode("ascii")
+        treq_headers: dict[bytes | str, bytes | str] = {k: v for k, v in (headers or {}).items()}
         try:
             d = client.request(
                 method,
                 url,
-                headers=dict(headers or {}),
+                headers=treq_headers,
                 data=_producer(body),
                 allow_redirects=False,
                 unbuffered=True,
             )
         except Exception:  # a URL the agent cannot even start on (bad host name...)
             return defer.fail()
-        # our own timer rather than treq's timeout=, so expiry is told apart from a cancel
+        # treq's response provides IResponse; Deferred's typing is invariant, hence the cast
+        return self._bound_header_wait(cast("defer.Deferred[IResponse]", d), timeout_headers)
+
+    def _bound_header_wait(
+        self, d: defer.Deferred[_R], timeout_headers: float | None
+    ) -> defer.Deferred[_R]:
+        """Our own timer rather than treq's `timeout=`, so expiry is told apart from a
+        cancel; Twisted's wrappers around a cancel become plain `CancelledError`."""
         timed_out = []
-        timer = None
+        timer: IDelayedCall | None = None
         if timeout_headers:
 
             def expire() -> None:
@@ -322,7 +352,7 @@ class UpstreamHTTP:
 
             timer = self.reactor.callLater(timeout_headers, expire)
 
-        def settled(result: Any) -> Any:
+        def settled(result: _R | Failure) -> _R | Failure:
             if timer is not None and timer.active():
                 timer.cancel()
             if isinstance(result, Failure) and _is_cancellation(result):
@@ -333,7 +363,7 @@ class UpstreamHTTP:
 
         return d.addBoth(settled)
 
-    def close(self) -> defer.Deferred:
+    def close(self) -> defer.Deferred[None]:
         """Close every idle pooled connection (service shutdown)."""
         pools = list(self._pools.values())
         self._pools.clear()

@@ -13,18 +13,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import cast
 
 from twisted.internet import defer
-from twisted.internet.interfaces import IPushProducer
+from twisted.internet.interfaces import IProtocol, IPushProducer, ITransport
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.client import ResponseDone
 from twisted.web.http_headers import Headers
+from twisted.web.iweb import IResponse
 from zope.interface import implementer
 
 from cliproxy.credentials.authdir import holder_of
 from cliproxy.credentials.model import Credential
+from cliproxy.credentials.net import HTTPRequester
 from cliproxy.credentials.oauth.holder import NeedsLogin, RefreshFailed, TokenHolder
 from cliproxy.upstream.base import UpstreamCall, UpstreamConfigError
 from cliproxy.upstream.body import read_body
@@ -85,6 +87,7 @@ class _NoTransport:
         pass
 
 
+@implementer(IResponse)
 class BufferedResponse:
     """An `IResponse` whose body is already in memory (a local answer, or a read 401)."""
 
@@ -101,15 +104,17 @@ class BufferedResponse:
         self.length = len(body)
         self._body = body
         self.request = None
-        self.previousResponse = None
+        self.previousResponse: IResponse | None = None
 
-    def deliverBody(self, protocol: Any) -> None:
-        protocol.makeConnection(_NoTransport())
+    def deliverBody(self, protocol: IProtocol) -> None:
+        # a body protocol's transport is a push producer, not a connection: Twisted's own
+        # (TransportProxyProducer) is no ITransport either
+        protocol.makeConnection(cast(ITransport, _NoTransport()))
         if self._body:
             protocol.dataReceived(self._body)
         protocol.connectionLost(Failure(ResponseDone()))
 
-    def setPreviousResponse(self, response: Any) -> None:
+    def setPreviousResponse(self, response: IResponse) -> None:
         self.previousResponse = response
 
 
@@ -128,17 +133,19 @@ class OAuthSender:
         headers["Authorization"] = f"Bearer {token}"
         return headers
 
-    async def before_send(self, http: Any, call: OAuthCall, token: str, proxy_url: Any) -> Any:
+    async def before_send(
+        self, http: HTTPRequester, call: OAuthCall, token: str, proxy_url: str | None
+    ) -> OAuthCall | BufferedResponse:
         """A hook run once the token is known (Gemini CLI finds its project here)."""
         return call
 
-    def wrap_response(self, call: OAuthCall, response: Any) -> Any:
+    def wrap_response(self, call: OAuthCall, response: IResponse) -> IResponse:
         """A hook over a successful answer (Gemini CLI unwraps its envelope)."""
         return response
 
     async def send(
-        self, http: Any, call: UpstreamCall, proxy_url: str | None, timeout: float | None
-    ) -> Any:
+        self, http: HTTPRequester, call: UpstreamCall, proxy_url: str | None, timeout: float | None
+    ) -> IResponse:
         if not isinstance(call, OAuthCall) or call.holder is None:
             raise UpstreamConfigError("an OAuth executor was given a call without a token holder")
         holder = call.holder
@@ -151,7 +158,7 @@ class OAuthSender:
             return local_error(503, e.message, "auth_unavailable")
         if isinstance(prepared, BufferedResponse):
             return prepared  # the hook answered (e.g. no Gemini project)
-        oauth: OAuthCall = prepared
+        oauth = prepared
         response = await self._request(http, oauth, token, proxy_url, timeout)
         if response.code != 401 or not holder.refresh_token:
             return self._wrapped(oauth, response)
@@ -168,14 +175,19 @@ class OAuthSender:
         response = await self._request(http, oauth, token, proxy_url, timeout)
         return self._wrapped(oauth, response)
 
-    def _wrapped(self, call: OAuthCall, response: Any) -> Any:
+    def _wrapped(self, call: OAuthCall, response: IResponse) -> IResponse:
         if 200 <= response.code < 300:
             return self.wrap_response(call, response)
         return response
 
     async def _request(
-        self, http: Any, call: OAuthCall, token: str, proxy_url: str | None, timeout: float | None
-    ) -> Any:
+        self,
+        http: HTTPRequester,
+        call: OAuthCall,
+        token: str,
+        proxy_url: str | None,
+        timeout: float | None,
+    ) -> IResponse:
         return await http.request(
             call.method,
             call.url,
@@ -186,7 +198,7 @@ class OAuthSender:
         )
 
 
-async def _read_quietly(response: Any) -> bytes:
+async def _read_quietly(response: IResponse) -> bytes:
     try:
         return await read_body(response, _ERROR_BODY_LIMIT)
     except defer.CancelledError:

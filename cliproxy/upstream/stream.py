@@ -13,17 +13,18 @@ upstream), and stopping it (client gone) drops the upstream connection.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from twisted.internet.defer import CancelledError
-from twisted.internet.interfaces import IPushProducer
+from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.client import ResponseDone
 from twisted.web.http import PotentialDataLoss
+from twisted.web.iweb import IResponse
 from zope.interface import implementer
 
+from cliproxy.credentials.net import body_transport
 from cliproxy.upstream.body import (
     BodyDecodeError,
     BodyTooLarge,
@@ -65,11 +66,11 @@ class StreamReader(Protocol):
 
     def __init__(
         self,
-        on_data: Callable[[bytes], Any],
-        on_end: Callable[[Failure | None], Any],
+        on_data: Callable[[bytes], object],
+        on_end: Callable[[Failure | None], object],
         *,
         idle_timeout: float | None,
-        clock: Any,
+        clock: IReactorTime,
         content_encoding: str | None = None,
         max_output: int | None = None,
         decode: bool = True,
@@ -84,7 +85,7 @@ class StreamReader(Protocol):
         # not sniffing and no decoder: `_decode` hands every chunk on unchanged
         self._sniffing = decode
         self._sniff_buf = b""
-        self._timer: Any = None
+        self._timer: IDelayedCall | None = None
         self._paused = False
         self.ended = False
 
@@ -124,8 +125,9 @@ class StreamReader(Protocol):
         if self.ended:
             return
         self._finish(reason)
-        if self.transport is not None:
-            self.transport.stopProducing()
+        transport = body_transport(self)
+        if transport is not None:
+            transport.stopProducing()
 
     def stop(self) -> None:
         """The consumer is gone: drop the upstream connection; `on_end` gets CancelledError."""
@@ -189,26 +191,28 @@ class StreamReader(Protocol):
     def pauseProducing(self) -> None:
         self._paused = True
         self._disarm()
-        if self.transport is not None:
-            self.transport.pauseProducing()
+        transport = body_transport(self)
+        if transport is not None:
+            transport.pauseProducing()
 
     def resumeProducing(self) -> None:
         self._paused = False
         self._arm()
-        if self.transport is not None:
-            self.transport.resumeProducing()
+        transport = body_transport(self)
+        if transport is not None:
+            transport.resumeProducing()
 
     def stopProducing(self) -> None:
         self.stop()
 
 
 def deliver_stream(
-    response: Any,
-    on_data: Callable[[bytes], Any],
-    on_end: Callable[[Failure | None], Any],
+    response: IResponse,
+    on_data: Callable[[bytes], object],
+    on_end: Callable[[Failure | None], object],
     *,
     idle_timeout: float | None,
-    clock: Any,
+    clock: IReactorTime,
     max_output: int | None = None,
 ) -> StreamReader:
     """Start reading `response`'s body into `on_data`; see `StreamReader`.

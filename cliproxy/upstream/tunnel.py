@@ -10,7 +10,7 @@ real protocol (HTTP/1.1, or TLS wrapping HTTP/1.1 for https:// targets).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import cast
 
 from twisted.internet import defer
 from twisted.internet.abstract import isIPAddress, isIPv6Address
@@ -20,14 +20,31 @@ from twisted.internet.endpoints import (
     TCP6ClientEndpoint,
     wrapClientTLS,
 )
-from twisted.internet.interfaces import IStreamClientEndpoint
+from twisted.internet.interfaces import (
+    IAddress,
+    IDelayedCall,
+    IProtocol,
+    IProtocolFactory,
+    IReactorTime,
+    IStreamClientEndpoint,
+    ITCPTransport,
+)
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
+from twisted.web.client import URI
 from twisted.web.iweb import IAgentEndpointFactory, IPolicyForHTTPS
 from zope.interface import implementer
 
+from cliproxy.credentials.net import IClientReactor
 from cliproxy.upstream.handshakes import HTTPConnectHandshake, ProxyError, Socks5Handshake
 from cliproxy.upstream.proxy import ProxySpec
+
+#: a proxy handshake: `start()` bytes, then `receive(data) -> (reply, leftover)`
+Handshake = HTTPConnectHandshake | Socks5Handshake
+#: makes a fresh handshake (a Deferred: a name may have to be resolved first)
+HandshakeMaker = Callable[[], "defer.Deferred[Handshake]"]
+#: Twisted's own connect timeout (TCP4ClientEndpoint, HostnameEndpoint), used when we set none
+_TWISTED_CONNECT_TIMEOUT = 30.0
 
 
 class _TunnelProtocol(Protocol):
@@ -39,10 +56,10 @@ class _TunnelProtocol(Protocol):
 
     def __init__(
         self,
-        handshake: Any,
-        factory: Any,
-        result: defer.Deferred,
-        clock: Any,
+        handshake: Handshake,
+        factory: IProtocolFactory,
+        result: defer.Deferred[IProtocol],
+        clock: IReactorTime,
         timeout: float | None,
     ) -> None:
         self._handshake = handshake
@@ -50,16 +67,26 @@ class _TunnelProtocol(Protocol):
         self._result = result
         self._clock = clock
         self._timeout = timeout
-        self._timer: Any = None
-        self.inner: Any = None
+        self._timer: IDelayedCall | None = None
+        self.inner: IProtocol | None = None
+
+    def abort(self) -> None:
+        """Drop the proxy connection now (a no-op before it exists)."""
+        if self.transport is not None:
+            # TCP and TLS transports both have ITCPTransport's abortConnection
+            cast(ITCPTransport, self.transport).abortConnection()
+
+    def _write(self, data: bytes) -> None:
+        if self.transport is not None:
+            self.transport.write(data)
 
     def connectionMade(self) -> None:
         if self._result.called:  # cancelled while the TCP connect was finishing
-            self.transport.abortConnection()
+            self.abort()
             return
         if self._timeout is not None:
             self._timer = self._clock.callLater(self._timeout, self._timed_out)
-        self.transport.write(self._handshake.start())
+        self._write(self._handshake.start())
 
     def _timed_out(self) -> None:
         self._timer = None
@@ -74,7 +101,7 @@ class _TunnelProtocol(Protocol):
         self._stop_timer()
         if not self._result.called:
             self._result.errback(Failure(error))
-        self.transport.abortConnection()
+        self.abort()
 
     def dataReceived(self, data: bytes) -> None:
         if self.inner is not None:
@@ -88,12 +115,13 @@ class _TunnelProtocol(Protocol):
             self._fail(e)
             return
         if reply:
-            self.transport.write(reply)
+            self._write(reply)
         if leftover is not None:
             self._open(leftover)
 
     def _open(self, leftover: bytes) -> None:
         self._stop_timer()
+        assert self.transport is not None  # data arrived, so the connection exists
         inner = self._factory.buildProtocol(self.transport.getPeer())
         if inner is None:
             self._fail(ProxyError("connection refused by the protocol factory"))
@@ -122,7 +150,7 @@ class _OneProtocolFactory(Factory):
     def __init__(self, protocol: Protocol) -> None:
         self._protocol = protocol
 
-    def buildProtocol(self, addr: Any) -> Protocol:
+    def buildProtocol(self, addr: IAddress | None) -> Protocol:
         self._protocol.factory = self
         return self._protocol
 
@@ -133,17 +161,17 @@ class TunnelEndpoint:
 
     Args:
         proxy_endpoint: how to reach the proxy itself (TCP, or TLS for https:// proxies).
-        make_handshake: returns a fresh handshake (or a Deferred of one, when the target
-            name must be resolved locally first).
+        make_handshake: returns a Deferred of a fresh handshake (the target name may
+            have to be resolved locally first).
         clock: `IReactorTime` for the handshake deadline.
         timeout: seconds the proxy may take to open the tunnel.
     """
 
     def __init__(
         self,
-        proxy_endpoint: Any,
-        make_handshake: Callable[[], Any],
-        clock: Any,
+        proxy_endpoint: IStreamClientEndpoint,
+        make_handshake: HandshakeMaker,
+        clock: IReactorTime,
         timeout: float | None,
     ) -> None:
         self._proxy_endpoint = proxy_endpoint
@@ -151,30 +179,30 @@ class TunnelEndpoint:
         self._clock = clock
         self._timeout = timeout
 
-    def connect(self, protocolFactory: Any) -> defer.Deferred:
-        pending: list[defer.Deferred] = []
+    def connect(self, protocolFactory: IProtocolFactory) -> defer.Deferred[IProtocol]:
+        connecting: list[defer.Deferred[IProtocol]] = []
         protocols: list[_TunnelProtocol] = []
 
-        def cancel(_: defer.Deferred) -> None:
+        def cancel(_: defer.Deferred[IProtocol]) -> None:
             # before the TCP connection exists, cancel the attempt; after, drop it
-            for d in pending:
+            if not start.called:
+                start.cancel()
+            for d in connecting:
                 if not d.called:
                     d.cancel()
             for p in protocols:
-                if p.transport is not None:
-                    p.transport.abortConnection()
+                p.abort()
 
-        result: defer.Deferred = defer.Deferred(cancel)
+        result: defer.Deferred[IProtocol] = defer.Deferred(cancel)
 
-        def with_handshake(handshake: Any) -> defer.Deferred:
+        def with_handshake(handshake: Handshake) -> defer.Deferred[IProtocol]:
             proto = _TunnelProtocol(handshake, protocolFactory, result, self._clock, self._timeout)
             protocols.append(proto)
             d = self._proxy_endpoint.connect(_OneProtocolFactory(proto))
-            pending.append(d)
+            connecting.append(d)
             return d
 
         start = defer.maybeDeferred(self._make_handshake)
-        pending.append(start)
         start.addCallback(with_handshake)
 
         def failed(f: Failure) -> None:
@@ -185,7 +213,9 @@ class TunnelEndpoint:
         return result
 
 
-def _tls_endpoint(policy: Any, host: str, port: int, inner: Any) -> Any:
+def _tls_endpoint(
+    policy: IPolicyForHTTPS, host: str, port: int, inner: IStreamClientEndpoint
+) -> IStreamClientEndpoint:
     return wrapClientTLS(policy.creatorForNetloc(host.encode("idna"), port), inner)
 
 
@@ -202,9 +232,9 @@ class UpstreamEndpointFactory:
 
     def __init__(
         self,
-        reactor: Any,
+        reactor: IClientReactor,
         proxy: ProxySpec | None,
-        tls_policy: Any,
+        tls_policy: IPolicyForHTTPS,
         connect_timeout: float | None,
     ) -> None:
         self._reactor = reactor
@@ -212,18 +242,16 @@ class UpstreamEndpointFactory:
         self._policy = IPolicyForHTTPS(tls_policy)
         self._timeout = connect_timeout
 
-    def _tcp(self, host: str, port: int) -> HostnameEndpoint:
-        kwargs: dict[str, Any] = {}
-        if self._timeout is not None:
-            kwargs["timeout"] = self._timeout
+    def _tcp(self, host: str, port: int) -> IStreamClientEndpoint:
+        timeout = _TWISTED_CONNECT_TIMEOUT if self._timeout is None else self._timeout
         # an IP literal needs no resolver (HostnameEndpoint would still hop to a thread)
         if isIPAddress(host):
-            return TCP4ClientEndpoint(self._reactor, host, port, **kwargs)
+            return TCP4ClientEndpoint(self._reactor, host, port, timeout=timeout)
         if isIPv6Address(host):
-            return TCP6ClientEndpoint(self._reactor, host, port, **kwargs)
-        return HostnameEndpoint(self._reactor, host, port, **kwargs)
+            return TCP6ClientEndpoint(self._reactor, host, port, timeout=timeout)
+        return HostnameEndpoint(self._reactor, host, port, timeout=timeout)
 
-    def proxy_endpoint(self) -> Any:
+    def proxy_endpoint(self) -> IStreamClientEndpoint:
         """The endpoint of the proxy itself (TLS-wrapped for https:// proxies)."""
         proxy = self._proxy
         assert proxy is not None
@@ -232,15 +260,19 @@ class UpstreamEndpointFactory:
             ep = _tls_endpoint(self._policy, proxy.host, proxy.port, ep)
         return ep
 
-    def _handshake_maker(self, host: str, port: int) -> Callable[[], Any]:
+    def _handshake_maker(self, host: str, port: int) -> HandshakeMaker:
         proxy = self._proxy
         assert proxy is not None
         if proxy.scheme in ("http", "https"):
-            return lambda: HTTPConnectHandshake(host, port, proxy.username, proxy.password)
+            return lambda: defer.succeed(
+                HTTPConnectHandshake(host, port, proxy.username, proxy.password)
+            )
         if proxy.remote_dns:
-            return lambda: Socks5Handshake(host, port, proxy.username, proxy.password)
+            return lambda: defer.succeed(
+                Socks5Handshake(host, port, proxy.username, proxy.password)
+            )
 
-        def resolve_then_handshake() -> defer.Deferred:
+        def resolve_then_handshake() -> defer.Deferred[Handshake]:
             # socks5:// means the name is resolved here, not on the proxy
             d = defer.maybeDeferred(self._reactor.resolve, host)
             return d.addCallback(
@@ -249,13 +281,13 @@ class UpstreamEndpointFactory:
 
         return resolve_then_handshake
 
-    def endpointForURI(self, uri: Any) -> Any:
+    def endpointForURI(self, uri: URI) -> IStreamClientEndpoint:
         host = uri.host.decode("ascii") if isinstance(uri.host, bytes) else uri.host
         scheme = uri.scheme.decode("ascii") if isinstance(uri.scheme, bytes) else uri.scheme
         if scheme not in ("http", "https"):
             raise ValueError(f"unsupported upstream scheme {scheme!r}")
         if self._proxy is None:
-            ep: Any = self._tcp(host, uri.port)
+            ep = self._tcp(host, uri.port)
         else:
             ep = TunnelEndpoint(
                 self.proxy_endpoint(),

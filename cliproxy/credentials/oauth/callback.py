@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from twisted.internet import defer
+from twisted.internet.address import IPv4Address
 from twisted.internet.error import CannotListenError
+from twisted.internet.interfaces import IListeningPort, IReactorTCP
 from twisted.web.resource import Resource
-from twisted.web.server import Site
+from twisted.web.server import Request, Site
 
 from cliproxy.credentials.oauth.pkce import same_secret
 
@@ -96,7 +97,7 @@ _PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>cliproxy logi
 <body style="font-family: sans-serif; margin: 3em"><h2>{title}</h2><p>{text}</p></body></html>"""
 
 
-def _page(request: Any, status: int, title: str, text: str) -> bytes:
+def _page(request: Request, status: int, title: str, text: str) -> bytes:
     request.setResponseCode(status)
     request.setHeader(b"content-type", b"text/html; charset=utf-8")
     request.setHeader(b"cache-control", b"no-store")
@@ -107,10 +108,10 @@ class _Callback(Resource):
     isLeaf = True
 
     def __init__(self, login: CallbackServer) -> None:
-        super().__init__()
+        Resource.__init__(self)  # by name: untyped_calls_exclude does not see through super()
         self.login = login
 
-    def render_GET(self, request: Any) -> bytes:
+    def render_GET(self, request: Request) -> bytes:
         server = self.login
         path = request.path.decode("latin-1")
         if path != server.path:
@@ -139,7 +140,7 @@ class _Callback(Resource):
             "cliproxy has the sign-in. You can close this tab and return to the terminal.",
         )
 
-    def render_POST(self, request: Any) -> bytes:
+    def render_POST(self, request: Request) -> bytes:
         return _page(request, 405, "Method not allowed", "Open this page with GET.")
 
 
@@ -157,13 +158,13 @@ class CallbackServer:
             with `LoginError` for a denied consent or a wrong state).
     """
 
-    def __init__(self, reactor: Any, path: str, state: str, provider: str) -> None:
+    def __init__(self, reactor: IReactorTCP, path: str, state: str, provider: str) -> None:
         self.reactor = reactor
         self.path = path
         self.state = state
         self.provider = provider
-        self.result: defer.Deferred = defer.Deferred()
-        self._port: Any = None
+        self.result: defer.Deferred[Redirect] = defer.Deferred()
+        self._port: IListeningPort | None = None
 
     def check(self, got: Redirect) -> str | None:
         """Why `got` cannot be used, or None."""
@@ -195,7 +196,9 @@ class CallbackServer:
         site.displayTracebacks = False
         site.noisy = False
         try:
-            self._port = self.reactor.listenTCP(port, site, interface="127.0.0.1")
+            # Twisted 26 types the factory as ServerFactory[_ProtoWithFactory], which its
+            # own Site (an HTTPFactory) does not match
+            listening = self.reactor.listenTCP(port, site, interface="127.0.0.1")  # type: ignore[arg-type]
         except CannotListenError as e:
             raise LoginError(
                 f"cannot listen on 127.0.0.1:{port} for the sign-in callback "
@@ -203,10 +206,17 @@ class CallbackServer:
                 "--oauth-callback-port (the provider must accept that redirect), or paste "
                 "the final URL instead"
             ) from None
-        return int(self._port.getHost().port)
+        self._port = listening
+        address = listening.getHost()
+        assert isinstance(address, IPv4Address)  # listenTCP on 127.0.0.1
+        return int(address.port)
 
-    def stop(self) -> defer.Deferred:
+    def stop(self) -> defer.Deferred[None]:
         port, self._port = self._port, None
         if port is None:
             return defer.succeed(None)
-        return defer.maybeDeferred(port.stopListening)
+        try:
+            stopped = port.stopListening()
+        except Exception:
+            return defer.fail()
+        return stopped if stopped is not None else defer.succeed(None)

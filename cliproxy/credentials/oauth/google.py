@@ -14,7 +14,9 @@ from typing import Any
 from urllib.parse import quote
 
 from twisted.internet import defer, task
+from twisted.internet.interfaces import IReactorTime
 
+from cliproxy.credentials.net import HTTPRequester
 from cliproxy.credentials.oauth.tokens import (
     describe_network_error,
     parse_error_body,
@@ -80,11 +82,11 @@ def gemini_cli_user_agent(model: str = "unknown") -> str:
 
 
 async def google_json(
-    http: Any,
+    http: HTTPRequester,
     method: str,
     url: str,
     token: str,
-    body: Any = None,
+    body: dict[str, Any] | None = None,
     *,
     proxy_url: str | None = None,
     what: str,
@@ -131,7 +133,7 @@ async def google_json(
 
 
 async def fetch_email(
-    http: Any, userinfo_url: str, token: str, proxy_url: str | None = None
+    http: HTTPRequester, userinfo_url: str, token: str, proxy_url: str | None = None
 ) -> str:
     """The account's email from the userinfo endpoint."""
     sep = "&" if "?" in userinfo_url else "?"
@@ -151,7 +153,7 @@ def _project_id(value: Any) -> str:
 
 
 async def load_code_assist(
-    http: Any, base: str, token: str, project: str = "", proxy_url: str | None = None
+    http: HTTPRequester, base: str, token: str, project: str = "", proxy_url: str | None = None
 ) -> tuple[str, str]:
     """(tier id, project) from `loadCodeAssist` (project "" when none is set up yet)."""
     body: dict[str, Any] = {"metadata": dict(CODE_ASSIST_METADATA)}
@@ -177,12 +179,12 @@ async def load_code_assist(
 
 
 async def onboard_user(
-    http: Any,
+    http: HTTPRequester,
     base: str,
     token: str,
     tier: str,
     project: str,
-    clock: Any,
+    clock: IReactorTime,
     *,
     poll: tuple[float, float],
     proxy_url: str | None = None,
@@ -219,7 +221,7 @@ async def onboard_user(
 
 
 async def discover_project(
-    http: Any, base: str, token: str, clock: Any, proxy_url: str | None = None
+    http: HTTPRequester, base: str, token: str, clock: IReactorTime, proxy_url: str | None = None
 ) -> str:
     """The account's Code Assist project, onboarding a free one when none exists ("" if none)."""
     tier, project = await load_code_assist(http, base, token, proxy_url=proxy_url)
@@ -231,7 +233,7 @@ async def discover_project(
 
 
 async def list_projects(
-    http: Any, base: str, token: str, proxy_url: str | None = None
+    http: HTTPRequester, base: str, token: str, proxy_url: str | None = None
 ) -> list[str]:
     """The ids of the user's GCP projects (Resource Manager)."""
     _, answer = await google_json(
@@ -242,7 +244,7 @@ async def list_projects(
 
 
 async def enable_service(
-    http: Any, base: str, token: str, project: str, proxy_url: str | None = None
+    http: HTTPRequester, base: str, token: str, project: str, proxy_url: str | None = None
 ) -> None:
     """Make sure the Gemini for Cloud (`cloudaicompanion`) API is on for `project`."""
     url = f"{base}/v1/projects/{quote(project, safe='')}/services/{SERVICE}"

@@ -23,9 +23,12 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.internet import defer, task
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from cliproxy.config.model import OAuthEndpoints
+from cliproxy.credentials.net import HTTPRequester
 from cliproxy.credentials.oauth.providers import ProviderSpec
 from cliproxy.credentials.oauth.records import (
     access_token_of,
@@ -93,7 +96,7 @@ class TokenHolder:
         record: dict[str, Any],
         *,
         name: str,
-        clock: Any,
+        clock: IReactorTime,
         endpoints: Callable[[], OAuthEndpoints],
         persist: Callable[[TokenHolder], object] | None = None,
         reread: Callable[[], dict[str, Any] | None] | None = None,
@@ -110,8 +113,8 @@ class TokenHolder:
         self.refreshes = 0
         self.last_refresh: float | None = record_last_refresh(record)
         self._not_before = 0.0
-        self._inflight: defer.Deferred | None = None
-        self._waiters: list[defer.Deferred] = []
+        self._inflight: defer.Deferred[str] | None = None
+        self._waiters: list[defer.Deferred[str]] = []
         #: Gemini CLI: the project found by loadCodeAssist when the file names none
         self.discovered_project = ""
 
@@ -203,7 +206,7 @@ class TokenHolder:
 
     # -- getting a token -----------------------------------------------------------------
 
-    async def token(self, http: Any, proxy_url: str | None = None) -> str:
+    async def token(self, http: HTTPRequester, proxy_url: str | None = None) -> str:
         """A usable access token, refreshing first when it is (nearly) expired.
 
         Raises:
@@ -229,8 +232,8 @@ class TokenHolder:
             raise
 
     def refresh(
-        self, http: Any, proxy_url: str | None = None, *, stale: str | None = None
-    ) -> defer.Deferred:
+        self, http: HTTPRequester, proxy_url: str | None = None, *, stale: str | None = None
+    ) -> defer.Deferred[str]:
         """Refresh now (or join the refresh under way); Deferred[str] of the new token.
 
         Args:
@@ -249,7 +252,7 @@ class TokenHolder:
             )
         if stale is not None and self.access_token != stale and self.fresh(0):
             return defer.succeed(self.access_token)
-        waiter: defer.Deferred = defer.Deferred(self._forget_waiter)
+        waiter: defer.Deferred[str] = defer.Deferred(self._forget_waiter)
         self._waiters.append(waiter)
         if self._inflight is None:
             now = self.clock.seconds()
@@ -264,32 +267,30 @@ class TokenHolder:
             self._start(http, proxy_url)
         return waiter
 
-    def _forget_waiter(self, waiter: defer.Deferred) -> None:
+    def _forget_waiter(self, waiter: defer.Deferred[str]) -> None:
         # this caller left; the refresh goes on for the others
         if waiter in self._waiters:
             self._waiters.remove(waiter)
 
-    def _start(self, http: Any, proxy_url: str | None) -> None:
+    def _start(self, http: HTTPRequester, proxy_url: str | None) -> None:
         work = defer.ensureDeferred(self._refresh(http, proxy_url))
         self._inflight = work
         timer = self.clock.callLater(REFRESH_DEADLINE, work.cancel)
 
-        def settle(result: Any) -> None:
+        def settle(result: str | Failure) -> None:
             if timer.active():
                 timer.cancel()
             self._inflight = None
-            if isinstance(result, defer.Failure) and result.check(defer.CancelledError):
+            if isinstance(result, Failure) and result.check(defer.CancelledError):
                 self._failed(f"no answer within {REFRESH_DEADLINE:g}s", FAILURE_BACKOFF)
-                result = defer.Failure(
-                    RefreshFailed(f"token refresh for {self.name} took too long")
-                )
+                result = Failure(RefreshFailed(f"token refresh for {self.name} took too long"))
             waiters, self._waiters = self._waiters, []
             for w in waiters:
-                if isinstance(result, defer.Failure):
+                if isinstance(result, Failure):
                     w.errback(result)
                 else:
                     w.callback(result)
-            if isinstance(result, defer.Failure):
+            if isinstance(result, Failure):
                 result.trap(NeedsLogin, RefreshFailed)  # reported to the waiters and the log
 
         work.addBoth(settle)
@@ -314,7 +315,7 @@ class TokenHolder:
             str(token_map.get("client_secret") or ""),
         )
 
-    async def _refresh(self, http: Any, proxy_url: str | None) -> str:
+    async def _refresh(self, http: HTTPRequester, proxy_url: str | None) -> str:
         used = self.refresh_token
         fields = self._refresh_fields()
         url = self.spec.endpoints(self._endpoints()).token_url

@@ -17,11 +17,15 @@ import webbrowser
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from twisted.internet import defer
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
+from cliproxy.config.model import Config
+from cliproxy.credentials.net import HTTPRequester, IClientReactor
 from cliproxy.credentials.oauth import google
 from cliproxy.credentials.oauth.callback import CallbackServer, LoginError, Redirect, parse_pasted
 from cliproxy.credentials.oauth.pkce import PKCE, new_state
@@ -44,6 +48,8 @@ from cliproxy.credentials.store import (
 __all__ = ["LineQueue", "LoginError", "LoginOptions", "LoginResult", "open_browser", "run_login"]
 
 log = Logger()
+
+_T = TypeVar("_T")
 
 #: how long a login waits for the browser or a paste
 LOGIN_TIMEOUT = 300.0
@@ -83,7 +89,7 @@ class LineQueue:
 
     def __init__(self) -> None:
         self._lines: deque[str] = deque()
-        self._waiting: deque[defer.Deferred] = deque()
+        self._waiting: deque[defer.Deferred[str | None]] = deque()
         self.closed = False
 
     def feed(self, line: str) -> None:
@@ -101,13 +107,13 @@ class LineQueue:
             if not d.called:
                 d.callback(None)
 
-    def next_line(self) -> defer.Deferred:
+    def next_line(self) -> defer.Deferred[str | None]:
         """Deferred[str | None]: the next line, or None once input has ended."""
         if self._lines:
             return defer.succeed(self._lines.popleft())
         if self.closed:
             return defer.succeed(None)
-        d: defer.Deferred = defer.Deferred(lambda d: self._waiting.remove(d))
+        d: defer.Deferred[str | None] = defer.Deferred(lambda d: self._waiting.remove(d))
         self._waiting.append(d)
         return d
 
@@ -129,15 +135,15 @@ def open_browser(url: str) -> bool:
         return False
 
 
-def _first_of(*ds: defer.Deferred) -> defer.Deferred:
+def _first_of(*ds: defer.Deferred[_T]) -> defer.Deferred[_T]:
     """Fires with the first result or failure of `ds`; later outcomes are dropped."""
-    out: defer.Deferred = defer.Deferred()
+    out: defer.Deferred[_T] = defer.Deferred()
 
-    def ok(result: Any) -> None:
+    def ok(result: _T) -> None:
         if not out.called:
             out.callback(result)
 
-    def bad(failure: Any) -> None:
+    def bad(failure: Failure) -> None:
         if not out.called:
             out.errback(failure)
 
@@ -151,14 +157,14 @@ class _Flow:
         self,
         spec: ProviderSpec,
         *,
-        config: Any,
-        reactor: Any,
-        http: Any,
+        config: Config,
+        reactor: IClientReactor,
+        http: HTTPRequester,
         out: Callable[[str], object],
         lines: LineQueue | None,
         opener: Callable[[str], bool] | None,
         options: LoginOptions,
-        clock: Any,
+        clock: IReactorTime | None,
     ) -> None:
         self.spec = spec
         self.config = config
@@ -168,7 +174,7 @@ class _Flow:
         self.lines = lines
         self.opener = opener
         self.options = options
-        self.clock = clock or reactor
+        self.clock: IReactorTime = clock or reactor
         self.proxy = getattr(config, "proxy_url", "") or None
 
     # -- the browser part ----------------------------------------------------------------
@@ -176,17 +182,7 @@ class _Flow:
     async def wait_for_code(self, state: str, pkce: PKCE) -> tuple[Redirect, str]:
         spec = self.spec
         server = CallbackServer(self.reactor, spec.callback_path, state, spec.title)
-        port = (
-            spec.callback_port if self.options.callback_port is None else self.options.callback_port
-        )
-        listening = True
-        try:
-            port = server.listen(port)
-        except LoginError as e:
-            if self.lines is None:
-                raise
-            listening = False
-            self.out(f"warning: {e.message}")
+        port, listening = self._listen(server)
         redirect_uri = spec.redirect_uri(port)
         url = spec.authorize_url(
             self.config.oauth_endpoints,
@@ -194,12 +190,37 @@ class _Flow:
             state=state,
             challenge=pkce.challenge,
         )
-        self.out(f"Signing in to {spec.title}.")
+        self._tell_where_to_sign_in(url, redirect_uri, port, listening)
+        got = await self._first_sign_in(server, listening)
+        self.out(
+            "Sign-in received from the browser."
+            if got.via == "callback"
+            else "Sign-in code received."
+        )
+        return got, redirect_uri
+
+    def _listen(self, server: CallbackServer) -> tuple[int, bool]:
+        """(port, listening): a port taken is only a warning while a paste can still come."""
+        spec = self.spec
+        port = (
+            spec.callback_port if self.options.callback_port is None else self.options.callback_port
+        )
+        try:
+            return server.listen(port), True
+        except LoginError as e:
+            if self.lines is None:
+                raise
+            self.out(f"warning: {e.message}")
+            return port, False
+
+    def _tell_where_to_sign_in(
+        self, url: str, redirect_uri: str, port: int, listening: bool
+    ) -> None:
+        self.out(f"Signing in to {self.spec.title}.")
         self.out("Open this address in a browser and sign in:")
         self.out("")
         self.out(f"  {url}")
         self.out("")
-        opened = False
         if not self.options.no_browser and self.opener is not None:
             opened = self.opener(url)
             self.out(
@@ -221,7 +242,10 @@ class _Flow:
                 self.out(
                     f"Or forward the port first: ssh -L {port}:127.0.0.1:{port} <this machine>"
                 )
-        sources = []
+
+    async def _first_sign_in(self, server: CallbackServer, listening: bool) -> Redirect:
+        """The browser's redirect or a paste, whichever comes first, within the timeout."""
+        sources: list[defer.Deferred[Redirect]] = []
         if listening:
             sources.append(server.result)
         paste = defer.ensureDeferred(self._paste_loop(server)) if self.lines is not None else None
@@ -229,7 +253,8 @@ class _Flow:
             sources.append(paste)
         if not sources:
             raise LoginError("no way to receive the sign-in (no callback port and no input)")
-        timeout: defer.Deferred = defer.Deferred()
+        minutes = self.options.timeout / 60.0
+        timeout: defer.Deferred[Redirect] = defer.Deferred()
         timer = self.clock.callLater(
             self.options.timeout,
             lambda: timeout.errback(
@@ -241,7 +266,7 @@ class _Flow:
             ),
         )
         try:
-            got = await _first_of(*sources, timeout)
+            return await _first_of(*sources, timeout)
         finally:
             if timer.active():
                 timer.cancel()
@@ -251,19 +276,15 @@ class _Flow:
                 server.result.addErrback(lambda _: None)
                 server.result.cancel()
             await server.stop()
-        self.out(
-            "Sign-in received from the browser."
-            if got.via == "callback"
-            else "Sign-in code received."
-        )
-        return got, redirect_uri
 
     async def _paste_loop(self, server: CallbackServer) -> Redirect:
         assert self.lines is not None
         while True:
             line = await self.lines.next_line()
             if line is None:
-                await defer.Deferred()  # input ended: only the callback can finish now
+                never: defer.Deferred[None] = defer.Deferred()
+                await never  # input ended: only the callback can finish now
+                continue
             got = parse_pasted(line)
             if got is None:
                 if line.strip():
@@ -279,7 +300,9 @@ class _Flow:
 
     # -- after the browser ---------------------------------------------------------------
 
-    async def exchange(self, got: Redirect, state: str, pkce: PKCE, redirect_uri: str) -> dict:
+    async def exchange(
+        self, got: Redirect, state: str, pkce: PKCE, redirect_uri: str
+    ) -> dict[str, Any]:
         spec = self.spec
         endpoints = spec.endpoints(self.config.oauth_endpoints)
         self.out("Exchanging the code for tokens ...")
@@ -304,7 +327,7 @@ class _Flow:
                 hint = "The code was already used or has expired; run the login again"
             raise LoginError(f"{e.message}. {hint}.") from None
 
-    async def record(self, answer: dict) -> tuple[dict[str, Any], str]:
+    async def record(self, answer: dict[str, Any]) -> tuple[dict[str, Any], str]:
         now = self.reactor.seconds()
         try:
             if self.spec is CLAUDE:
@@ -318,58 +341,16 @@ class _Flow:
         except google.GoogleError as e:
             raise LoginError(f"{e.message}. Nothing was saved.") from None
 
-    async def _gemini(self, answer: dict, now: float) -> dict[str, Any]:
+    async def _gemini(self, answer: dict[str, Any], now: float) -> dict[str, Any]:
         ep = self.config.oauth_endpoints.gemini
         token = str(answer["access_token"])
-        http, proxy = self.http, self.proxy
-        email = await google.fetch_email(http, ep.userinfo_url, token, proxy)
+        email = await google.fetch_email(self.http, ep.userinfo_url, token, self.proxy)
         self.out(f"Signed in to Google as {email}.")
         requested = self.options.project_id.strip()
         if not requested:
-            self.out("Looking up your Gemini Code Assist project ...")
-            project = await google.discover_project(
-                http, ep.code_assist_url, token, self.clock, proxy
-            )
-            if not project:
-                try:
-                    known = await google.list_projects(http, ep.resource_manager_url, token, proxy)
-                except google.GoogleError:
-                    known = []
-                listed = f" (your projects: {', '.join(known[:10])})" if known else ""
-                raise LoginError(
-                    f"no Gemini Code Assist project is set up for {email}; run the login again "
-                    f"with --project_id <project id>{listed}, or ALL for every project"
-                )
-            self.out(f"Using project {project}.")
-            projects, auto = [project], True
+            projects, auto = [await self._discover_project(token, email)], True
         else:
-            if requested.upper() == "ALL":
-                wanted = await google.list_projects(http, ep.resource_manager_url, token, proxy)
-                if not wanted:
-                    raise LoginError(f"--project_id ALL: {email} has no Google Cloud projects")
-            else:
-                wanted = [p.strip() for p in requested.split(",") if p.strip()]
-            projects, auto = [], False
-            for wanted_id in wanted:
-                self.out(f"Setting up Gemini Code Assist on project {wanted_id} ...")
-                tier, _ = await google.load_code_assist(
-                    http, ep.code_assist_url, token, wanted_id, proxy
-                )
-                got = await google.onboard_user(
-                    http,
-                    ep.code_assist_url,
-                    token,
-                    tier,
-                    wanted_id,
-                    self.clock,
-                    poll=google.ONBOARD_POLL,
-                    proxy_url=proxy,
-                )
-                if got != wanted_id:
-                    self.out(f"Code Assist uses project {got} for {wanted_id}.")
-                await google.enable_service(http, ep.service_usage_url, token, got, proxy)
-                if got not in projects:
-                    projects.append(got)
+            projects, auto = await self._set_up_projects(token, email, requested), False
         return gemini_record(
             answer,
             now,
@@ -380,6 +361,58 @@ class _Flow:
             auto=auto,
             checked=True,
         )
+
+    async def _discover_project(self, token: str, email: str) -> str:
+        """The Code Assist project Google picks for this account (no --project_id)."""
+        ep = self.config.oauth_endpoints.gemini
+        http, proxy = self.http, self.proxy
+        self.out("Looking up your Gemini Code Assist project ...")
+        project = await google.discover_project(http, ep.code_assist_url, token, self.clock, proxy)
+        if not project:
+            try:
+                known = await google.list_projects(http, ep.resource_manager_url, token, proxy)
+            except google.GoogleError:
+                known = []
+            listed = f" (your projects: {', '.join(known[:10])})" if known else ""
+            raise LoginError(
+                f"no Gemini Code Assist project is set up for {email}; run the login again "
+                f"with --project_id <project id>{listed}, or ALL for every project"
+            )
+        self.out(f"Using project {project}.")
+        return project
+
+    async def _set_up_projects(self, token: str, email: str, requested: str) -> list[str]:
+        """Onboard each project `--project_id` names (`ALL`: every project); those in use."""
+        ep = self.config.oauth_endpoints.gemini
+        http, proxy = self.http, self.proxy
+        if requested.upper() == "ALL":
+            wanted = await google.list_projects(http, ep.resource_manager_url, token, proxy)
+            if not wanted:
+                raise LoginError(f"--project_id ALL: {email} has no Google Cloud projects")
+        else:
+            wanted = [p.strip() for p in requested.split(",") if p.strip()]
+        projects: list[str] = []
+        for wanted_id in wanted:
+            self.out(f"Setting up Gemini Code Assist on project {wanted_id} ...")
+            tier, _ = await google.load_code_assist(
+                http, ep.code_assist_url, token, wanted_id, proxy
+            )
+            got = await google.onboard_user(
+                http,
+                ep.code_assist_url,
+                token,
+                tier,
+                wanted_id,
+                self.clock,
+                poll=google.ONBOARD_POLL,
+                proxy_url=proxy,
+            )
+            if got != wanted_id:
+                self.out(f"Code Assist uses project {got} for {wanted_id}.")
+            await google.enable_service(http, ep.service_usage_url, token, got, proxy)
+            if got not in projects:
+                projects.append(got)
+        return projects
 
     def save(self, record: dict[str, Any], plan: str) -> str:
         directory = os.path.expanduser(self.config.auth_dir)
@@ -410,14 +443,14 @@ class _Flow:
 async def run_login(
     spec: ProviderSpec,
     *,
-    config: Any,
-    reactor: Any,
-    http: Any,
+    config: Config,
+    reactor: IClientReactor,
+    http: HTTPRequester,
     out: Callable[[str], object],
     lines: LineQueue | None = None,
     opener: Callable[[str], bool] | None = open_browser,
     options: LoginOptions | None = None,
-    clock: Any = None,
+    clock: IReactorTime | None = None,
 ) -> LoginResult:
     """Run one interactive login and save its token file.
 

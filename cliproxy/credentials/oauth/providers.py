@@ -8,10 +8,17 @@ unusual networks can point any of them elsewhere.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlencode
 
-from cliproxy.config.model import OAuthEndpoints
+from cliproxy.config.model import (
+    ClaudeEndpoints,
+    CodexEndpoints,
+    GeminiEndpoints,
+    OAuthEndpoints,
+)
+
+#: one provider's part of `oauth-endpoints`
+ProviderEndpoints = ClaudeEndpoints | CodexEndpoints | GeminiEndpoints
 
 __all__ = ["CLAUDE", "CODEX", "GEMINI", "PROVIDERS", "ProviderSpec", "spec_for"]
 
@@ -50,8 +57,13 @@ class ProviderSpec:
     rotates: bool
     refresh_scope: str = ""
 
-    def endpoints(self, all_endpoints: OAuthEndpoints) -> Any:
-        return getattr(all_endpoints, self.name)
+    def endpoints(self, all_endpoints: OAuthEndpoints) -> ProviderEndpoints:
+        by_name: dict[str, ProviderEndpoints] = {
+            "claude": all_endpoints.claude,
+            "codex": all_endpoints.codex,
+            "gemini": all_endpoints.gemini,
+        }
+        return by_name[self.name]
 
     def redirect_uri(self, port: int | None = None) -> str:
         return f"http://localhost:{port or self.callback_port}{self.callback_path}"
@@ -99,7 +111,9 @@ class ProviderSpec:
             fields["state"] = state
         return fields
 
-    def refresh_fields(self, refresh_token: str, client_id: str = "", secret: str = "") -> dict:
+    def refresh_fields(
+        self, refresh_token: str, client_id: str = "", secret: str = ""
+    ) -> dict[str, str]:
         """The token request body for a refresh (a Gemini file may carry its own client)."""
         fields = {
             "client_id": client_id or self.client_id,

@@ -19,6 +19,10 @@ from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 from twisted.web.client import ResponseDone
 from twisted.web.http import PotentialDataLoss
+from twisted.web.http_headers import Headers
+from twisted.web.iweb import IResponse
+
+from cliproxy.credentials.net import HTTPRequester, body_transport
 
 __all__ = [
     "LOGIN_ERRORS",
@@ -75,7 +79,7 @@ class OAuthError(Exception):
 
 
 class _Collector(Protocol):
-    def __init__(self, done: defer.Deferred, limit: int) -> None:
+    def __init__(self, done: defer.Deferred[bytes], limit: int) -> None:
         self.done = done
         self.limit = limit
         self.parts: list[bytes] = []
@@ -86,11 +90,16 @@ class _Collector(Protocol):
             return
         self.size += len(data)
         if self.size > self.limit:
-            if self.transport is not None:
-                self.transport.stopProducing()
+            self.stop()
             self.done.errback(OAuthError(f"answer larger than {self.limit} bytes"))
             return
         self.parts.append(data)
+
+    def stop(self) -> None:
+        """Drop the connection the body comes on."""
+        transport = body_transport(self)
+        if transport is not None:
+            transport.stopProducing()
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         if self.done.called:
@@ -101,15 +110,15 @@ class _Collector(Protocol):
             self.done.errback(reason)
 
 
-def read_limited(response: Any, limit: int = MAX_ANSWER_BYTES) -> defer.Deferred:
+def read_limited(response: IResponse, limit: int = MAX_ANSWER_BYTES) -> defer.Deferred[bytes]:
     """The whole body of `response` (at most `limit` bytes) as a Deferred[bytes]."""
     holder: list[_Collector] = []
 
-    def cancel(_: defer.Deferred) -> None:
-        if holder and holder[0].transport is not None:
-            holder[0].transport.stopProducing()
+    def cancel(_: defer.Deferred[bytes]) -> None:
+        if holder:
+            holder[0].stop()
 
-    done: defer.Deferred = defer.Deferred(cancel)
+    done: defer.Deferred[bytes] = defer.Deferred(cancel)
     proto = _Collector(done, limit)
     holder.append(proto)
     response.deliverBody(proto)
@@ -122,7 +131,7 @@ def describe_network_error(error: BaseException) -> str:
     reasons = getattr(error, "reasons", None)
     if reasons:  # ResponseNeverReceived & co. wrap the real cause
         inner = reasons[0]
-        if isinstance(inner, Failure):
+        if isinstance(inner, Failure) and inner.value is not None:
             return describe_network_error(inner.value)
     text = str(error).strip()
     if len(text) > 160:
@@ -130,13 +139,13 @@ def describe_network_error(error: BaseException) -> str:
     return f"{name}: {text}" if text and text != name else name
 
 
-def _header(response: Any, name: bytes) -> str | None:
-    headers = getattr(response, "headers", None)
+def _header(response: IResponse, name: bytes) -> str | None:
+    headers: Headers | None = getattr(response, "headers", None)  # fakes may have none
     values = headers.getRawHeaders(name) if headers is not None else None
     return values[0].decode("latin-1") if values else None
 
 
-def _retry_after(response: Any) -> float | None:
+def _retry_after(response: IResponse) -> float | None:
     raw = _header(response, b"retry-after")
     if raw is None:
         return None
@@ -173,7 +182,7 @@ def _host(url: str) -> str:
 
 
 async def token_request(
-    http: Any,
+    http: HTTPRequester,
     url: str,
     fields: dict[str, str],
     *,
