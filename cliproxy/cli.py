@@ -1,7 +1,8 @@
 # -*- test-case-name: tests.oauth.test_cli -*-
 """The `cliproxy` command: `login`, `check-config` and `version`.
 
-The daemon itself runs under twistd: `twistd -n cliproxy --config config.yaml`.
+The daemon itself runs under twistd: `twistd -n cliproxy --config config.yaml` (Debian's
+python3-twisted names the command `twistd3`; `--help` names the one installed here).
 
 `cliproxy login claude|codex|gemini` signs in to a subscription account and saves its
 token file in `auth-dir`. CLIProxyAPI's spellings work too: `cliproxy --claude-login`,
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import shutil
 import sys
 import threading
 from typing import Any
@@ -57,10 +59,24 @@ def _login_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+#: exit status after Ctrl-C (128 + SIGINT, as shells report it)
+EXIT_INTERRUPTED = 130
+
+
+def twistd_command() -> str:
+    """`twistd` as pip installs it, or `twistd3`, the name Debian's python3-twisted uses."""
+    if shutil.which("twistd") is None and shutil.which("twistd3") is not None:
+        return "twistd3"
+    return "twistd"
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="cliproxy",
-        description="cliproxy tools. Run the daemon with: twistd -n cliproxy --config config.yaml",
+        description="cliproxy tools. Run the daemon with: "
+        f"{twistd_command()} -n cliproxy --config config.yaml",
+        epilog="Exit status: 0 on success, 1 on an error (an invalid config, a failed login), "
+        f"2 on a usage error, {EXIT_INTERRUPTED} when interrupted (Ctrl-C).",
     )
     sub = p.add_subparsers(dest="command")
     sub.add_parser("version", help="print the version")
@@ -185,6 +201,8 @@ def login(args: argparse.Namespace) -> int:
         lines = LineQueue()
         _read_stdin(reactor, lines)
         try:
+            # Begin once the reactor runs: from then on Ctrl-C is the reactor's clean stop.
+            await task.deferLater(reactor, 0, lambda: None)
             await run_login(
                 spec,
                 config=config,
@@ -198,17 +216,50 @@ def login(args: argparse.Namespace) -> int:
             outcome["code"] = 0
         except LoginError as e:
             print(f"{name}: {e.message}", file=sys.stderr, flush=True)
+        except defer.CancelledError:
+            print(f"\n{name}: interrupted, nothing saved", file=sys.stderr, flush=True)
+            outcome["code"] = EXIT_INTERRUPTED
         finally:
             await http.close()
 
+    def start(reactor: Any) -> defer.Deferred[None]:
+        d = defer.ensureDeferred(main(reactor))
+
+        def interrupted() -> defer.Deferred[None] | None:
+            # Ctrl-C (SIGINT) or SIGTERM stops the reactor: cancel the login where it
+            # waits and let it close its connections before the reactor goes.
+            if d.called:
+                return None
+            done: defer.Deferred[None] = defer.Deferred()
+
+            def finished(result: Any) -> Any:
+                done.callback(None)
+                return result
+
+            d.addBoth(finished)
+            d.cancel()
+            return done
+
+        reactor.addSystemEventTrigger("before", "shutdown", interrupted)
+        return d
+
     try:
-        task.react(lambda reactor: defer.ensureDeferred(main(reactor)))
+        task.react(start)
     except SystemExit:
         pass
     return outcome["code"]
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The `cliproxy` command; Ctrl-C outside the login's event loop exits without a traceback."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("\ncliproxy: interrupted", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: list[str] | None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.command == "version":
         print(f"cliproxy {__version__}")

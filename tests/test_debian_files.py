@@ -83,6 +83,7 @@ def test_service_runs_twistd3_as_the_cliproxy_user_with_the_packaged_config():
         "/usr/bin/twistd3",
         "--nodaemon",
         "--pidfile=",
+        "--logger=cliproxy.journal.observer",
         "cliproxy",
         "--config",
         PACKAGED_CONFIG,
@@ -93,7 +94,12 @@ def test_service_runs_twistd3_as_the_cliproxy_user_with_the_packaged_config():
     assert one(keys, "Service.WorkingDirectory") == "/var/lib/cliproxy"
     # "-": the environment file is optional.
     assert one(keys, "Service.EnvironmentFile") == "-/etc/cliproxy/environment"
-    assert one(keys, "Service.ExecReload") == "/bin/kill -HUP $MAINPID"
+    check = f"/usr/bin/cliproxy check-config --config {PACKAGED_CONFIG}"
+    assert keys["Service.ExecStartPre"] == [check]
+    # systemctl reload runs these in order and stops at the first failure
+    assert keys["Service.ExecReload"] == [check, "/bin/kill -HUP $MAINPID"]
+    assert one(keys, "Service.Type") == "notify"
+    assert one(keys, "Service.NotifyAccess") == "main"
     assert one(keys, "Service.Restart") == "on-failure"
     assert one(keys, "Unit.Documentation").startswith("man:cliproxy(1)")
     assert one(keys, "Install.WantedBy") == "multi-user.target"
@@ -118,6 +124,10 @@ def test_service_hardening():
     assert one(keys, "Service.ProtectSystem") == "strict"
     assert one(keys, "Service.CapabilityBoundingSet") == ""
     assert one(keys, "Service.SystemCallArchitectures") == "native"
+    assert keys["Service.SystemCallFilter"] == ["@system-service", "~@privileged @resources"]
+    assert one(keys, "Service.PrivateMounts") == "yes"
+    assert int(one(keys, "Service.LimitNOFILE")) >= 4096
+    # AF_UNIX: the sd_notify socket
     assert one(keys, "Service.RestrictAddressFamilies").split() == [
         "AF_INET",
         "AF_INET6",
@@ -195,11 +205,65 @@ def test_maintainer_scripts_create_the_user_and_purge_the_state():
         "adduser --quiet --system --group --no-create-home --home /var/lib/cliproxy cliproxy"
         in postinst
     )
-    assert "chown root:cliproxy /etc/cliproxy/config.yaml" in postinst
-    assert "chmod 0640 /etc/cliproxy/config.yaml" in postinst
+    assert "config=/etc/cliproxy/config.yaml" in postinst
+    assert 'chown root:cliproxy "$config"' in postinst
+    assert 'chmod 0640 "$config"' in postinst
     postrm = (DEBIAN / "cliproxy.postrm").read_text()
     purge = postrm.split('if [ "$1" = "purge" ]; then', 1)[1].split("\nfi\n", 1)[0]
     assert "rm -rf /var/lib/cliproxy" in purge
     assert "rm -rf /etc/cliproxy" in purge
     for script in ("cliproxy.postinst", "cliproxy.postrm"):
         assert "#DEBHELPER#" in (DEBIAN / script).read_text()
+
+
+def test_the_unit_logger_is_a_twistd_observer_factory():
+    from twisted.logger import ILogObserver
+    from twisted.python.reflect import namedAny
+
+    argv = shlex.split(one(unit(), "Service.ExecStart"))
+    name = next(a.split("=", 1)[1] for a in argv if a.startswith("--logger="))
+    assert ILogObserver.providedBy(namedAny(name)())
+
+
+def test_postinst_keeps_what_the_administrator_set():
+    postinst = (DEBIAN / "cliproxy.postinst").read_text()
+    # only a config as dpkg wrote it (root:root 0644) is changed, and only if it exists
+    assert '[ -f "$config" ]' in postinst
+    assert '= "0:0 644" ]' in postinst
+    # state directories are created when missing, never reset
+    assert "[ ! -d /var/lib/cliproxy ]" in postinst
+    assert "[ ! -d /var/lib/cliproxy/auth ]" in postinst
+
+
+def test_license_and_copyright_credit_cliproxyapi():
+    license_text = (ROOT / "LICENSE").read_text()
+    assert license_text.startswith("MIT License")
+    assert "CLIProxyAPI" in license_text
+    copyright_text = (DEBIAN / "copyright").read_text()
+    assert copyright_text.startswith(
+        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/"
+    )
+    assert "router-for-me/CLIProxyAPI" in copyright_text
+    assert "Router-For.ME" in copyright_text
+    for files in re.findall(r"^Files: (.*(?:\n {7}.*)*)", copyright_text, re.M):
+        for pattern in files.split():
+            if "*" not in pattern:
+                assert (ROOT / pattern).exists(), f"debian/copyright names {pattern}"
+
+
+def test_pybuild_testfiles_exist():
+    for line in (DEBIAN / "pybuild.testfiles").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            assert (ROOT / line.split()[0]).exists(), line
+
+
+def test_clean_removes_the_egg_info_and_gitignore_covers_debhelper_outputs():
+    assert "cliproxy.egg-info/" in (DEBIAN / "clean").read_text().split()
+    assert "debian/*.debhelper" in (ROOT / ".gitignore").read_text().split()
+
+
+def test_autopkgtest_declares_the_service_test():
+    control = (DEBIAN / "tests" / "control").read_text()
+    assert re.search(r"^Tests: service$", control, re.M)
+    assert "needs-root" in control
+    assert (DEBIAN / "tests" / "service").stat().st_mode & 0o111

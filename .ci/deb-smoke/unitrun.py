@@ -7,13 +7,18 @@ environment (EnvironmentFile=), WorkingDirectory=, UMask=, and the seccomp filte
 NoNewPrivileges=, SystemCallFilter= (expanded with `systemd-analyze syscall-filter`),
 SystemCallErrorNumber=, SystemCallArchitectures=native, MemoryDenyWriteExecute=,
 RestrictAddressFamilies= and LockPersonality=, with the rules systemd 252 uses.
-Then it execs ExecStart, so its PID becomes the daemon's (MAINPID).
+Then it runs each ExecStartPre= (a failure ends the start, as systemd's does) and execs
+ExecStart, so its PID becomes the daemon's (MAINPID). With Type=notify, $NOTIFY_SOCKET
+from unitrun's own environment is passed on, as systemd passes its notification socket.
+
+`--reload MAINPID` runs the ExecReload= commands in order instead, $MAINPID substituted,
+stopping at the first failure: what `systemctl reload` does; its exit status is theirs.
 
 Run it as the unit's User= (e.g. `runuser -u cliproxy -- unitrun.py UNIT --pidfile F`).
 File-system sandboxing (ProtectSystem=, PrivateTmp=...) is not emulated; running as the
 unprivileged user already keeps the daemon out of /etc, /usr and other users' files.
 
-Usage: unitrun.py UNIT_FILE [--pidfile FILE] [--no-seccomp]
+Usage: unitrun.py UNIT_FILE [--pidfile FILE] [--no-seccomp] [--reload MAINPID]
 """
 
 from __future__ import annotations
@@ -194,15 +199,33 @@ def apply_seccomp(pairs: list[tuple[str, str]]) -> list[str]:
     return applied
 
 
+def run_commands(lines: list[str], env: dict[str, str], what: str) -> int:
+    """Run ExecStartPre=/ExecReload= lines in order; the first failure's status, else 0."""
+    for line in lines:
+        ignore = line.startswith("-")
+        argv = shlex.split(line.lstrip("-@:+!"))
+        rc = subprocess.run(argv, env=env).returncode
+        print(f"unitrun: {what} {shlex.join(argv)} -> {rc}", flush=True)
+        if rc != 0 and not ignore:
+            return rc
+    return 0
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("unit")
     p.add_argument("--pidfile", help="write this process's PID (the daemon's, after exec)")
     p.add_argument("--no-seccomp", action="store_true")
+    p.add_argument("--reload", metavar="MAINPID", help="run ExecReload= for this MAINPID")
     args = p.parse_args()
     pairs = read_service_section(args.unit)
     argv = shlex.split(last(pairs, "ExecStart"))
     env = environment(pairs)
+    if last(pairs, "Type") == "notify" and os.environ.get("NOTIFY_SOCKET"):
+        env["NOTIFY_SOCKET"] = os.environ["NOTIFY_SOCKET"]
+    if args.reload:
+        reload = [v.replace("$MAINPID", args.reload) for k, v in pairs if k == "ExecReload"]
+        return run_commands(reload, env, "ExecReload")
     workdir = last(pairs, "WorkingDirectory")
     if workdir:
         os.chdir(workdir.lstrip("-"))
@@ -210,7 +233,11 @@ def main() -> int:
     if umask:
         os.umask(int(umask, 8))
     applied = [] if args.no_seccomp else apply_seccomp(pairs)
-    print(f"unitrun: {' '.join(applied) or 'no seccomp'}; exec {shlex.join(argv)}", flush=True)
+    print(f"unitrun: {' '.join(applied) or 'no seccomp'}", flush=True)
+    rc = run_commands([v for k, v in pairs if k == "ExecStartPre"], env, "ExecStartPre")
+    if rc != 0:
+        return rc
+    print(f"unitrun: exec {shlex.join(argv)}", flush=True)
     if args.pidfile:
         with open(args.pidfile, "w") as f:
             f.write(f"{os.getpid()}\n")
