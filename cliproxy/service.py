@@ -21,6 +21,7 @@ from twisted.internet.interfaces import IListeningPort, IReactorTime, IStreamSer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from cliproxy import sdnotify
 from cliproxy.app import App, build_app
 from cliproxy.config import Config
 from cliproxy.config.watcher import ConfigWatcher
@@ -182,11 +183,13 @@ def build_service(
     """The service tree for `config`, listening on `endpoint` (described by `where`)."""
     app = build_app(config, reactor)
     top = MultiService()
-    listener = Listener(endpoint, app.site, where, on_listening)
+    # READY=1 to systemd (Type=notify) only once the port is bound; STOPPING=1 on stop
+    listener = Listener(sdnotify.ReadyWhenListening(endpoint), app.site, where, on_listening)
     listener.setServiceParent(top)
     Drain(
         app.site, reactor, lambda: app.config.shutdown_grace_seconds, app.http.close
     ).setServiceParent(top)
+    sdnotify.StoppingNotifier().setServiceParent(top)
     watcher = ConfigWatcher(app.store, config.source_path, reactor)
     watcher.setName("config-watcher")
     watcher.setServiceParent(top)
