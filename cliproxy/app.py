@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from twisted.internet.interfaces import IReactorTime
-from twisted.web.resource import Resource
+from twisted.web.resource import IResource, Resource
 
 from cliproxy.amp.module import AmpCore, AmpModule
 from cliproxy.amp.paths import MOUNTS
@@ -179,7 +179,7 @@ def build_root(store: ConfigStore, catalog: Catalog, backend: Backend, amp: AmpM
     def api_keys() -> tuple[str, ...]:
         return store.current.api_keys
 
-    def guard(resource: Resource) -> KeyGuard:
+    def guard(resource: IResource) -> KeyGuard:
         return KeyGuard(resource, api_keys)
 
     endpoints = CallEndpoints(

@@ -17,7 +17,12 @@ from typing import Any
 from twisted.application.service import MultiService, Service
 from twisted.internet import defer
 from twisted.internet.error import CannotListenError
-from twisted.internet.interfaces import IListeningPort, IReactorTime, IStreamServerEndpoint
+from twisted.internet.interfaces import (
+    IListeningPort,
+    IReactorTime,
+    IStreamServerEndpoint,
+    ITCPTransport,
+)
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -100,9 +105,9 @@ class Listener(Service):
             log.critical("{message}", message=listen_error(port, self.where))
             return
         assert IListeningPort.providedBy(port)
-        self.port = port  # type: ignore[assignment]
+        self.port = port
         if self.on_listening is not None:
-            self.on_listening(port)  # type: ignore[arg-type]
+            self.on_listening(port)
 
     @defer.inlineCallbacks
     def stopService(self) -> Any:
@@ -155,8 +160,9 @@ class Drain(Service):
         except defer.CancelledError:
             log.warn("shutdown grace period over: closing {n} request(s)", n=len(site.active))
             for channel in list(site.channels):
-                if channel.transport is not None:
-                    channel.transport.abortConnection()
+                transport = channel.transport
+                if ITCPTransport.providedBy(transport):
+                    transport.abortConnection()
         else:
             if timer.active():
                 timer.cancel()
@@ -185,14 +191,14 @@ def build_service(
     top = MultiService()
     # READY=1 to systemd (Type=notify) only once the port is bound; STOPPING=1 on stop
     listener = Listener(sdnotify.ReadyWhenListening(endpoint), app.site, where, on_listening)
-    listener.setServiceParent(top)
-    Drain(
-        app.site, reactor, lambda: app.config.shutdown_grace_seconds, app.http.close
-    ).setServiceParent(top)
-    sdnotify.StoppingNotifier().setServiceParent(top)
+    top.addService(listener)
+    top.addService(
+        Drain(app.site, reactor, lambda: app.config.shutdown_grace_seconds, app.http.close)
+    )
+    top.addService(sdnotify.StoppingNotifier())
     watcher = ConfigWatcher(app.store, config.source_path, reactor)
-    watcher.setName("config-watcher")
-    watcher.setServiceParent(top)
+    Service.setName(watcher, "config-watcher")
+    top.addService(watcher)
     for service in account_services(app.authdir, app.http, reactor, lambda: app.store.current):
-        service.setServiceParent(top)
+        top.addService(service)
     return Daemon(app, top, watcher, listener)

@@ -166,7 +166,7 @@ class AmpFallback:
             requested = body["model"].strip() or None
         if requested is None and gemini is not None:
             requested = gemini[0] or None
-        request.content = io.BytesIO(raw)  # type: ignore[assignment]
+        request.content = io.BytesIO(raw)
         if requested is None:
             # nothing to route on: the endpoint answers (a 400 naming the problem)
             return self._local(request, endpoint, gemini, body, "", "", False, NO_PROVIDER)
@@ -244,7 +244,7 @@ class AmpFallback:
         module = self.module
         if mapped and isinstance(body, dict) and "model" in body:
             body["model"] = mapped
-            request.content = io.BytesIO(  # type: ignore[assignment]
+            request.content = io.BytesIO(
                 json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
             )
         beta = request.getHeader(b"anthropic-beta")
@@ -284,4 +284,5 @@ class AmpFallback:
                 route="amp-upstream",
             )
 
-        return module.proxy.proxy(request, UsageTap(ended))
+        result: bytes | int = module.proxy.proxy(request, UsageTap(ended))
+        return result

@@ -135,7 +135,7 @@ class GatewayTunnel:
         self.state = "connecting"  # -> handshake -> open | refused | closed
         self.upstream: _UpstreamSide | None = None
         self.client: Any = None
-        self._connecting: defer.Deferred | None = None
+        self._connecting: defer.Deferred[Any] | None = None
         self._timer: Any = None
         self._refusal: dict[str, Any] = {}
         self.sent_up = 0
@@ -267,7 +267,9 @@ class GatewayTunnel:
 
     # -- a refusal (401, 426, ...) is relayed as an ordinary answer ------------------------
 
-    def _refused(self, status: int, reason: bytes, headers: list, rest: bytes) -> None:
+    def _refused(
+        self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]], rest: bytes
+    ) -> None:
         self.state = "refused"
         length = None
         chunked = False
@@ -340,10 +342,10 @@ class GatewayTunnel:
         pending = pipelined_bytes(channel)
         side = _ClientSide(self)
         if isinstance(client, ProtocolWrapper):
-            client.wrappedProtocol = side  # type: ignore[assignment]
+            client.wrappedProtocol = side
         else:
             client.protocol = side
-        side.makeConnection(client)
+        Protocol.makeConnection(side, client)
         self.client = client
         self.state = "open"
         upstream = self.upstream.transport

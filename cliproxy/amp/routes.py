@@ -38,6 +38,7 @@ from cliproxy.web.models import ModelLists
 from cliproxy.web.resources import (
     ApiResource,
     Container,
+    Node,
     NotFound,
     OwnPreflight,
     Preflight,
@@ -85,7 +86,7 @@ def bridge_action(path: str) -> tuple[str, str] | None:
 
 def _rest(request: Request) -> str:
     """The path below the resource being rendered, as text."""
-    segments = [*request.prepath[-1:], *request.postpath]
+    segments = [*(request.prepath or [])[-1:], *(request.postpath or [])]
     return "/".join(s.decode("utf-8", "replace") for s in segments)
 
 
@@ -138,7 +139,7 @@ class AmpBridgeCall(ApiResource):
 
     def render_POST(self, request: Request) -> bytes | int:
         found = bridge_action(
-            "/" + "/".join(s.decode("utf-8", "replace") for s in request.postpath)
+            "/" + "/".join(s.decode("utf-8", "replace") for s in request.postpath or [])
         )
         if found is None:
             return set_json_response(request, 400, _json_bytes(INVALID_BRIDGE_PATH))
@@ -234,7 +235,7 @@ class ProviderTree:
         return KeyGuard(resource, self.api_keys)
 
 
-class ProviderIndex(Resource):
+class ProviderIndex(Node):
     """`/api/provider`: the next segment names the provider."""
 
     def __init__(self, tree: ProviderTree) -> None:
@@ -278,7 +279,9 @@ class ProviderRoot(Container):
             if path == b"v1beta":
                 return tree.v1beta
             if path == b"v1beta1" and self.provider.lower() == "google":
-                if request.method == b"POST" and b"/models/" in b"/" + b"/".join(request.postpath):
+                if request.method == b"POST" and b"/models/" in b"/" + b"/".join(
+                    request.postpath or []
+                ):
                     return tree.guarded(tree.bridge)
                 return tree.management
         if path == b"models":

@@ -192,4 +192,5 @@ class MappedSecret:
             upstream = self.lookup.get(client_key)
             if upstream:
                 return upstream
-        return self.default.get(client_key)
+        key: str = self.default.get(client_key)
+        return key

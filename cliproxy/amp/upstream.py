@@ -38,7 +38,7 @@ def read_content(request: Request) -> bytes:
     if content is None:
         return b""
     content.seek(0)
-    data = content.read()
+    data: bytes = content.read()
     content.seek(0)
     return data
 
@@ -87,7 +87,7 @@ class AmpProxy(ReverseProxyResource):
             raise ProxyRefused(503, json_bytes(NOT_CONFIGURED))
         path, query = request_target(request)
         query = strip_client_key(query, state_of(request).client_key)
-        url = upstream + path
+        url: str = upstream + path
         if query:
             url += "?" + query.decode("latin-1")
         return url

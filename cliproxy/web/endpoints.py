@@ -327,7 +327,7 @@ class GeminiModel(InferenceResource):
     def model_and_method(self, request: Request) -> tuple[str, str]:
         if self.target is not None:
             return self.target
-        segments = [*request.prepath[-1:], *request.postpath]
+        segments = [*(request.prepath or [])[-1:], *(request.postpath or [])]
         action = b"/".join(segments).decode("utf-8", "replace")
         model, _, method = action.rpartition(":")
         return model, method

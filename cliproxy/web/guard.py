@@ -106,7 +106,7 @@ class KeyGuard(Resource):
     """
 
     def __init__(self, wrapped: IResource, api_keys: Callable[[], tuple[str, ...]]) -> None:
-        super().__init__()
+        Resource.__init__(self)
         self.wrapped = wrapped
         self.api_keys = api_keys
 

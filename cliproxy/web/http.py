@@ -13,10 +13,11 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import http, server
@@ -41,10 +42,6 @@ _REASONS = {
 }
 
 
-class _LimitsSource(Protocol):
-    def limits(self) -> Limits: ...
-
-
 class LimitedHTTPChannel(http.HTTPChannel):
     """An HTTPChannel that enforces header/body size caps and read timeouts.
 
@@ -59,12 +56,12 @@ class LimitedHTTPChannel(http.HTTPChannel):
     #: header bytes of the request being read, and bytes seen since the last request ended
     _header_bytes = 0
     _bytes_since_idle = 0
-    _path: bytes | None = None
+    _request_path: bytes | None = None
+    site: CliproxySite
 
     @property
     def _limits(self) -> Limits:
-        site: _LimitsSource = self.site
-        return site.limits()
+        return self.site.limits()
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -72,17 +69,17 @@ class LimitedHTTPChannel(http.HTTPChannel):
         limits = self._limits
         self.totalHeadersSize = limits.max_header_bytes
         self.MAX_LENGTH = limits.max_header_bytes
-        super().connectionMade()
+        http.HTTPChannel.connectionMade(self)
         self.site.channel_opened(self)
         self._arm_header_timer()
 
-    def connectionLost(self, reason: Failure) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._cancel_timers()
         self.site.channel_closed(self)
-        super().connectionLost(reason)
+        http.HTTPChannel.connectionLost(self, reason)
 
     def requestDone(self, request: http.Request) -> None:
-        super().requestDone(request)
+        http.HTTPChannel.requestDone(self, request)
         if self.transport is not None and not self.rejected and not self.requests:
             self._body_received = 0
             self._bytes_since_idle = 0
@@ -92,7 +89,7 @@ class LimitedHTTPChannel(http.HTTPChannel):
         if self.rejected:
             return  # answered and closing: read nothing more
         self._bytes_since_idle += len(data)
-        super().dataReceived(data)
+        http.HTTPChannel.dataReceived(self, data)
 
     # -- header phase ----------------------------------------------------------
 
@@ -102,12 +99,12 @@ class LimitedHTTPChannel(http.HTTPChannel):
         if self._header_bytes == 0 and line:
             # the request line: remember the path for an early rejection's error shape
             parts = line.split(b" ")
-            self._path = parts[1] if len(parts) > 1 else None
+            self._request_path = parts[1] if len(parts) > 1 else None
         self._header_bytes += len(line)
         if self._header_bytes > self.totalHeadersSize:
             self._reject(431, "request headers are larger than %d bytes" % self.totalHeadersSize)
             return
-        super().lineReceived(line)
+        http.HTTPChannel.lineReceived(self, line)
 
     def lineLengthExceeded(self, line: bytes) -> None:
         self._reject(431, "a request header line is longer than %d bytes" % self.MAX_LENGTH)
@@ -124,9 +121,11 @@ class LimitedHTTPChannel(http.HTTPChannel):
                 % (self.length, limits.max_body_bytes),
             )
             return
-        super().allHeadersReceived()
+        http.HTTPChannel.allHeadersReceived(self)
         if self.length != 0 and limits.body_timeout_seconds:
-            self._body_timer = self.callLater(limits.body_timeout_seconds, self._timed_out, "body")
+            self._body_timer = self.site.reactor.callLater(
+                limits.body_timeout_seconds, self._timed_out, "body"
+            )
 
     def allContentReceived(self) -> None:
         if self.rejected:
@@ -135,12 +134,12 @@ class LimitedHTTPChannel(http.HTTPChannel):
             if self._body_timer.active():
                 self._body_timer.cancel()
             self._body_timer = None
-        super().allContentReceived()
+        http.HTTPChannel.allContentReceived(self)
 
     def rawDataReceived(self, data: bytes) -> None:
         if self.rejected:
             return
-        super().rawDataReceived(data)
+        http.HTTPChannel.rawDataReceived(self, data)
 
     def body_chunk_received(self, size: int) -> None:
         """Called by the request for each body chunk; enforces the cap on chunked bodies."""
@@ -155,7 +154,7 @@ class LimitedHTTPChannel(http.HTTPChannel):
         self._cancel_header_timer()
         seconds = self._limits.header_timeout_seconds
         if seconds:
-            self._header_timer = self.callLater(seconds, self._timed_out, "headers")
+            self._header_timer = self.site.reactor.callLater(seconds, self._timed_out, "headers")
 
     def _cancel_header_timer(self) -> None:
         if self._header_timer is not None:
@@ -189,7 +188,7 @@ class LimitedHTTPChannel(http.HTTPChannel):
             return
         self.rejected = True
         self._cancel_timers()
-        path = self._path
+        path = self._request_path
         if path is None and self.requests:
             path = self.requests[-1].uri
         family = family_for_path(path)
@@ -201,19 +200,20 @@ class LimitedHTTPChannel(http.HTTPChannel):
         )
         self.transport.write(raw_error_bytes(status, _REASONS[status], family, message))
         # Stop parsing whatever is already buffered; dataReceived ignores what is still coming.
-        self.setRawMode()
+        http.HTTPChannel.setRawMode(self)
         # Half-close so the client reads the answer before it sees the socket go; then
         # drop the connection rather than drain an unwanted body.
-        try:
-            self.transport.loseWriteConnection()
-        except AttributeError:
+        lose_write = getattr(self.transport, "loseWriteConnection", None)
+        if lose_write is None:
             self.transport.loseConnection()
             return
-        self.callLater(2.0, self._abort_rejected)
+        lose_write()
+        self.site.reactor.callLater(2.0, self._abort_rejected)
 
     def _abort_rejected(self) -> None:
-        if self.transport is not None and self.transport.connected:
-            self.transport.abortConnection()
+        abort = getattr(self.transport, "abortConnection", None)
+        if abort is not None and getattr(self.transport, "connected", False):
+            abort()
 
 
 class CliproxyRequest(server.Request):
@@ -221,12 +221,13 @@ class CliproxyRequest(server.Request):
 
     def __init__(self, channel: http.HTTPChannel, queued: object = None) -> None:
         if queued is None:
-            super().__init__(channel, **request_init_kwargs())
+            server.Request.__init__(self, channel, **request_init_kwargs())
         else:  # pragma: no cover - Twisted < 16.3 style queued factories
-            super().__init__(channel, queued, **request_init_kwargs())
+            server.Request.__init__(self, channel, queued, **request_init_kwargs())
         site = getattr(channel, "site", None)
         reactor: IReactorTime | None = getattr(site, "reactor", None)
-        self.setComponent(
+        server.Request.setComponent(
+            self,
             IRequestState,
             RequestState(
                 request_id="%s-%d" % (_id_prefix, next(_ids)),
@@ -244,20 +245,22 @@ class CliproxyRequest(server.Request):
             channel.body_chunk_received(len(data))
             if channel.rejected:
                 return
-        super().handleContentChunk(data)
+        server.Request.handleContentChunk(self, data)
 
     def process(self) -> None:
-        self.setHeader(b"x-request-id", state_of(self).request_id.encode("ascii"))
-        site = self.channel.site
+        server.Request.setHeader(self, b"x-request-id", state_of(self).request_id.encode("ascii"))
+        site = getattr(self.channel, "site", None)
         if isinstance(site, CliproxySite):
             site.request_started(self)
-        super().process()
+        server.Request.process(self)
 
-    def connectionLost(self, reason: Failure) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         state = state_of(self)
         state.gone = True
-        site = self.site if isinstance(getattr(self, "site", None), CliproxySite) else None
-        super().connectionLost(reason)
+        site = getattr(self, "site", None)
+        if not isinstance(site, CliproxySite):
+            site = None
+        server.Request.connectionLost(self, reason)
         if not self.finished and not state.logged:
             # the client left before the answer was complete: 499 as nginx logs it
             self.code = 499
@@ -267,7 +270,7 @@ class CliproxyRequest(server.Request):
             site.request_ended(self)
 
     def finish(self) -> None:
-        super().finish()
+        server.Request.finish(self)
         site = getattr(self, "site", None)
         if isinstance(site, CliproxySite):
             site.request_ended(self)
@@ -278,7 +281,7 @@ class CliproxySite(server.Site):
     and the bookkeeping graceful shutdown needs."""
 
     protocol = LimitedHTTPChannel  # type: ignore[assignment]
-    requestFactory = CliproxyRequest
+    requestFactory = CliproxyRequest  # type: ignore[assignment]
     displayTracebacks = False
 
     def __init__(
@@ -288,7 +291,7 @@ class CliproxySite(server.Site):
         reactor: IReactorTime | None = None,
         normalised: frozenset[bytes] = frozenset(),
     ) -> None:
-        super().__init__(resource, reactor=reactor)
+        server.Site.__init__(self, resource, reactor=reactor)
         #: first path segments under which the tree is walked on the normalised path
         self.normalised = normalised
         self.limits = limits
@@ -296,14 +299,14 @@ class CliproxySite(server.Site):
         self.active: set[CliproxyRequest] = set()
         self._idle_waiters: list[defer.Deferred[None]] = []
 
-    def getResourceFor(self, request: http.Request) -> IResource:
+    def getResourceFor(self, request: server.Request) -> IResource:
         """Under the `normalised` heads (Amp's), walk the tree on the normalised path (see
         `cliproxy.web.paths`): `/threads/../api/user` is `/api/user`, checked as such."""
         if request.postpath and request.postpath[0] in self.normalised:
             segments = normalise(request.path or b"/")
             state_of(request).segments = segments
             request.postpath = [s.encode("utf-8") for s in segments] or [b""]
-        resource: IResource = super().getResourceFor(request)
+        resource: IResource = server.Site.getResourceFor(self, request)
         return resource
 
     # -- bookkeeping -------------------------------------------------------------

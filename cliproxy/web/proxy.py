@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from twisted.internet import defer
+from twisted.internet.interfaces import ITCPTransport
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.http_headers import Headers
@@ -144,7 +145,7 @@ class ReverseProxyResource(Resource):
         header_timeout: Callable[[], float | None] = lambda: None,
         idle_timeout: Callable[[], float | None] = lambda: None,
     ) -> None:
-        super().__init__()
+        Resource.__init__(self)
         self.http = http
         self.clock = clock
         self.header_timeout = header_timeout
@@ -187,7 +188,7 @@ class _Exchange:
         self.gone = False
         self.done = False
         self.status = 0
-        self._pending: defer.Deferred | None = None
+        self._pending: defer.Deferred[Any] | None = None
         self._body: StreamReader | None = None
         self._registered = False
         self._committed = False
@@ -245,7 +246,8 @@ class _Exchange:
         if failure.check(HeaderTimeout):
             status, message = 504, failure.getErrorMessage()
         else:
-            status, message = 502, f"{failure.type.__name__}: {failure.getErrorMessage()}"
+            kind = failure.type.__name__ if failure.type is not None else "error"
+            status, message = 502, f"{kind}: {failure.getErrorMessage()}"
         log.warn(
             "upstream {url} unreachable ({status}): {why}",
             url=self.where,
@@ -403,7 +405,7 @@ class _Exchange:
             channel = getattr(request, "channel", None)
             if channel is not None and hasattr(channel, "forceAbortClient"):
                 channel.forceAbortClient()
-            elif request.transport is not None:
+            elif ITCPTransport.providedBy(request.transport):
                 request.transport.abortConnection()
             return
         if self._mode == "gzip":

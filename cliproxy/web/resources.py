@@ -40,7 +40,14 @@ def add_cors(request: Request) -> None:
         request.setHeader(name, value)
 
 
-class NotFound(Resource):
+class Node(Resource):
+    """Base of cliproxy's resources: `Resource` with a typed constructor."""
+
+    def __init__(self) -> None:
+        Resource.__init__(self)
+
+
+class NotFound(Node):
     """404 as JSON in the family the path suggests."""
 
     isLeaf = True
@@ -56,7 +63,7 @@ class NotFound(Resource):
         )
 
 
-class Container(Resource):
+class Container(Node):
     """A path segment holding named children; anything else is a JSON 404."""
 
     def getChild(self, path: bytes, request: Request) -> IResource:
@@ -66,7 +73,7 @@ class Container(Resource):
         return NotFound().render(request)
 
 
-class Preflight(Resource):
+class Preflight(Node):
     """CORS preflight: any OPTIONS request is answered 204 at once."""
 
     isLeaf = True
@@ -77,7 +84,7 @@ class Preflight(Resource):
         return b""
 
 
-class OwnPreflight(Resource):
+class OwnPreflight(Node):
     """Base for subtrees that answer OPTIONS themselves (Amp's account routes refuse
     preflights) instead of the root's blanket 204."""
 
@@ -87,7 +94,9 @@ class Root(Container):
         child = self.children.get(path)
         if request.method == b"OPTIONS" and not isinstance(child, OwnPreflight):
             return Preflight()
-        return super().getChildWithDefault(path, request)
+        child = Resource.getChildWithDefault(self, path, request)
+        assert IResource.providedBy(child)
+        return child
 
     def render(self, request: Request) -> bytes:
         if request.method == b"OPTIONS":
@@ -104,7 +113,7 @@ def method_not_allowed(resource: object, request: Request, family: Family) -> by
     )
 
 
-class JsonLeaf(Resource):
+class JsonLeaf(Node):
     """A leaf whose unsupported methods get a JSON 405, not Twisted's HTML page."""
 
     isLeaf = True
@@ -112,7 +121,8 @@ class JsonLeaf(Resource):
     def render(self, request: Request) -> bytes | int:
         if getattr(self, "render_" + request.method.decode("latin-1"), None) is None:
             return method_not_allowed(self, request, family_for_path(request.path))
-        return super().render(request)
+        result: bytes | int = Resource.render(self, request)
+        return result
 
 
 class Health(JsonLeaf):
@@ -145,7 +155,7 @@ def allowed_methods(resource: object) -> list[str]:
     )
 
 
-class ApiResource(Resource):
+class ApiResource(Node):
     """Base for API endpoints: CORS and JSON errors in `family`'s shape.
 
     Subclasses implement `render_GET`/`render_POST`. The client-key check is not here: the
@@ -171,8 +181,10 @@ class ApiResource(Resource):
         """The request body as a JSON object, or an error body already set up on `request`."""
         family = self.family_for(request)
         content = request.content
-        content.seek(0)
-        raw = content.read()
+        raw = b""
+        if content is not None:
+            content.seek(0)
+            raw = content.read()
         if not raw.strip():
             return None, error_response(request, family, 400, "request body is empty; send JSON")
         try:

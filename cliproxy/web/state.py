@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from twisted.web.iweb import IRequest
 from zope.interface import Interface, implementer
 
 
@@ -45,7 +44,7 @@ class RequestState:
     inject_upstream_key: bool = True
 
 
-def state_of(request: IRequest) -> RequestState:
+def state_of(request: object) -> RequestState:
     """The request's `RequestState` (made and attached on first use)."""
     get = getattr(request, "getComponent", None)
     if get is None:
@@ -58,6 +57,6 @@ def state_of(request: IRequest) -> RequestState:
     return state
 
 
-def client_gone(request: IRequest) -> bool:
+def client_gone(request: object) -> bool:
     """Whether the client left, or the answer is already complete."""
     return state_of(request).gone or bool(getattr(request, "finished", False))
