@@ -48,7 +48,7 @@ from cliproxy.upstream.body import read_body
 from cliproxy.upstream.headers import filter_response_headers
 from cliproxy.upstream.http import HeaderTimeout
 from cliproxy.upstream.stream import deliver_stream
-from cliproxy.usage import Usage, UsageBook, usage_from_response
+from cliproxy.usage import Usage, UsageBook, usage_of
 
 log = Logger()
 
@@ -485,7 +485,7 @@ class Router:
                 ),
                 ensure_ascii=False,
             ).encode("utf-8")
-        self._record(req, cred, 200, False, usage_from_response(provider_fmt.value, parsed))
+        self._record(req, cred, 200, False, usage_of(parsed))
         return JSONResult(200, out)
 
     def _count_answer(
