@@ -15,8 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from cliproxy.usage import Usage
-from cliproxy.usage import fold_usage as usage_in
+from cliproxy.usage import Usage, fold_usage
 
 LOCAL_PROVIDER = "LOCAL_PROVIDER"
 MODEL_MAPPING = "MODEL_MAPPING"
@@ -87,6 +86,10 @@ class AmpStats:
             "decisions": per_model,
             "by_route": {k: v.as_dict() for k, v in sorted(self.by_route.items())},
         }
+
+
+#: the one extractor (`cliproxy.usage`); Amp's fallback imports it by this name
+usage_in = fold_usage
 
 
 class UsageTap:
