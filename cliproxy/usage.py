@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 __all__ = [
     "Totals",
@@ -113,7 +112,7 @@ def copy_usage(counts: object) -> Usage:
     return out
 
 
-def _usage_objects(obj: object) -> Iterator[tuple[str, Mapping[str, Any]]]:
+def _usage_objects(obj: object) -> Iterator[tuple[str, Mapping[str, object]]]:
     """(key, object) for every usage object in `obj`, its `message` and its `response`."""
     if not isinstance(obj, dict):
         return
@@ -129,7 +128,7 @@ def _usage_objects(obj: object) -> Iterator[tuple[str, Mapping[str, Any]]]:
                 yield key, counts
 
 
-def _gemini_usage(meta: Mapping[str, Any]) -> Usage:
+def _gemini_usage(meta: Mapping[str, object]) -> Usage:
     thoughts = _int(meta.get("thoughtsTokenCount"))
     return Usage(
         input_tokens=_int(meta.get("promptTokenCount")),
@@ -139,7 +138,7 @@ def _gemini_usage(meta: Mapping[str, Any]) -> Usage:
     )
 
 
-def _openai_or_claude(usage: Mapping[str, Any]) -> Usage:
+def _openai_or_claude(usage: Mapping[str, object]) -> Usage:
     # Chat says prompt/completion, Responses and Claude say input/output; only Claude
     # has the cache_* counts, only OpenAI the *_details objects.
     cache_read = _int(usage.get("cache_read_input_tokens"))
@@ -157,7 +156,7 @@ def _openai_or_claude(usage: Mapping[str, Any]) -> Usage:
     )
 
 
-def _detail(usage: Mapping[str, Any], holders: tuple[str, ...], name: str) -> int:
+def _detail(usage: Mapping[str, object], holders: tuple[str, ...], name: str) -> int:
     for holder in holders:
         details = usage.get(holder)
         if isinstance(details, dict):

@@ -209,3 +209,27 @@ def test_a_stream_that_ends_before_any_byte_says_so() -> None:
     target = Target()
     sink.attach(target)
     assert target.got == [("end", reason)]
+
+
+# -- module headers ---------------------------------------------------------------------------
+
+
+def test_test_case_name_headers_of_routing_registry_and_usage_name_real_test_modules() -> None:
+    import pathlib
+    import re
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    sources = [
+        *sorted((root / "cliproxy" / "routing").glob("*.py")),
+        *sorted((root / "cliproxy" / "registry").glob("*.py")),
+        root / "cliproxy" / "usage.py",
+    ]
+    named = {}
+    for source in sources:
+        first = source.read_text(encoding="utf-8").splitlines()[0]
+        m = re.match(r"# -\*- test-case-name: ([\w.]+) -\*-", first)
+        if m:
+            named[source.name] = m.group(1)
+    assert named  # the pattern still matches how the headers are written
+    for module in named.values():
+        assert (root / (module.replace(".", "/") + ".py")).is_file(), module

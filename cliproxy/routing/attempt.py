@@ -24,8 +24,13 @@ from cliproxy.credentials.pool import CredentialPool
 from cliproxy.formats.requests import client_tools
 from cliproxy.formats.responses_side import AggregateError, stream_translator
 from cliproxy.registry import Candidate
-from cliproxy.routing.bodies import aggregate, client_answer, count_answer, local_count
-from cliproxy.routing.bodies import upstream_request as translated_request
+from cliproxy.routing.bodies import (
+    aggregate,
+    client_answer,
+    count_answer,
+    local_count,
+    provider_request,
+)
 from cliproxy.routing.classify import (
     AttemptFailure,
     is_model_unsupported,
@@ -114,7 +119,7 @@ class Attempt:
             local = local_count(req, self.provider)
             if local is not None:
                 return JSONResult(200, local)
-        body = translated_request(
+        body = provider_request(
             req,
             self.provider,
             model=self.model,
@@ -256,10 +261,9 @@ class Attempt:
     async def _answer(self, response: IResponse) -> tuple[Any, bytes | None]:
         """The whole upstream answer, parsed, and its raw bytes (None when aggregated)."""
         try:
-            if self.upstream_stream:
-                raw = await self._read(response, RESPONSE_BODY_LIMIT)
-                return aggregate(raw, self.provider), None
             raw = await self._read(response, RESPONSE_BODY_LIMIT)
+            if self.upstream_stream:
+                return aggregate(raw, self.provider), None
             return json.loads(raw), raw
         except defer.CancelledError:
             raise

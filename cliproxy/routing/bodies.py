@@ -39,7 +39,7 @@ def thinking_caps(spec: ModelSpec | None) -> dict[str, object] | None:
     }
 
 
-def upstream_request(
+def provider_request(
     req: ClientRequest,
     provider: Format,
     *,
