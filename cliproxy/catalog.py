@@ -5,8 +5,6 @@ the config or the auth-dir changes, and the model listings built from it.
 
 from __future__ import annotations
 
-from typing import Any
-
 from twisted.logger import Logger
 
 from cliproxy.config import Config
@@ -16,7 +14,7 @@ from cliproxy.credentials.from_config import credentials_from_config
 from cliproxy.credentials.model import Credential
 from cliproxy.credentials.pool import CredentialPool
 from cliproxy.formats import Family
-from cliproxy.registry import ModelRegistry
+from cliproxy.registry import GeminiModel, ModelList, ModelRegistry
 
 log = Logger()
 
@@ -68,12 +66,12 @@ class Catalog:
         # an account that needs a new login serves nothing until it has one
         return self.pool.listable(cred, model) and usable(cred)
 
-    def model_list(self, family: Family) -> dict[str, Any]:
+    def model_list(self, family: Family) -> ModelList:
         if family is Family.CLAUDE:
             return self._registry.claude_model_list(self._listable)
         if family is Family.GEMINI:
             return self._registry.gemini_model_list(self._listable)
         return self._registry.openai_model_list(self._listable)
 
-    def gemini_model(self, model_id: str) -> dict[str, Any] | None:
+    def gemini_model(self, model_id: str) -> GeminiModel | None:
         return self._registry.gemini_model(model_id)

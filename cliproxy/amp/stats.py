@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from cliproxy.usage import Usage
+from cliproxy.usage import Usage, fold_usage
 
 LOCAL_PROVIDER = "LOCAL_PROVIDER"
 MODEL_MAPPING = "MODEL_MAPPING"
@@ -88,37 +88,8 @@ class AmpStats:
         }
 
 
-def _int(v: Any) -> int:
-    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
-
-
-def usage_in(obj: Any, into: Usage) -> None:
-    """Fold the token counts found in one response object or stream event into `into`.
-
-    Streams repeat or grow their counts, so the largest value seen wins.
-    """
-    if not isinstance(obj, dict):
-        return
-    candidates = [obj.get("usage"), obj.get("usageMetadata")]
-    for holder in (obj.get("message"), obj.get("response")):
-        if isinstance(holder, dict):
-            candidates += [holder.get("usage"), holder.get("usageMetadata")]
-    for u in candidates:
-        if not isinstance(u, dict):
-            continue
-        if "promptTokenCount" in u or "candidatesTokenCount" in u:
-            inp = _int(u.get("promptTokenCount"))
-            out = _int(u.get("candidatesTokenCount")) + _int(u.get("thoughtsTokenCount"))
-        else:
-            inp = (
-                _int(u.get("input_tokens"))
-                + _int(u.get("prompt_tokens"))
-                + _int(u.get("cache_read_input_tokens"))
-                + _int(u.get("cache_creation_input_tokens"))
-            )
-            out = _int(u.get("output_tokens")) + _int(u.get("completion_tokens"))
-        into.input_tokens = max(into.input_tokens, inp)
-        into.output_tokens = max(into.output_tokens, out)
+#: the one extractor (`cliproxy.usage`); Amp's fallback imports it by this name
+usage_in = fold_usage
 
 
 class UsageTap:

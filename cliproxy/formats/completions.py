@@ -5,11 +5,25 @@
 from __future__ import annotations
 
 import json
+from typing import Protocol
 
 from cliproxy.formats.json_types import JSONObject
 from cliproxy.formats.responses_side.ir import Usage
-from cliproxy.formats.responses_side.stream import StreamTranslator
 from cliproxy.formats.sse import SSEEvent
+
+
+class ChatStream(Protocol):
+    """What `CompletionsStream` wraps: a translator whose output is Chat chunks."""
+
+    @property
+    def done(self) -> bool: ...
+
+    def feed(self, event: SSEEvent) -> list[bytes]: ...
+
+    def finish(self) -> list[bytes]: ...
+
+    def error(self, status: int, message: str) -> list[bytes]: ...
+
 
 _PASSED = (
     "max_tokens",
@@ -100,7 +114,7 @@ def _rewrite(frames: list[bytes]) -> list[bytes]:
 class CompletionsStream:
     """Wraps a chat-format StreamTranslator so its chunks come out as text_completion."""
 
-    def __init__(self, inner: StreamTranslator) -> None:
+    def __init__(self, inner: ChatStream) -> None:
         self.inner = inner
 
     def feed(self, event: SSEEvent) -> list[bytes]:
@@ -118,4 +132,5 @@ class CompletionsStream:
 
     @property
     def usage(self) -> Usage:
-        return self.inner.usage
+        found = getattr(self.inner, "usage", None)
+        return found if isinstance(found, Usage) else Usage()

@@ -7,12 +7,14 @@ hands that segment to the `GeminiModel` endpoint.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 from twisted.web.resource import IResource
 from twisted.web.server import Request
 
 from cliproxy.formats import Family
+from cliproxy.registry import GeminiModel as GeminiModelInfoDict
+from cliproxy.registry import ModelList
 from cliproxy.web.endpoints import Backend, GeminiModel
 from cliproxy.web.errors import error_response, json_response
 from cliproxy.web.resources import ApiResource, NotFound
@@ -21,9 +23,9 @@ from cliproxy.web.resources import ApiResource, NotFound
 class ModelLists(Protocol):
     """Where the listings come from (`cliproxy.catalog.Catalog`)."""
 
-    def model_list(self, family: Family) -> dict[str, Any]: ...
+    def model_list(self, family: Family) -> ModelList: ...
 
-    def gemini_model(self, model_id: str) -> dict[str, Any] | None: ...
+    def gemini_model(self, model_id: str) -> GeminiModelInfoDict | None: ...
 
 
 class _Listing(ApiResource):

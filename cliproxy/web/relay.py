@@ -20,7 +20,7 @@ from twisted.web.server import Request
 from cliproxy.formats import Format
 from cliproxy.formats.sse import SSEDecoder, encode_comment
 from cliproxy.upstream.stream import StreamIdleTimeout, StreamReader, deliver_stream
-from cliproxy.usage import Usage
+from cliproxy.usage import Usage, copy_usage
 from cliproxy.web.state import client_gone
 
 log = Logger()
@@ -169,13 +169,7 @@ class StreamRelay:
         self.result.done(self._usage(), error)
 
     def _usage(self) -> Usage:
-        u = getattr(self.translator, "usage", None)
-        out = Usage()
-        for name in ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens"):
-            value = getattr(u, name, None)
-            if isinstance(value, int):
-                setattr(out, name, value)
-        return out
+        return copy_usage(getattr(self.translator, "usage", None))
 
     # -- keep-alive ------------------------------------------------------------------------
 

@@ -1,0 +1,123 @@
+# -*- test-case-name: tests.test_routing -*-
+"""`Router.handle`: a client request tried on each credential that serves its model.
+
+It resolves the model, asks the pool for the credentials in the order to try them, runs
+one `Attempt` per credential until one answers, and, when a whole round fails, waits out
+the shortest cooldown (within `request-retry`) before another round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from twisted.internet import task
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from cliproxy.config import Config
+from cliproxy.credentials.pool import CredentialPool, SelectionError
+from cliproxy.registry import Candidate, ModelRegistry, Resolution
+from cliproxy.routing.attempt import Attempt, AttemptServices
+from cliproxy.routing.classify import AttemptFailure, selection_error, upstream_error
+from cliproxy.routing.results import ClientRequest, JSONResult, StreamResult
+from cliproxy.upstream.http import UpstreamHTTP
+from cliproxy.usage import UsageBook
+
+log = Logger()
+
+
+class Router:
+    """Serves `ClientRequest`s from the credentials in the registry.
+
+    Args:
+        reactor: time for retry waits, Retry-After dates and stream idle timers.
+        config: the current config snapshot (read once per request and per attempt).
+        registry: the current model registry.
+        pool: orders credentials and keeps their cooldowns.
+        http: the upstream HTTP client.
+        usage: where every upstream call is recorded.
+    """
+
+    def __init__(
+        self,
+        reactor: IReactorTime,
+        config: Callable[[], Config],
+        registry: Callable[[], ModelRegistry],
+        pool: CredentialPool,
+        http: UpstreamHTTP,
+        usage: UsageBook,
+    ) -> None:
+        self.reactor = reactor
+        self._config = config
+        self._registry = registry
+        self.pool = pool
+        self.http = http
+        self.usage = usage
+        self._services = AttemptServices(reactor, pool, http, usage)
+
+    async def handle(self, req: ClientRequest) -> JSONResult | StreamResult:
+        """Answer `req` from the first credential that can.
+
+        Raises:
+            RouteError: nothing could answer; its status, headers and body say why, in
+                the client's family shape.
+        """
+        config = self._config()
+        try:
+            resolution = self._registry().resolve(req.model)
+        except SelectionError as e:
+            raise selection_error(e) from e
+        round_number = 0
+        while True:
+            outcome = await self._round(req, resolution, config)
+            if not isinstance(outcome, AttemptFailure):
+                return outcome
+            delay = self.pool.retry_delay(
+                resolution.candidates,
+                round_number,
+                request_retry=config.request_retry,
+                max_retry_interval=config.max_retry_interval,
+                last_status=outcome.status,
+                retry_after=outcome.retry_after,
+                request_invalid=outcome.request_invalid,
+            )
+            if delay is None:
+                raise upstream_error(req.format, outcome)
+            log.info(
+                "all credentials failed for {model}; retry round {n} in {delay:.1f}s",
+                model=req.model,
+                n=round_number + 1,
+                delay=delay,
+            )
+            await task.deferLater(self.reactor, delay, lambda: None)
+            round_number += 1
+
+    async def _round(
+        self, req: ClientRequest, resolution: Resolution, config: Config
+    ) -> JSONResult | StreamResult | AttemptFailure:
+        """One pass over the ready credentials: the first answer, or the last failure."""
+        try:
+            ordered = self.pool.order(resolution.candidates, resolution.base_model)
+        except SelectionError as e:
+            raise selection_error(e) from e
+        last: AttemptFailure | None = None
+        limit = config.max_retry_credentials
+        for tried, candidate in enumerate(ordered):
+            if limit and tried >= limit:
+                break
+            outcome = await self._attempt(req, candidate, resolution)
+            if not isinstance(outcome, AttemptFailure):
+                return outcome
+            last = outcome
+            if outcome.request_invalid:
+                break
+        assert last is not None  # the pool orders at least one candidate or raises
+        return last
+
+    async def _attempt(
+        self, req: ClientRequest, candidate: Candidate, resolution: Resolution
+    ) -> JSONResult | StreamResult | AttemptFailure:
+        attempt = Attempt(
+            req, candidate, resolution.thinking_suffix, self._config(), self._services
+        )
+        return await attempt.run()
