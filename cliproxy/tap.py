@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_tap -*-
+# -*- test-case-name: tests.test_daemon -*-
 """`twistd cliproxy`: command-line options and the service maker."""
 
 from __future__ import annotations

@@ -275,3 +275,39 @@ def test_hundred_mib_body_gets_413_without_memory_growth(daemon):
 def test_sigterm_exits_cleanly(daemon):
     d = daemon()
     d.stop_cleanly()
+
+
+def test_busy_port_exits_1_with_one_line_before_any_token_file_is_touched(tmp_path):
+    """Fail fast: the listener binds in privilegedStartService, before any service starts,
+    so the token refresher never runs (it would rotate the other daemon's refresh token)."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        port = holder.getsockname()[1]
+        auth = tmp_path / "auth"
+        auth.mkdir()
+        token = auth / "claude-user@example.com.json"
+        token.write_text(
+            '{"type": "claude", "email": "user@example.com", "access_token": "a", '
+            '"refresh_token": "r", "expired": "2000-01-01T00:00:00Z"}'
+        )
+        before = token.stat().st_mtime_ns
+        text = f"host: 127.0.0.1\nport: {port}\nauth-dir: {auth}\n"
+        r = run_twistd(tmp_path, text)
+    assert r.returncode == 1, r
+    out = (r.stdout + r.stderr).decode()
+    assert f"port {port} on 127.0.0.1 is in use" in out, out
+    assert "Traceback" not in out, out
+    assert token.stat().st_mtime_ns == before
+
+
+def test_unreadable_tls_files_exit_1_with_the_reason(tmp_path):
+    text = (
+        "host: 127.0.0.1\nport: 8317\ntls:\n  enable: true\n"
+        f"  cert: {tmp_path / 'missing.crt'}\n  key: {tmp_path / 'missing.key'}\n"
+    )
+    r = run_twistd(tmp_path, text)
+    assert r.returncode == 1, r
+    out = (r.stdout + r.stderr).decode()
+    assert "missing.crt" in out or "cannot listen" in out, out
+    assert "Traceback" not in out, out

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.amp.test_access -*-
+# -*- test-case-name: tests.amp.test_management -*-
 """Who may use Amp's management routes: the TCP peer decides, never a header."""
 
 from __future__ import annotations

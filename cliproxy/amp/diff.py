@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.amp.test_diff -*-
+# -*- test-case-name: tests.amp.test_module -*-
 """What changed in the Amp settings between two configs, for the reload log.
 
 Secrets never appear: a changed upstream key is `added`, `removed` or `updated`.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.amp.test_headers -*-
+# -*- test-case-name: tests.amp.test_management -*-
 """The header policy for requests cliproxy forwards to the Amp upstream.
 
 The client's own credentials (its cliproxy key) never travel upstream: the credential

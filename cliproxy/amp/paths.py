@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.amp.test_paths -*-
+# -*- test-case-name: tests.amp.test_management -*-
 """Which Amp route a request path is, decided on the normalised path.
 
 Twisted hands resources the path segments with %-escapes undone but `.`/`..` and empty

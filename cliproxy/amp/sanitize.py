@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.amp.test_sanitize -*-
+# -*- test-case-name: tests.amp.test_rewriter -*-
 """What Amp's requests need before a provider sees them.
 
 Amp replays assistant turns with the `signature: ""` our response rewriter injected, and

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.amp.test_stats -*-
+# -*- test-case-name: tests.amp.test_fallback -*-
 """Where Amp's model calls went, and what they cost.
 
 `AmpStats` counts each routing decision per model (LOCAL_PROVIDER, MODEL_MAPPING,

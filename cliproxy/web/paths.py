@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.amp.test_paths -*-
+# -*- test-case-name: tests.amp.test_management -*-
 """Request paths as the Resource tree sees them.
 
 Twisted hands resources the path segments with %-escapes undone but `.`/`..` and empty

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.web.test_relay -*-
+# -*- test-case-name: tests.web.test_relay_socket -*-
 """The streaming relay: an upstream SSE body into the client's request, event by event.
 
 The upstream transport is registered as a streaming producer on the client request,
