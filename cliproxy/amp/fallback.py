@@ -104,6 +104,64 @@ def mapping_hint(model: str) -> str:
     return f'ampcode: {{model-mappings: [{{from: "{base}", to: "<a model you have locally>"}}]}}'
 
 
+def _announce(decision: str, requested: str, model: str, provider: str, raw_path: bytes) -> None:
+    """One log line per decision, saying what happens and, for Amp credits, what to add."""
+    path = raw_path.decode("latin-1", "replace")
+    if decision == LOCAL_PROVIDER:
+        log.info(
+            "amp route {route_type}: {model} served by local provider {provider} ({path})",
+            route_type=decision,
+            model=requested,
+            provider=provider,
+            path=path,
+        )
+    elif decision == MODEL_MAPPING:
+        log.info(
+            "amp route {route_type}: {model} -> {target} on local provider {provider} ({path})",
+            route_type=decision,
+            model=requested,
+            target=model,
+            provider=provider,
+            path=path,
+        )
+    elif decision == AMP_CREDITS:
+        log.warn(
+            "amp route {route_type}: forwarding {model} to the Amp upstream (uses Amp "
+            "credits); to serve it locally add to config: {hint}",
+            route_type=decision,
+            model=requested,
+            hint=mapping_hint(requested),
+            path=path,
+        )
+    elif decision == DENIED:
+        log.warn(
+            "amp route {route_type}: {model} has no local provider or mapping and "
+            "ampcode.fallback is deny; add: {hint}",
+            route_type=decision,
+            model=requested,
+            hint=mapping_hint(requested),
+        )
+    else:
+        log.warn(
+            "amp route {route_type}: no local provider, mapping or Amp upstream for {model}",
+            route_type=decision,
+            model=requested,
+        )
+
+
+def _denied(request: Request, family: Family, requested: str) -> bytes:
+    return error_response(
+        request,
+        family,
+        403,
+        f"model '{requested}' has no local provider and no model mapping, and "
+        "ampcode.fallback is 'deny', so it was not sent to Amp (no credits spent). "
+        f"Map it to a model you have in config.yaml: {mapping_hint(requested)}",
+        code="amp_fallback_denied",
+        type="permission_error" if family is Family.CLAUDE else "invalid_request_error",
+    )
+
+
 class AmpFallback:
     """Runs one model call on the route the decision picks."""
 
@@ -170,64 +228,19 @@ class AmpFallback:
         if requested is None:
             # nothing to route on: the endpoint answers (a 400 naming the problem)
             return self._local(request, endpoint, gemini, body, "", "", False, NO_PROVIDER)
-
         decision, model, provider = self.decide(requested)
         module.stats.decided(decision, requested)
-        path = request.path.decode("latin-1", "replace")
+        _announce(decision, requested, model, provider, request.path)
         if decision == LOCAL_PROVIDER:
-            log.info(
-                "amp route {route_type}: {model} served by local provider {provider} ({path})",
-                route_type=decision,
-                model=requested,
-                provider=provider,
-                path=path,
-            )
             suppress = provider != "claude"
             return self._local(request, endpoint, gemini, body, requested, "", suppress, decision)
         if decision == MODEL_MAPPING:
-            log.info(
-                "amp route {route_type}: {model} -> {target} on local provider {provider} ({path})",
-                route_type=decision,
-                model=requested,
-                target=model,
-                provider=provider,
-                path=path,
-            )
             return self._local(request, endpoint, gemini, body, requested, model, True, decision)
         if decision == AMP_CREDITS:
-            log.warn(
-                "amp route {route_type}: forwarding {model} to the Amp upstream (uses Amp "
-                "credits); to serve it locally add to config: {hint}",
-                route_type=decision,
-                model=requested,
-                hint=mapping_hint(requested),
-                path=path,
-            )
             return self._upstream(request, requested, body)
         if decision == DENIED:
-            log.warn(
-                "amp route {route_type}: {model} has no local provider or mapping and "
-                "ampcode.fallback is deny; add: {hint}",
-                route_type=decision,
-                model=requested,
-                hint=mapping_hint(requested),
-            )
             module.stats.finished(ROUTE_OF[DENIED], 403, None)
-            return error_response(
-                request,
-                family,
-                403,
-                f"model '{requested}' has no local provider and no model mapping, and "
-                "ampcode.fallback is 'deny', so it was not sent to Amp (no credits spent). "
-                f"Map it to a model you have in config.yaml: {mapping_hint(requested)}",
-                code="amp_fallback_denied",
-                type="permission_error" if family is Family.CLAUDE else "invalid_request_error",
-            )
-        log.warn(
-            "amp route {route_type}: no local provider, mapping or Amp upstream for {model}",
-            route_type=decision,
-            model=requested,
-        )
+            return _denied(request, family, requested)
         return self._local(request, endpoint, gemini, body, requested, "", False, decision)
 
     def _local(
