@@ -17,7 +17,7 @@ import io
 import json
 from typing import Any
 
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.web.resource import IResource
 from twisted.web.server import Request
 
@@ -104,49 +104,46 @@ def mapping_hint(model: str) -> str:
     return f'ampcode: {{model-mappings: [{{from: "{base}", to: "<a model you have locally>"}}]}}'
 
 
+#: decision -> (log level, line); each line names what happens, and what to add where useful
+_DECISION_LINES = {
+    LOCAL_PROVIDER: (
+        LogLevel.info,
+        "amp route {route_type}: {model} served by local provider {provider} ({path})",
+    ),
+    MODEL_MAPPING: (
+        LogLevel.info,
+        "amp route {route_type}: {model} -> {target} on local provider {provider} ({path})",
+    ),
+    AMP_CREDITS: (
+        LogLevel.warn,
+        "amp route {route_type}: forwarding {model} to the Amp upstream (uses Amp "
+        "credits); to serve it locally add to config: {hint}",
+    ),
+    DENIED: (
+        LogLevel.warn,
+        "amp route {route_type}: {model} has no local provider or mapping and "
+        "ampcode.fallback is deny; add: {hint}",
+    ),
+}
+_NO_ROUTE = (
+    LogLevel.warn,
+    "amp route {route_type}: no local provider, mapping or Amp upstream for {model}",
+)
+
+
 def _announce(decision: str, requested: str, model: str, provider: str, raw_path: bytes) -> None:
-    """One log line per decision, saying what happens and, for Amp credits, what to add."""
-    path = raw_path.decode("latin-1", "replace")
-    if decision == LOCAL_PROVIDER:
-        log.info(
-            "amp route {route_type}: {model} served by local provider {provider} ({path})",
-            route_type=decision,
-            model=requested,
-            provider=provider,
-            path=path,
-        )
-    elif decision == MODEL_MAPPING:
-        log.info(
-            "amp route {route_type}: {model} -> {target} on local provider {provider} ({path})",
-            route_type=decision,
-            model=requested,
-            target=model,
-            provider=provider,
-            path=path,
-        )
-    elif decision == AMP_CREDITS:
-        log.warn(
-            "amp route {route_type}: forwarding {model} to the Amp upstream (uses Amp "
-            "credits); to serve it locally add to config: {hint}",
-            route_type=decision,
-            model=requested,
-            hint=mapping_hint(requested),
-            path=path,
-        )
-    elif decision == DENIED:
-        log.warn(
-            "amp route {route_type}: {model} has no local provider or mapping and "
-            "ampcode.fallback is deny; add: {hint}",
-            route_type=decision,
-            model=requested,
-            hint=mapping_hint(requested),
-        )
-    else:
-        log.warn(
-            "amp route {route_type}: no local provider, mapping or Amp upstream for {model}",
-            route_type=decision,
-            model=requested,
-        )
+    """One log line per decision."""
+    level, line = _DECISION_LINES.get(decision, _NO_ROUTE)
+    log.emit(
+        level,
+        line,
+        route_type=decision,
+        model=requested,
+        target=model,
+        provider=provider,
+        path=raw_path.decode("latin-1", "replace"),
+        hint=mapping_hint(requested),
+    )
 
 
 def _denied(request: Request, family: Family, requested: str) -> bytes:
