@@ -28,6 +28,7 @@ from cliproxy.catalog import Catalog
 from cliproxy.config import Config
 from cliproxy.config.watcher import ConfigStore
 from cliproxy.credentials.authdir import AuthDir
+from cliproxy.credentials.net import IClientReactor
 from cliproxy.credentials.pool import CredentialPool
 from cliproxy.registry import ModelRegistry
 from cliproxy.routing import Router
@@ -85,7 +86,7 @@ class App:
         site: the HTTP factory serving `root`.
     """
 
-    reactor: Any
+    reactor: IClientReactor
     clock: IReactorTime
     store: ConfigStore
     http: UpstreamHTTP
@@ -110,7 +111,7 @@ class App:
 
 def build_app(
     config: Config | ConfigStore,
-    reactor: Any,
+    reactor: IClientReactor,
     *,
     clock: IReactorTime | None = None,
     http: UpstreamHTTP | None = None,

@@ -31,6 +31,7 @@ from cliproxy.app import App, build_app
 from cliproxy.config import Config
 from cliproxy.config.watcher import ConfigWatcher
 from cliproxy.credentials.authdir import account_services
+from cliproxy.credentials.net import IClientReactor
 from cliproxy.web.http import CliproxySite
 
 log = Logger()
@@ -181,7 +182,7 @@ class Daemon:
 def build_service(
     config: Config,
     endpoint: IStreamServerEndpoint,
-    reactor: Any,
+    reactor: IClientReactor,
     *,
     where: str = "",
     on_listening: Callable[[IListeningPort], None] | None = None,

@@ -33,6 +33,7 @@ from cliproxy.amp.upstream import AmpProxy
 from cliproxy.config import Config
 from cliproxy.config.model import AmpConfig
 from cliproxy.config.watcher import ConfigStore
+from cliproxy.credentials.net import IClientReactor
 from cliproxy.credentials.pool import SelectionError
 from cliproxy.registry import ModelRegistry
 from cliproxy.upstream.http import UpstreamHTTP
@@ -63,7 +64,7 @@ class AmpCore:
     backend: Backend
     http: UpstreamHTTP
     usage: UsageBook
-    reactor: Any  # IReactorTime & IReactorTCP & IReactorSSL: no single interface names all
+    reactor: IClientReactor
 
     @property
     def config(self) -> Config:

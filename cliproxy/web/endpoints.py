@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
@@ -29,6 +28,7 @@ from cliproxy.formats.completions import (
     completion_to_chat_request,
 )
 from cliproxy.formats.errors import error_object
+from cliproxy.formats.json_types import JSONObject
 from cliproxy.routing import ClientRequest, JSONResult, RouteError, Router, StreamResult
 from cliproxy.web.errors import error_response, json_bytes
 from cliproxy.web.relay import relay_stream
@@ -106,7 +106,7 @@ def _client_headers(request: Request) -> dict[str, str]:
     return out
 
 
-def _require_model(body: dict[str, Any]) -> str:
+def _require_model(body: JSONObject) -> str:
     model = body.get("model")
     if model is None:
         raise BadRequest("'model' is required; GET /v1/models lists the available ones")
@@ -115,7 +115,7 @@ def _require_model(body: dict[str, Any]) -> str:
     return model.strip()
 
 
-def _require_messages(body: dict[str, Any]) -> None:
+def _require_messages(body: JSONObject) -> None:
     messages = body.get("messages")
     if not isinstance(messages, list):
         raise BadRequest("'messages' must be a list of message objects")
@@ -141,7 +141,7 @@ def _write_json(
     request.finish()
 
 
-def _stream_flag(body: dict[str, Any]) -> bool:
+def _stream_flag(body: JSONObject) -> bool:
     value = body.get("stream")
     if value is None:
         return False
@@ -168,7 +168,7 @@ class InferenceResource(ApiResource):
     def family(self) -> Family:  # type: ignore[override]
         return family_of(self.format)
 
-    def parse(self, request: Request, body: dict[str, Any]) -> ClientRequest:
+    def parse(self, request: Request, body: JSONObject) -> ClientRequest:
         raise NotImplementedError
 
     def getChild(self, path: bytes, request: Request) -> IResource:
@@ -242,7 +242,7 @@ class ChatCompletions(InferenceResource):
 
     format = Format.OPENAI_CHAT
 
-    def parse(self, request: Request, body: dict[str, Any]) -> ClientRequest:
+    def parse(self, request: Request, body: JSONObject) -> ClientRequest:
         model = _require_model(body)
         _require_messages(body)
         return ClientRequest(self.format, model, body, _stream_flag(body))
@@ -253,7 +253,7 @@ class Completions(InferenceResource):
 
     format = Format.OPENAI_CHAT
 
-    def parse(self, request: Request, body: dict[str, Any]) -> ClientRequest:
+    def parse(self, request: Request, body: JSONObject) -> ClientRequest:
         model = _require_model(body)
         prompt = body.get("prompt", "Complete this:")
         if not isinstance(prompt, (str, list)):
@@ -277,7 +277,7 @@ class Responses(InferenceResource):
 
     format = Format.OPENAI_RESPONSES
 
-    def parse(self, request: Request, body: dict[str, Any]) -> ClientRequest:
+    def parse(self, request: Request, body: JSONObject) -> ClientRequest:
         model = _require_model(body)
         items = body.get("input")
         if items is not None and not isinstance(items, (str, list)):
@@ -290,7 +290,7 @@ class Messages(InferenceResource):
 
     format = Format.CLAUDE
 
-    def parse(self, request: Request, body: dict[str, Any]) -> ClientRequest:
+    def parse(self, request: Request, body: JSONObject) -> ClientRequest:
         model = _require_model(body)
         _require_messages(body)
         return ClientRequest(self.format, model, body, _stream_flag(body))
@@ -301,7 +301,7 @@ class CountTokens(InferenceResource):
 
     format = Format.CLAUDE
 
-    def parse(self, request: Request, body: dict[str, Any]) -> ClientRequest:
+    def parse(self, request: Request, body: JSONObject) -> ClientRequest:
         model = _require_model(body)
         _require_messages(body)
         return ClientRequest(self.format, model, body, False, action="count_tokens")
@@ -332,7 +332,7 @@ class GeminiModel(InferenceResource):
         model, _, method = action.rpartition(":")
         return model, method
 
-    def parse(self, request: Request, body: dict[str, Any]) -> ClientRequest:
+    def parse(self, request: Request, body: JSONObject) -> ClientRequest:
         model, method = self.model_and_method(request)
         if method not in GEMINI_METHODS:
             raise BadRequest(

@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from twisted.web.server import Request
 
 from cliproxy.formats import Family
 from cliproxy.formats.errors import error_body
+from cliproxy.formats.json_types import JSON
 
 _CLAUDE_PREFIXES = (b"/v1/messages", b"/api/provider/anthropic/")
 _GEMINI_PREFIXES = (b"/v1beta", b"/v1internal", b"/api/provider/google/")
@@ -27,7 +27,7 @@ def family_for_path(path: bytes | None) -> Family:
     return Family.OPENAI
 
 
-def json_bytes(obj: Any) -> bytes:
+def json_bytes(obj: JSON) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
@@ -41,13 +41,22 @@ def set_json_response(request: Request, status: int, body: bytes) -> bytes:
     return body
 
 
-def json_response(request: Request, status: int, obj: Any) -> bytes:
+def json_response(request: Request, status: int, obj: JSON) -> bytes:
     return set_json_response(request, status, json_bytes(obj))
 
 
-def error_response(request: Request, family: Family, status: int, message: str, **kw: Any) -> bytes:
+def error_response(
+    request: Request,
+    family: Family,
+    status: int,
+    message: str,
+    *,
+    type: str | None = None,
+    code: str | None = None,
+) -> bytes:
     """Set status and headers for an error and return its body, for `render_*` to return."""
-    return set_json_response(request, status, error_body(family, status, message, **kw))
+    body = error_body(family, status, message, type=type, code=code)
+    return set_json_response(request, status, body)
 
 
 def raw_error_bytes(status: int, reason: bytes, family: Family, message: str) -> bytes:
