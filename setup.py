@@ -36,6 +36,13 @@ setup(
         "pyOpenSSL>=21.0",
         # zstd bodies from upstreams (Python 3.11 has no zstd in the stdlib).
         "zstandard>=0.20",
+        # The management API: the secret is bcrypt-hashed (core.md §6.1), config writes keep
+        # the user's comments and key order (round-trip YAML), and /metrics speaks the
+        # Prometheus exposition format. All three are in Debian 12 (bcrypt 3.2,
+        # ruamel.yaml 0.17, prometheus-client 0.16).
+        "bcrypt>=3.2",
+        "ruamel.yaml>=0.17",
+        "prometheus_client>=0.16",
     ],
     extras_require={
         "test": [

@@ -13,6 +13,7 @@ The service tree around an `App` (listener, drain, watchers, refresher) is
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +31,12 @@ from cliproxy.config.watcher import ConfigStore
 from cliproxy.credentials.authdir import AuthDir
 from cliproxy.credentials.net import IClientReactor
 from cliproxy.credentials.pool import CredentialPool
+from cliproxy.management.tree import ManagementParts, build_management, mount
+from cliproxy.management.usage import CredentialView
+from cliproxy.management.writer import ConfigWriter
+from cliproxy.observe.events import CallEvents, ObservedUsageBook
+from cliproxy.observe.metrics import Metrics
+from cliproxy.observe.statistics import UsageStatistics
 from cliproxy.registry import ModelRegistry
 from cliproxy.routing import Router
 from cliproxy.upstream.http import UpstreamHTTP
@@ -84,6 +91,10 @@ class App:
         amp: the Amp integration.
         root: the Resource tree.
         site: the HTTP factory serving `root`.
+        writer: management's config-file writer.
+        events: one CallEvent per upstream call, to its observers.
+        statistics: usage statistics (core.md §7).
+        metrics: the Prometheus registry behind /metrics.
     """
 
     reactor: IClientReactor
@@ -99,6 +110,10 @@ class App:
     amp: AmpModule
     root: Resource
     site: CliproxySite = field(repr=False)
+    writer: ConfigWriter = field(repr=False)
+    events: CallEvents = field(repr=False)
+    statistics: UsageStatistics = field(repr=False)
+    metrics: Metrics = field(repr=False)
 
     @property
     def config(self) -> Config:
@@ -116,6 +131,7 @@ def build_app(
     clock: IReactorTime | None = None,
     http: UpstreamHTTP | None = None,
     amp: AmpOptions = AmpOptions(),
+    environ: Mapping[str, str] | None = None,
 ) -> App:
     """Build the object graph for `config` (a Config, or a ConfigStore to share).
 
@@ -125,7 +141,9 @@ def build_app(
     store = config if isinstance(config, ConfigStore) else ConfigStore(config)
     clock = clock or reactor
     assert clock is not None
-    usage = UsageBook(clock.seconds)
+    # every upstream call recorded in the usage book is also a CallEvent (cliproxy.observe)
+    events = CallEvents()
+    usage = ObservedUsageBook(clock.seconds, events)
     pool = CredentialPool(
         clock.seconds,
         random.Random(),
@@ -147,6 +165,15 @@ def build_app(
     amp_module.register(store.current.ampcode)
     amp_module.subscribe(store)
     root = build_root(store, catalog, backend, amp_module)
+    # -- operating it (cliproxy.management, cliproxy.observe): /v0/management, /metrics --
+    writer = ConfigWriter(store)
+    view = CredentialView(store, authdir, pool, clock.seconds)
+    statistics, metrics = _observers(store, events, amp_module, clock, view)
+    environ = os.environ if environ is None else environ
+    parts = ManagementParts(
+        store, writer, clock, environ, authdir, pool, usage, statistics, metrics
+    )
+    mount(root, build_management(parts))
     site = CliproxySite(
         root,
         limits=lambda: store.current.limits,
@@ -167,7 +194,37 @@ def build_app(
         amp=amp_module,
         root=root,
         site=site,
+        writer=writer,
+        events=events,
+        statistics=statistics,
+        metrics=metrics,
     )
+
+
+def _observers(
+    store: ConfigStore,
+    events: CallEvents,
+    amp: AmpModule,
+    clock: IReactorTime,
+    view: CredentialView,
+) -> tuple[UsageStatistics, Metrics]:
+    """The usage statistics and the Prometheus metrics, listening to every upstream call."""
+
+    def retention() -> float:
+        value = store.current.raw.get("redis-usage-queue-retention-seconds", 60)
+        return float(value) if isinstance(value, int | float) else 60.0
+
+    statistics = UsageStatistics(
+        lambda: store.current.usage_statistics_enabled, retention, clock.seconds
+    )
+    metrics = Metrics(
+        credentials=view.states,
+        amp_routes=lambda: {k: t.requests for k, t in amp.stats.by_route.items()},
+    )
+    events.subscribe(statistics)
+    events.subscribe(metrics)
+    store.subscribe(metrics.config_reloaded)
+    return statistics, metrics
 
 
 def build_root(store: ConfigStore, catalog: Catalog, backend: Backend, amp: AmpModule) -> Resource:

@@ -31,6 +31,9 @@ DEBIAN_NAMES = {
     "service-identity": "python3-service-identity",
     "pyopenssl": "python3-openssl",
     "zstandard": "python3-zstandard",
+    "bcrypt": "python3-bcrypt",
+    "ruamel.yaml": "python3-ruamel.yaml",
+    "prometheus_client": "python3-prometheus-client",
 }
 
 

@@ -1,0 +1,107 @@
+# -*- test-case-name: tests.management.test_config_endpoints -*-
+"""The `/v0/management` subtree: every endpoint built once, behind one `ManagementGate`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from twisted.internet.interfaces import IReactorTime
+from twisted.web.resource import Resource
+
+from cliproxy.config.watcher import ConfigStore
+from cliproxy.credentials.authdir import AuthDir
+from cliproxy.credentials.pool import CredentialPool
+from cliproxy.management.access import ManagementAccess
+from cliproxy.management.ampcode import ampcode_tree
+from cliproxy.management.authfiles import AuthFileDeps, auth_files_tree
+from cliproxy.management.lists import KEY_LISTS, CompatList, ConfigMap, KeyList, StringList
+from cliproxy.management.resource import ManagementGate, Node
+from cliproxy.management.settings import (
+    SCALARS,
+    ConfigJSON,
+    ConfigYAML,
+    LatestVersion,
+    ProxyURL,
+    RoutingStrategy,
+    ScalarEndpoint,
+)
+from cliproxy.management.usage import CredentialView, MetricsPage, usage_children
+from cliproxy.management.writer import ConfigWriter
+from cliproxy.observe.metrics import Metrics
+from cliproxy.observe.statistics import UsageStatistics
+from cliproxy.usage import UsageBook
+
+
+@dataclass(frozen=True)
+class ManagementParts:
+    """What the management tree is built from (the composition root passes these)."""
+
+    store: ConfigStore
+    writer: ConfigWriter
+    clock: IReactorTime
+    environ: Mapping[str, str]
+    authdir: AuthDir
+    pool: CredentialPool
+    usage: UsageBook
+    statistics: UsageStatistics
+    metrics: Metrics
+
+
+@dataclass(frozen=True)
+class Management:
+    """The built resources: `/v0/management` and `/metrics`."""
+
+    gate: ManagementGate
+    metrics_page: MetricsPage
+
+
+def build_management(parts: ManagementParts) -> Management:
+    store, writer = parts.store, parts.writer
+    access = ManagementAccess(
+        lambda: store.current.remote_management.secret_key,
+        lambda: store.current.remote_management.allow_remote,
+        parts.clock,
+        parts.environ,
+    )
+    tree = Node()
+    tree.putChild(b"config", ConfigJSON(store))
+    tree.putChild(b"config.yaml", ConfigYAML(writer))
+    tree.putChild(b"latest-version", LatestVersion())
+    nested: dict[str, Node] = {}
+    for name, scalar in SCALARS.items():
+        cls = ProxyURL if name == "proxy-url" else ScalarEndpoint
+        leaf = cls(name, scalar, store, writer)
+        if "/" in name:
+            head, tail = name.split("/", 1)
+            parent = nested.get(head)
+            if parent is None:
+                parent = nested[head] = Node()
+                tree.putChild(head.encode("ascii"), parent)
+            parent.putChild(tail.encode("ascii"), leaf)
+        else:
+            tree.putChild(name.encode("ascii"), leaf)
+    routing = Node()
+    routing.putChild(b"strategy", RoutingStrategy(store, writer))
+    tree.putChild(b"routing", routing)
+    tree.putChild(b"api-keys", StringList(store, writer, "api-keys"))
+    for key in KEY_LISTS:
+        tree.putChild(key.encode("ascii"), KeyList(store, writer, key))
+    tree.putChild(b"openai-compatibility", CompatList(store, writer, "openai-compatibility"))
+    for key in ("oauth-excluded-models", "oauth-model-alias"):
+        tree.putChild(key.encode("ascii"), ConfigMap(store, writer, key))
+    tree.putChild(b"ampcode", ampcode_tree(store, writer))
+    deps = AuthFileDeps(parts.authdir, parts.pool, parts.usage, parts.clock.seconds)
+    tree.putChild(b"auth-files", auth_files_tree(deps))
+    view = CredentialView(store, parts.authdir, parts.pool, parts.clock.seconds)
+    usage_children(tree, parts.statistics, view)
+    page = MetricsPage(parts.metrics, lambda inner: ManagementGate(access, inner))
+    return Management(ManagementGate(access, tree), page)
+
+
+def mount(root: Resource, management: Management) -> None:
+    """`/v0/management` and `/metrics` under `root`."""
+    v0 = Node()
+    v0.putChild(b"management", management.gate)
+    root.putChild(b"v0", v0)
+    root.putChild(b"metrics", management.metrics_page)

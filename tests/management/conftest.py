@@ -1,0 +1,1 @@
+from tests.management.kit import served_factory  # noqa: F401
