@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.management.test_lists -*-
+# -*- test-case-name: tests.management.test_config_endpoints -*-
 """Lists and maps in config.yaml: `api-keys`, the provider key lists, `openai-compatibility`,
 `oauth-excluded-models` and `oauth-model-alias` (core.md §6.2)."""
 

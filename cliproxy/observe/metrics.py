@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.observe.test_metrics -*-
+# -*- test-case-name: tests.management.test_usage -*-
 """Prometheus metrics with the names dashboards rely on (issue 13, item 5).
 
 Each `Metrics` has its own `CollectorRegistry` (never the process-global one), so two
