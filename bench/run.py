@@ -1059,6 +1059,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--label", default="", help="what code is under test, for the report")
     p.add_argument("--no-install", action="store_true", help="never run apt-get")
     p.add_argument("--out", help="directory for logs and results (default bench/out/<time>)")
+    p.add_argument(
+        "--compare",
+        action="store_true",
+        help="direct, the stock Twisted floor and cliproxy with 1 and 2 workers (compare.py)",
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.duration, args.per_conn_16, args.per_conn_256 = 2.0, 4, 2
@@ -1066,6 +1071,15 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit("bench: needs Linux (/proc)")
     args.python = shutil.which(args.python) or args.python
     ensure_tools(install=not args.no_install)
+    if args.compare:
+        from compare import Compare
+        from compare import report as compare_report
+
+        cmp = Compare(args)
+        text = compare_report(cmp.run_compare())
+        (cmp.out / "compare.md").write_text(text)
+        print(text)
+        return 0
     bench = Bench(args)
     res = bench.run()
     text = report(res)

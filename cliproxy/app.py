@@ -155,7 +155,12 @@ def build_app(
         http = UpstreamHTTP(
             reactor, connect_timeout=store.current.upstream_timeouts.connect_seconds
         )
-    authdir = AuthDir(lambda: store.current.auth_dir, clock, lambda: store.current.oauth_endpoints)
+    authdir = AuthDir(
+        lambda: store.current.auth_dir,
+        clock,
+        lambda: store.current.oauth_endpoints,
+        shared=store.current.workers > 1,
+    )
     authdir.scan()
     catalog = Catalog(store, authdir, pool)
     router = Router(reactor, lambda: store.current, lambda: catalog.registry, pool, http, usage)

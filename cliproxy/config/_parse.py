@@ -34,6 +34,9 @@ from .model import (
 
 T = TypeVar("T")
 
+#: `workers` above this is surely a typo (each worker is a whole process)
+MAX_WORKERS = 64
+
 ROUTING_STRATEGIES = {
     "round-robin": "round-robin",
     "roundrobin": "round-robin",
@@ -249,6 +252,7 @@ def _read(top: Section, source_path: str, raw: dict[str, object]) -> Config:
         streaming=_subsection(top, "streaming", _streaming),
         limits=_subsection(top, "limits", _limits),
         shutdown_grace_seconds=top.seconds("shutdown-grace-seconds", 30),
+        workers=top.integer("workers", 1, minimum=1, maximum=MAX_WORKERS),
         upstream_timeouts=_subsection(top, "upstream-timeouts", _upstream_timeouts),
         gemini_api_key=read_key_list(top, "gemini-api-key", cooling, legacy_gemini),
         claude_api_key=read_key_list(top, "claude-api-key", cooling),

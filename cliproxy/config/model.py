@@ -276,6 +276,8 @@ class Config:
     streaming: Streaming = Streaming()
     limits: Limits = Limits()
     shutdown_grace_seconds: float = 30
+    #: processes serving the one listening socket (read at start; a reload does not change it)
+    workers: int = 1
     upstream_timeouts: UpstreamTimeouts = UpstreamTimeouts()
     gemini_api_key: tuple[ProviderKeyEntry, ...] = ()
     claude_api_key: tuple[ProviderKeyEntry, ...] = ()

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from twisted.application.service import Service
+from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
@@ -28,6 +29,7 @@ from twisted.logger import Logger
 from cliproxy.config.model import Config, GeminiEndpoints, OAuthEndpoints
 from cliproxy.credentials.model import Credential
 from cliproxy.credentials.net import HTTPRequester
+from cliproxy.credentials.oauth.filelock import Release, lock_path, take_lock
 from cliproxy.credentials.oauth.holder import TokenHolder
 from cliproxy.credentials.oauth.providers import ProviderSpec, spec_for
 from cliproxy.credentials.oauth.records import codex_identity, refresh_token_of
@@ -104,8 +106,12 @@ class AuthDir:
         directory: Callable[[], str],
         clock: IReactorTime,
         endpoints: Callable[[], OAuthEndpoints],
+        *,
+        shared: bool = False,
     ) -> None:
         self._directory = directory
+        #: other processes (workers) serve the same files: refresh under a file lock
+        self._shared = shared
         self.clock = clock
         self._endpoints = endpoints
         self._dir: str | None = None
@@ -279,8 +285,22 @@ class AuthDir:
             endpoints=self._endpoints,
             persist=self.save,
             reread=lambda: self._reread(name),
+            lock=(lambda: self._lock(name)) if self._shared else None,
         )
         return _Entry(name, found.path, found.digest, dict(found.record), spec, holder)
+
+    def _lock(self, name: str) -> defer.Deferred[Release]:
+        """Hold `name`'s lock file; then take what another worker may have written."""
+        entry = self._entries.get(name)
+        if entry is None:
+            return defer.succeed(lambda: None)
+        path = entry.path
+
+        def held(release: Release) -> Release:
+            self._load(name, path)
+            return release
+
+        return take_lock(lock_path(path), self.clock).addCallback(held)
 
     def _reread(self, name: str) -> dict[str, Any] | None:
         entry = self._entries.get(name)

@@ -86,6 +86,8 @@ class TokenHolder:
         reread: returns the file's record as it is on disk now (None if unreadable); a
             dead refresh token is first checked against it, since another program (or
             CLIProxyAPI itself) may have refreshed the same file.
+        lock: with several workers, holds the file's lock (Deferred of its release),
+            having taken into the holder whatever another worker wrote meanwhile.
     """
 
     log = Logger()
@@ -100,6 +102,7 @@ class TokenHolder:
         endpoints: Callable[[], OAuthEndpoints],
         persist: Callable[[TokenHolder], object] | None = None,
         reread: Callable[[], dict[str, Any] | None] | None = None,
+        lock: Callable[[], defer.Deferred[Callable[[], None]]] | None = None,
     ) -> None:
         self.spec = spec
         self.name = name
@@ -107,6 +110,7 @@ class TokenHolder:
         self._endpoints = endpoints
         self._persist = persist
         self._reread = reread
+        self._lock = lock
         self._record: dict[str, Any] = dict(record)
         self.status = OK
         self.last_error = ""
@@ -273,7 +277,7 @@ class TokenHolder:
             self._waiters.remove(waiter)
 
     def _start(self, http: HTTPRequester, proxy_url: str | None) -> None:
-        work = defer.ensureDeferred(self._refresh(http, proxy_url))
+        work = defer.ensureDeferred(self._refresh_locked(http, proxy_url))
         self._inflight = work
         timer = self.clock.callLater(REFRESH_DEADLINE, work.cancel)
 
@@ -314,6 +318,21 @@ class TokenHolder:
             str(token_map.get("client_id") or ""),
             str(token_map.get("client_secret") or ""),
         )
+
+    async def _refresh_locked(self, http: HTTPRequester, proxy_url: str | None) -> str:
+        """`_refresh` under the file's lock when workers share the file: a worker that
+        finds another's new token on disk once it holds the lock uses it instead."""
+        if self._lock is None:
+            return await self._refresh(http, proxy_url)
+        before = self.access_token
+        release = await self._lock()
+        try:
+            if self.access_token != before and self.fresh():
+                self.log.info("{name}: another worker refreshed the token", name=self.name)
+                return self.access_token
+            return await self._refresh(http, proxy_url)
+        finally:
+            release()
 
     async def _refresh(self, http: HTTPRequester, proxy_url: str | None) -> str:
         used = self.refresh_token
