@@ -225,9 +225,7 @@ class LimitedHTTPChannel(http.HTTPChannel):
         return False
 
     def _refuse_connection(self, refused: Refusal) -> None:
-        log.warn(
-            "refused a connection from {peer}: {why}", peer=self.peer_host, why=refused.message
-        )
+        self.site.log_refusal(self.peer_host, refused.message)
         self.rejected = True
         assert self.transport is not None
         self.transport.write(
@@ -391,6 +389,8 @@ class CliproxySite(server.Site):
         #: header-time checks and connection caps (None: none, for tests of the plumbing)
         self.admission = admission
         self.peers: Counter[str] = Counter()
+        self._refusals = 0
+        self._refusal_logged_at = float("-inf")
         #: first path segments under which the tree is walked on the normalised path
         self.normalised = normalised
         self.limits = limits
@@ -425,6 +425,21 @@ class CliproxySite(server.Site):
         self.channels.add(channel)
         self.peers[peer] += 1
         return None
+
+    def log_refusal(self, peer: str, why: str) -> None:
+        """Log a refused connection, at most once per 10 s (a flood must not flood the log)."""
+        self._refusals += 1
+        now = self.reactor.seconds()
+        if now - self._refusal_logged_at < 10:
+            return
+        log.warn(
+            "refused {count} connection(s), the last from {peer}: {why}",
+            count=self._refusals,
+            peer=peer,
+            why=why,
+        )
+        self._refusals = 0
+        self._refusal_logged_at = now
 
     def channel_closed(self, channel: LimitedHTTPChannel) -> None:
         self.channels.discard(channel)
