@@ -41,6 +41,7 @@ from cliproxy.registry import ModelRegistry
 from cliproxy.routing import Router
 from cliproxy.upstream.http import UpstreamHTTP
 from cliproxy.usage import UsageBook
+from cliproxy.web.admission import Admission
 from cliproxy.web.endpoints import (
     Backend,
     ChatCompletions,
@@ -184,6 +185,7 @@ def build_app(
         limits=lambda: store.current.limits,
         reactor=reactor,
         normalised=frozenset(name.encode("ascii") for name in MOUNTS),
+        admission=Admission(lambda: store.current, clock),
     )
     return App(
         reactor=reactor,

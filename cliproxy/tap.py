@@ -14,6 +14,7 @@ from twisted.python import usage
 from cliproxy import __version__
 from cliproxy.config import ConfigError, check_exposure, load_config
 from cliproxy.config._parse import MAX_WORKERS
+from cliproxy.config.exposure import exposure_notes
 
 log = Logger()
 
@@ -84,6 +85,8 @@ def makeService(options: Options, reactor: Any = None) -> IService:
         raise SystemExit(f"cliproxy: cannot listen on {where!r}: {e}")
     for warning in config.warnings:
         log.warn("config: {warning}", warning=warning)
+    for note in exposure_notes(config, where):
+        log.warn("{note}", note=note)
     log.info("cliproxy {version} listening on {endpoint}", version=__version__, endpoint=where)
     daemon = build_service(config, endpoint, reactor, where=where)
     daemon.watcher.install_sighup(reactor)

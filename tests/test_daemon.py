@@ -244,7 +244,8 @@ def test_hundred_mib_body_gets_413_without_memory_growth(daemon):
     sock = socket.create_connection(("127.0.0.1", d.port), timeout=10)
     # no Content-Length: the cap has to hold on a streamed (chunked) body too
     sock.sendall(
-        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nx-api-key: sk-daemon-key-aaaa\r\n"
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\n"
+        b"x-api-key: sk-daemon-key-aaaa\r\n"
         b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
     )
     chunk = b"100000\r\n" + b"a" * 0x100000 + b"\r\n"

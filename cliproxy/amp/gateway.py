@@ -415,7 +415,7 @@ class AmpGateway:
         module = self.module
         path, query = request_target(request)
         client_key = state_of(request).client_key
-        query = strip_client_key(query, client_key)
+        query = strip_client_key(query, client_key, module.core.config.api_keys)
         base = module.upstream_url
         url = base + path + ("?" + query.decode("latin-1") if query else "")
         parts = urlsplit(url)
@@ -446,10 +446,11 @@ class AmpGateway:
             )
             endpoint = factory.endpointForURI(URI.fromBytes(url.encode("ascii")))
         except Exception as e:
-            log.warn("Amp gateway: cannot reach {url}: {e}", url=url, e=e)
+            log.warn("Amp gateway: cannot reach {url}: {e}", url=base + path, e=e)
             request.setResponseCode(502)
             request.setHeader(b"content-type", b"application/json")
             return json_bytes(UNREACHABLE)  # type: ignore[return-value]
-        tunnel = GatewayTunnel(module, request, url, head)
+        # logs name the upstream path only: a query may carry a client's token
+        tunnel = GatewayTunnel(module, request, base + path, head)
         tunnel.start(endpoint, config.upstream_timeouts.headers_seconds)
         return NOT_DONE_YET

@@ -3,12 +3,15 @@
 
 The client's own credentials (its cliproxy key) never travel upstream: the credential
 headers are replaced by the upstream key, and `key=`/`auth_token=` query values equal to
-the authenticated client key are removed. Proxy-tracing and client-fingerprint headers
-are dropped. `Anthropic-Beta` is left alone on this path.
+the authenticated client key or to any configured client key are removed, on every
+proxied route (also those that need no key, and in open mode) and the WebSocket gateway.
+Proxy-tracing and client-fingerprint headers are dropped. `Anthropic-Beta` is left alone on
+this path.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from urllib.parse import unquote_plus, unquote_to_bytes
 
 from twisted.web.http_headers import Headers
@@ -67,18 +70,20 @@ def upstream_headers(
     return out
 
 
-def strip_client_key(query: bytes, client_key: str | None) -> bytes:
-    """The query string without `key=`/`auth_token=` values equal to `client_key`.
+def strip_client_key(query: bytes, client_key: str | None, api_keys: Iterable[str] = ()) -> bytes:
+    """The query string without `key=`/`auth_token=` values equal to `client_key` or to
+    one of `api_keys` (the configured client keys).
 
     Everything else keeps its order and exact encoding.
     """
-    if not query or not client_key:
+    secrets = {k for k in (client_key, *api_keys) if k}
+    if not query or not secrets:
         return query
     kept = []
     for pair in query.split(b"&"):
         name, _, value = pair.partition(b"=")
         if unquote_to_bytes(name.replace(b"+", b" ")) in QUERY_KEYS:
-            if unquote_plus(value.decode("utf-8", "replace")) == client_key:
+            if unquote_plus(value.decode("utf-8", "replace")) in secrets:
                 continue
         kept.append(pair)
     return b"&".join(kept)

@@ -86,7 +86,8 @@ class AmpProxy(ReverseProxyResource):
         if not upstream:
             raise ProxyRefused(503, json_bytes(NOT_CONFIGURED))
         path, query = request_target(request)
-        query = strip_client_key(query, state_of(request).client_key)
+        api_keys = self.module.core.config.api_keys
+        query = strip_client_key(query, state_of(request).client_key, api_keys)
         url: str = upstream + path
         if query:
             url += "?" + query.decode("latin-1")

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from ._amp import read_amp
+from ._browser import check_cors_keys, read_allowed_hosts, read_cors
 from ._fields import Context, Section, kind_of
 from ._oauth import read_oauth_endpoints
 from ._providers import (
@@ -130,6 +131,7 @@ def build_config(
     raw = plain(root)
     assert isinstance(raw, dict)
     config = _read(top, source_path, raw)
+    check_cors_keys(top, config)
     for key, kinds in KEPT_KEYS.items():
         top.keep(key, *kinds)
     top.finish()
@@ -209,6 +211,14 @@ def _limits(sec: Section) -> Limits:
         ),
         body_timeout_seconds=sec.seconds("body-timeout-seconds", default.body_timeout_seconds),
         max_header_bytes=sec.size("max-header-size", default.max_header_bytes),
+        max_connections=sec.integer("max-connections", default.max_connections),
+        max_connections_per_peer=sec.integer(
+            "max-connections-per-peer", default.max_connections_per_peer
+        ),
+        key_failures_per_minute=sec.integer(
+            "key-failures-per-minute", default.key_failures_per_minute
+        ),
+        key_lockout_seconds=sec.seconds("key-lockout-seconds", default.key_lockout_seconds),
     )
 
 
@@ -233,6 +243,8 @@ def _read(top: Section, source_path: str, raw: dict[str, object]) -> Config:
         auth_dir=top.string("auth-dir", DEFAULT_AUTH_DIR, expand_user=True)
         or os.path.expanduser(DEFAULT_AUTH_DIR),
         api_keys=top.unique_strings("api-keys"),
+        cors=_subsection(top, "cors", read_cors),
+        allowed_hosts=read_allowed_hosts(top),
         debug=top.boolean("debug", False),
         logging_to_file=top.boolean("logging-to-file", False),
         request_log=top.boolean("request-log", False),

@@ -117,3 +117,22 @@ def check_exposure(config: Config, endpoint: str) -> None:
         path="api-keys",
         source=config.source_path,
     )
+
+
+def exposure_notes(config: Config, endpoint: str) -> list[str]:
+    """What the start-up log says once about client keys on a listener `check_exposure`
+    accepted: open mode on loopback, or CLIProxyAPI's public example keys."""
+    if _reach(endpoint) is not None:
+        return []
+    if not config.api_keys:
+        return [
+            "api-keys is empty: any program on this machine may use your accounts without a "
+            "key (web pages are refused by the Origin and Host checks); set api-keys to require one"
+        ]
+    placeholders = [k for k in config.api_keys if k.lower().startswith(PLACEHOLDER_PREFIX)]
+    if placeholders:
+        return [
+            f"api-keys holds CLIProxyAPI's public example key {placeholders[0]!r}: anyone who "
+            "knows the example can use your accounts; replace it with a key of your own"
+        ]
+    return []

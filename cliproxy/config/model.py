@@ -54,6 +54,21 @@ class Limits:
     header_timeout_seconds: float = 30
     body_timeout_seconds: float = 60
     max_header_bytes: int = 64 * 1024
+    #: open client connections at once (0: no cap); see debian/cliproxy.service LimitNOFILE
+    max_connections: int = 4000
+    #: open connections from one peer address (0: no cap)
+    max_connections_per_peer: int = 0
+    #: wrong client keys one peer may send per minute before it is locked out (0: no limit)
+    key_failures_per_minute: int = 20
+    #: how long a peer that guessed too many keys gets 429
+    key_lockout_seconds: float = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Cors:
+    """`cors:` (ours): browser origins allowed to call the API (`*`: any, keys required)."""
+
+    allow_origins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +272,9 @@ class Config:
     remote_management: RemoteManagement = RemoteManagement()
     auth_dir: str = ""
     api_keys: tuple[str, ...] = field(default=(), repr=False)
+    cors: Cors = Cors()
+    #: Host names served besides localhost/127.0.0.1/[::1] (`*`: any; see web/origin.py)
+    allowed_hosts: tuple[str, ...] = ()
     debug: bool = False
     logging_to_file: bool = False
     request_log: bool = False

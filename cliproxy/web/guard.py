@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
+from twisted.web.http_headers import Headers
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request
 
@@ -15,13 +16,17 @@ from cliproxy.web.state import state_of
 
 
 def candidate_keys(request: Request) -> list[str]:
-    """Every key the client offered, in CLIProxyAPI's order of precedence.
+    """Every key the client offered, in CLIProxyAPI's order of precedence (`offered_keys`)."""
+    return offered_keys(request.requestHeaders, request.args or {})
+
+
+def offered_keys(headers: Headers, args: Mapping[bytes, Sequence[bytes]]) -> list[str]:
+    """Every key in these headers and query arguments, in CLIProxyAPI's order of precedence.
 
     `Authorization: Bearer <k>` (the raw value when there is no Bearer scheme),
     `x-goog-api-key`, `x-api-key`, then `?key=` and `?auth_token=`.
     """
     found: list[str] = []
-    headers = request.requestHeaders
     for value in headers.getRawHeaders(b"authorization", []):
         value = value.strip()
         if value[:7].lower() == b"bearer ":
@@ -33,7 +38,6 @@ def candidate_keys(request: Request) -> list[str]:
             value = value.strip()
             if value:
                 found.append(value.decode("latin-1"))
-    args = request.args or {}
     for name in (b"key", b"auth_token"):
         for value in args.get(name, []):
             if value:
@@ -72,7 +76,11 @@ class AuthResult:
 
 def authenticate(request: Request, api_keys: tuple[str, ...]) -> AuthResult:
     """Check the request against `api_keys`; an empty list means open access."""
-    offered = candidate_keys(request)
+    return judge_keys(candidate_keys(request), api_keys)
+
+
+def judge_keys(offered: list[str], api_keys: tuple[str, ...]) -> AuthResult:
+    """Check offered keys against `api_keys`; an empty list means open access."""
     if not api_keys:
         return AuthResult(True, None, "")
     if not offered:
@@ -91,8 +99,11 @@ def authenticate(request: Request, api_keys: tuple[str, ...]) -> AuthResult:
 def check_client_key(request: Request, api_keys: tuple[str, ...]) -> bytes | None:
     """Accept the request's key (recorded in its `RequestState`), or prepare a 401 in the
     family shape of its path and return the body to send."""
-    auth = authenticate(request, api_keys)
+    offered = candidate_keys(request)
+    auth = judge_keys(offered, api_keys)
     if not auth.ok:
+        # counted against the peer by the Site's access log (cliproxy.web.admission)
+        state_of(request).key_failed = bool(offered)
         return error_response(request, family_for_path(request.path), 401, auth.message)
     state_of(request).client_key = auth.key
     return None

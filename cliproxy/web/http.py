@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -23,8 +24,14 @@ from twisted.python.failure import Failure
 from twisted.web import http, server
 from twisted.web.resource import IResource
 
+from cliproxy.config.exposure import is_loopback_host
+from cliproxy.formats import Family
+from cliproxy.formats.errors import error_body
 from cliproxy.twisted_compat import request_init_kwargs
-from cliproxy.web.errors import family_for_path, raw_error_bytes
+from cliproxy.web.admission import Admission, Admitted, Refusal, RequestHead
+from cliproxy.web.errors import family_for_path
+from cliproxy.web.framing import HeaderFraming
+from cliproxy.web.origin import cors_headers
 from cliproxy.web.paths import normalise
 from cliproxy.web.state import IRequestState, RequestState, state_of
 
@@ -36,10 +43,31 @@ _ids = itertools.count(1)
 _id_prefix = os.urandom(3).hex()
 
 _REASONS = {
+    400: b"Bad Request",
+    401: b"Unauthorized",
+    403: b"Forbidden",
+    421: b"Misdirected Request",
+    429: b"Too Many Requests",
+    503: b"Service Unavailable",
     408: b"Request Timeout",
     413: b"Payload Too Large",
     431: b"Request Header Fields Too Large",
 }
+
+
+def _raw_answer(
+    status: int, family: Family, message: str, headers: tuple[tuple[bytes, bytes], ...]
+) -> bytes:
+    """A whole HTTP/1.1 error response, for answers given before a Request is served."""
+    body = error_body(family, status, message)
+    extra = b"".join(b"%s: %s\r\n" % pair for pair in headers)
+    return (
+        b"HTTP/1.1 %d %s\r\n"
+        b"Content-Type: application/json\r\n"
+        b"Content-Length: %d\r\n"
+        b"Connection: close\r\n%s"
+        b"\r\n" % (status, _REASONS[status], len(body), extra)
+    ) + body
 
 
 class LimitedHTTPChannel(http.HTTPChannel):
@@ -57,6 +85,10 @@ class LimitedHTTPChannel(http.HTTPChannel):
     _header_bytes = 0
     _bytes_since_idle = 0
     _request_path: bytes | None = None
+    _request_method: bytes = b""
+    _framing: HeaderFraming | None = None
+    peer_host: str = "-"
+    _counted = False
     site: CliproxySite
 
     @property
@@ -70,12 +102,20 @@ class LimitedHTTPChannel(http.HTTPChannel):
         self.totalHeadersSize = limits.max_header_bytes
         self.MAX_LENGTH = limits.max_header_bytes
         http.HTTPChannel.connectionMade(self)
-        self.site.channel_opened(self)
+        assert self.transport is not None
+        self.peer_host = getattr(self.transport.getPeer(), "host", "-")
+        refused = self.site.channel_opened(self)
+        if refused is not None:
+            self._refuse_connection(refused)
+            return
+        self._counted = True
         self._arm_header_timer()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._cancel_timers()
-        self.site.channel_closed(self)
+        if self._counted:
+            self._counted = False
+            self.site.channel_closed(self)
         http.HTTPChannel.connectionLost(self, reason)
 
     def requestDone(self, request: http.Request) -> None:
@@ -99,7 +139,14 @@ class LimitedHTTPChannel(http.HTTPChannel):
         if self._header_bytes == 0 and line:
             # the request line: remember the path for an early rejection's error shape
             parts = line.split(b" ")
+            self._request_method = parts[0]
             self._request_path = parts[1] if len(parts) > 1 else None
+            self._framing = HeaderFraming()
+        elif line and self._framing is not None:
+            problem = self._framing.problem(line)
+            if problem is not None:
+                self._reject(400, problem)
+                return
         self._header_bytes += len(line)
         if self._header_bytes > self.totalHeadersSize:
             self._reject(431, "request headers are larger than %d bytes" % self.totalHeadersSize)
@@ -112,6 +159,7 @@ class LimitedHTTPChannel(http.HTTPChannel):
     def allHeadersReceived(self) -> None:
         self._cancel_header_timer()
         self._header_bytes = 0
+        self._framing = None
         limits = self._limits
         if self.length is not None and self.length > limits.max_body_bytes:
             # Before Twisted answers Expect: 100-continue, and before reading a byte of body.
@@ -120,6 +168,9 @@ class LimitedHTTPChannel(http.HTTPChannel):
                 "request body of %d bytes is larger than the %d byte limit"
                 % (self.length, limits.max_body_bytes),
             )
+            return
+        # Host, Origin and the client key, also before 100-continue and the body
+        if not self._admit():
             return
         http.HTTPChannel.allHeadersReceived(self)
         if self.length != 0 and limits.body_timeout_seconds:
@@ -147,6 +198,40 @@ class LimitedHTTPChannel(http.HTTPChannel):
         limit = self._limits.max_body_bytes
         if self._body_received > limit and not self.rejected:
             self._reject(413, "request body is larger than the %d byte limit" % limit)
+
+    def _admit(self) -> bool:
+        """The header-time checks (`cliproxy.web.admission`): False when refused."""
+        admission = self.site.admission
+        if admission is None or not self.requests:
+            return True
+        request = self.requests[-1]
+        assert self.transport is not None
+        local = getattr(self.transport.getHost(), "host", "")
+        verdict = admission.check(
+            RequestHead(
+                method=self._request_method,
+                target=self._request_path or b"/",
+                headers=request.requestHeaders,
+                peer=self.peer_host,
+                on_loopback=is_loopback_host(local),
+                secure=request.isSecure(),
+                has_body=self.length != 0,
+            )
+        )
+        if isinstance(verdict, Admitted):
+            state_of(request).cors_origin = verdict.cors
+            return True
+        self._reject(verdict.status, verdict.message, verdict.headers)
+        return False
+
+    def _refuse_connection(self, refused: Refusal) -> None:
+        self.site.log_refusal(self.peer_host, refused.message)
+        self.rejected = True
+        assert self.transport is not None
+        self.transport.write(
+            _raw_answer(refused.status, family_for_path(None), refused.message, refused.headers)
+        )
+        self.transport.loseConnection()
 
     # -- timers ------------------------------------------------------------------
 
@@ -182,7 +267,9 @@ class LimitedHTTPChannel(http.HTTPChannel):
 
     # -- rejecting -------------------------------------------------------------
 
-    def _reject(self, status: int, message: str) -> None:
+    def _reject(
+        self, status: int, message: str, headers: tuple[tuple[bytes, bytes], ...] = ()
+    ) -> None:
         """Answer `status` in the client's family shape and close, reading nothing more."""
         if self.rejected or self.transport is None:
             return
@@ -198,7 +285,7 @@ class LimitedHTTPChannel(http.HTTPChannel):
             status=status,
             why=message,
         )
-        self.transport.write(raw_error_bytes(status, _REASONS[status], family, message))
+        self.transport.write(_raw_answer(status, family, message, headers))
         # Stop parsing whatever is already buffered; dataReceived ignores what is still coming.
         http.HTTPChannel.setRawMode(self)
         # Half-close so the client reads the answer before it sees the socket go; then
@@ -248,10 +335,16 @@ class CliproxyRequest(server.Request):
         server.Request.handleContentChunk(self, data)
 
     def process(self) -> None:
-        server.Request.setHeader(self, b"x-request-id", state_of(self).request_id.encode("ascii"))
+        state = state_of(self)
+        server.Request.setHeader(self, b"x-request-id", state.request_id.encode("ascii"))
         site = getattr(self.channel, "site", None)
         if isinstance(site, CliproxySite):
             site.request_started(self)
+            if state.cors_origin is not None and not site.is_amp_account_path(self.path):
+                # an allowed cross origin reads every answer, errors included
+                preflight = self.method == b"OPTIONS"
+                for name, value in cors_headers(state.cors_origin, preflight=preflight):
+                    server.Request.setHeader(self, name, value)
         server.Request.process(self)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
@@ -290,8 +383,14 @@ class CliproxySite(server.Site):
         limits: Callable[[], Limits],
         reactor: IReactorTime | None = None,
         normalised: frozenset[bytes] = frozenset(),
+        admission: Admission | None = None,
     ) -> None:
         server.Site.__init__(self, resource, reactor=reactor)
+        #: header-time checks and connection caps (None: none, for tests of the plumbing)
+        self.admission = admission
+        self.peers: Counter[str] = Counter()
+        self._refusals = 0
+        self._refusal_logged_at = float("-inf")
         #: first path segments under which the tree is walked on the normalised path
         self.normalised = normalised
         self.limits = limits
@@ -311,11 +410,43 @@ class CliproxySite(server.Site):
 
     # -- bookkeeping -------------------------------------------------------------
 
-    def channel_opened(self, channel: LimitedHTTPChannel) -> None:
+    def is_amp_account_path(self, path: bytes) -> bool:
+        """Amp's account routes never answer other origins, even allowed ones."""
+        head = path.split(b"/")[1:2]
+        return bool(head) and head[0] in self.normalised and not path.startswith(b"/api/provider/")
+
+    def channel_opened(self, channel: LimitedHTTPChannel) -> Refusal | None:
+        """Count a new connection, or say why it is refused (connection caps)."""
+        peer = channel.peer_host
+        if self.admission is not None:
+            refused = self.admission.admit_connection(len(self.channels), self.peers[peer])
+            if refused is not None:
+                return refused
         self.channels.add(channel)
+        self.peers[peer] += 1
+        return None
+
+    def log_refusal(self, peer: str, why: str) -> None:
+        """Log a refused connection, at most once per 10 s (a flood must not flood the log)."""
+        self._refusals += 1
+        now = self.reactor.seconds()
+        if now - self._refusal_logged_at < 10:
+            return
+        log.warn(
+            "refused {count} connection(s), the last from {peer}: {why}",
+            count=self._refusals,
+            peer=peer,
+            why=why,
+        )
+        self._refusals = 0
+        self._refusal_logged_at = now
 
     def channel_closed(self, channel: LimitedHTTPChannel) -> None:
         self.channels.discard(channel)
+        peer = channel.peer_host
+        self.peers[peer] -= 1
+        if self.peers[peer] <= 0:
+            del self.peers[peer]
 
     def request_started(self, request: CliproxyRequest) -> None:
         self.active.add(request)
@@ -342,6 +473,9 @@ class CliproxySite(server.Site):
         if state.logged:
             return
         state.logged = True
+        if state.key_failed and self.admission is not None:
+            peer = request.getClientAddress()
+            self.admission.failures.failed(getattr(peer, "host", "-"))
         key = state.client_key
         started = state.started
         duration = self.reactor.seconds() - started if started is not None else 0.0

@@ -12,13 +12,8 @@ from twisted.web.server import Request
 from cliproxy import __version__
 from cliproxy.formats import Family
 from cliproxy.web.errors import error_response, family_for_path, json_response
-
-CORS_HEADERS = (
-    (b"access-control-allow-origin", b"*"),
-    (b"access-control-allow-methods", b"GET, POST, PUT, PATCH, DELETE, OPTIONS"),
-    (b"access-control-allow-headers", b"*"),
-    (b"access-control-expose-headers", b"X-Request-Id, X-CPA-VERSION, X-SERVER-VERSION"),
-)
+from cliproxy.web.origin import cors_headers
+from cliproxy.web.state import state_of
 
 ENDPOINTS = [
     "GET /healthz",
@@ -36,8 +31,15 @@ ENDPOINTS = [
 
 
 def add_cors(request: Request) -> None:
-    for name, value in CORS_HEADERS:
-        request.setHeader(name, value)
+    """CORS headers for a cross origin that `cors.allow-origins` allows (none otherwise).
+
+    Which origin is allowed was decided from the headers (`cliproxy.web.admission`);
+    other origins never get this far.
+    """
+    origin = state_of(request).cors_origin
+    if origin is not None:
+        for name, value in cors_headers(origin, preflight=request.method == b"OPTIONS"):
+            request.setHeader(name, value)
 
 
 class Node(Resource):
@@ -74,7 +76,7 @@ class Container(Node):
 
 
 class Preflight(Node):
-    """CORS preflight: any OPTIONS request is answered 204 at once."""
+    """CORS preflight: answered 204 at once (with CORS headers for an allowed origin)."""
 
     isLeaf = True
 

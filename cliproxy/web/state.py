@@ -32,6 +32,8 @@ class RequestState:
         gone: the client left before the answer was finished.
         segments: the normalised path segments (set for Amp routes).
         inject_upstream_key: Amp: add the configured upstream key when proxying.
+        key_failed: a client key was offered and refused (counted against the peer).
+        cors_origin: the `Access-Control-Allow-Origin` an allowed cross origin gets.
     """
 
     request_id: str = "-"
@@ -42,6 +44,8 @@ class RequestState:
     gone: bool = False
     segments: tuple[str, ...] | None = None
     inject_upstream_key: bool = True
+    key_failed: bool = False
+    cors_origin: bytes | None = None
 
 
 def state_of(request: object) -> RequestState:

@@ -55,7 +55,7 @@ def test_chunked_body_over_the_cap_gets_413():
     wire = Wire(site)
     wire.send(
         b"POST /v1beta/models/x:generateContent HTTP/1.1\r\nHost: x\r\n"
-        b"Transfer-Encoding: chunked\r\n\r\n"
+        b"x-goog-api-key: sk-client-alpha-1111\r\nTransfer-Encoding: chunked\r\n\r\n"
     )
     for _ in range(3):
         wire.send(b"200\r\n" + b"a" * 0x200 + b"\r\n")
@@ -109,7 +109,10 @@ def test_slow_headers_get_408():
 def test_slow_body_gets_408():
     site, _, clock = make_site(LIMITS)
     wire = Wire(site)
-    wire.send(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+    wire.send(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+        b"x-api-key: sk-client-alpha-1111\r\n\r\n{"
+    )
     clock.advance(6.9)
     assert wire.answers() == []
     clock.advance(0.2)

@@ -121,6 +121,15 @@ def test_gemini_models_listing_with_key():
 def test_claude_family_path_401_in_claude_shape():
     site, _, _ = make_site()
     a = one(site, "POST", "/v1/messages/nope", {"Content-Type": "application/json"}, b"{}")
+    assert a.status == 401  # refused from the headers, before the path is looked up
+    assert a.json()["error"]["type"] == "authentication_error"
+    a = one(
+        site,
+        "POST",
+        "/v1/messages/nope",
+        {"Content-Type": "application/json", "x-api-key": "sk-client-alpha-1111"},
+        b"{}",
+    )
     assert a.status == 404
     assert a.json()["type"] == "error"
     assert a.json()["error"]["type"] == "not_found_error"
@@ -134,18 +143,35 @@ def test_unknown_path_is_json_404():
     assert "no route" in a.json()["error"]["message"]
 
 
-def test_options_anywhere_is_204_with_cors():
-    site, _, _ = make_site()
+CORS_YAML = KEYS_YAML + "cors:\n  allow-origins: [http://x.example]\n"
+
+
+def test_options_from_an_allowed_origin_is_204_with_cors():
+    site, _, _ = make_site(CORS_YAML)
     a = one(site, "OPTIONS", "/v1/chat/completions", {"Origin": "http://x.example"})
     assert a.status == 204
-    assert a.header("access-control-allow-origin") == "*"
+    assert a.header("access-control-allow-origin") == "http://x.example"
     assert "POST" in a.header("access-control-allow-methods")
+    assert a.header("vary") == "Origin"
 
 
-def test_api_routes_carry_cors_headers():
+def test_options_from_other_origins_is_403_and_without_origin_204_bare():
     site, _, _ = make_site()
-    a = one(site, "GET", "/v1/models", {"x-api-key": "sk-client-alpha-1111"})
-    assert a.header("access-control-allow-origin") == "*"
+    a = one(site, "OPTIONS", "/v1/chat/completions", {"Origin": "http://x.example"})
+    assert a.status == 403
+    assert a.header("access-control-allow-origin") is None
+    a = one(site, "OPTIONS", "/v1/chat/completions")
+    assert a.status == 204
+    assert a.header("access-control-allow-origin") is None
+
+
+def test_api_routes_carry_cors_headers_for_allowed_origins_only():
+    site, _, _ = make_site(CORS_YAML)
+    key = {"x-api-key": "sk-client-alpha-1111"}
+    a = one(site, "GET", "/v1/models", {**key, "Origin": "http://x.example"})
+    assert a.header("access-control-allow-origin") == "http://x.example"
+    a = one(site, "GET", "/v1/models", key)
+    assert a.status == 200 and a.header("access-control-allow-origin") is None
 
 
 def test_wrong_method_is_405_json():
