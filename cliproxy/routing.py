@@ -319,7 +319,8 @@ class Router:
         model = cand.upstream_model
         executor = executor_for(cred)
         provider_fmt: Format = executor.format
-        upstream_stream = req.stream or executor.always_streams
+        # compact is a single JSON call even where generation always streams
+        upstream_stream = req.stream or (executor.always_streams and req.action == "generate")
         try:
             if req.action == "count_tokens":
                 local = self._count_locally(req, provider_fmt)
