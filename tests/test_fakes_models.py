@@ -221,7 +221,13 @@ async def test_codex_always_streams_with_empty_completed_output(fake_codex, http
     url = fake_codex.url + "/backend-api/codex/responses"
     refused, raw = await call("POST", url, http_pool, json={"model": "gpt-5.4", "input": []})
     assert refused.code == 400
-    body = {"model": "gpt-5.4", "stream": True, "input": [{"role": "user", "content": "hi"}]}
+    body = {
+        "model": "gpt-5.4",
+        "stream": True,
+        "store": False,
+        "instructions": "",
+        "input": [{"role": "user", "content": "hi"}],
+    }
     response, raw = await call("POST", url, http_pool, json=body)
     assert response.headers.getRawHeaders("content-type") == ["text/event-stream"]
     events = events_of(raw)

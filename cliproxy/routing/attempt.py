@@ -111,7 +111,10 @@ class Attempt:
         self.pool = services.pool
         self.executor = executor_for(self.cred)
         self.provider = self.executor.format
-        self.upstream_stream = req.stream or self.executor.always_streams
+        # an always-streaming upstream (Codex) streams model calls; compact is one JSON call
+        self.upstream_stream = req.stream or (
+            self.executor.always_streams and req.action == "generate"
+        )
 
     async def run(self) -> Outcome:
         req = self.req

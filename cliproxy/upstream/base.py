@@ -23,7 +23,7 @@ from cliproxy.upstream.body import accept_encoding
 from cliproxy.upstream.headers import HeaderMap
 
 #: the actions an executor may be asked to build
-ACTIONS = ("generate", "count_tokens", "models")
+ACTIONS = ("generate", "count_tokens", "models", "compact")
 
 
 class UnsupportedAction(Exception):

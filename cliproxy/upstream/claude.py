@@ -10,7 +10,9 @@ from urllib.parse import urlsplit
 
 from cliproxy.credentials.model import Credential
 from cliproxy.formats import Format
+from cliproxy.formats.requests.claude_rules import messages_body_rules
 from cliproxy.upstream.base import Executor, UpstreamCall, base_url, json_bytes
+from cliproxy.upstream.claude_cloak import cloak_body, cloak_settings, wants_cloak
 from cliproxy.upstream.headers import HeaderMap, lookup
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -112,12 +114,14 @@ class ClaudeExecutor(Executor):
         payload = dict(body)
         body_betas = payload.pop("betas", None)
         payload["model"] = model
+        payload = self._cloak(cred, model, payload, client_headers)
         if action == "count_tokens":
             stream = False
             for name in _GENERATION_ONLY:
                 payload.pop(name, None)
             url = f"{base}/v1/messages/count_tokens?beta=true"
         else:
+            payload = messages_body_rules(payload)
             if stream:
                 payload["stream"] = True
             else:
@@ -126,8 +130,7 @@ class ClaudeExecutor(Executor):
 
         h["Content-Type"] = "application/json"
         self._auth(h, cred, base)
-        for name, default in CLIENT_DEFAULTS:
-            h[name] = lookup(client_headers, name) or default
+        self._identity(h, client_headers)
         h["Anthropic-Beta"] = merge_betas(
             lookup(client_headers, "anthropic-beta"), body_betas, INTERLEAVED_THINKING
         )
@@ -137,8 +140,28 @@ class ClaudeExecutor(Executor):
             "POST", url, self._custom(h, cred), json_bytes(payload), stream, self.provider, action
         )
 
+    def _cloak(
+        self,
+        cred: Credential,
+        model: str,
+        payload: dict[str, Any],
+        client_headers: Mapping[str, str],
+    ) -> dict[str, Any]:
+        """An entry's `cloak` block (mode auto|always|never, strict-mode); none: no cloak."""
+        mode, strict = cloak_settings(cred, "never")
+        if wants_cloak(mode, model, client_headers):
+            return cloak_body(payload, strict=strict)
+        return payload
+
+    def _identity(self, h: HeaderMap, client_headers: Mapping[str, str]) -> None:
+        """Claude Code's client fingerprint; an API key keeps the client's own values."""
+        for name, default in CLIENT_DEFAULTS:
+            h[name] = lookup(client_headers, name) or default
+
     @staticmethod
     def _auth(h: HeaderMap, cred: Credential, base: str) -> None:
+        if not cred.api_key:
+            return  # a key-less entry authenticates through its own `headers:`
         if uses_x_api_key(base):
             h["x-api-key"] = cred.api_key
         else:

@@ -20,7 +20,19 @@ from urllib.parse import urlsplit
 
 from cliproxy.credentials.model import Credential
 from cliproxy.upstream.base import UpstreamCall, base_url
-from cliproxy.upstream.claude import INTERLEAVED_THINKING, ClaudeExecutor, merge_betas
+from cliproxy.upstream.claude import (
+    CLIENT_DEFAULTS,
+    INTERLEAVED_THINKING,
+    ClaudeExecutor,
+    merge_betas,
+)
+from cliproxy.upstream.claude_cloak import (
+    CLAUDE_CODE_SYSTEM,
+    cloak_body,
+    cloak_settings,
+    is_claude_code,
+    wants_cloak,
+)
 from cliproxy.upstream.headers import HeaderMap, lookup
 from cliproxy.upstream.oauth_call import OAuthSender, oauth_call, require_holder
 
@@ -40,63 +52,7 @@ DEFAULT_OAUTH_BETAS = ",".join(
         "token-efficient-tools-2026-03-28",
     )
 )
-CLAUDE_CODE_SYSTEM = "You are Claude Code, Anthropic's official CLI for Claude."
-#: Claude accepts at most this many cache_control breakpoints per request
-MAX_CACHE_BREAKPOINTS = 4
 _USER_ID = re.compile(r"^user_[0-9a-f]{64}_account_[0-9a-f-]{36}_session_[0-9a-f-]{36}$")
-
-
-def _system_text(system: Any) -> str:
-    if isinstance(system, str):
-        return system.strip()
-    if isinstance(system, list):
-        parts = [
-            str(b.get("text") or "")
-            for b in system
-            if isinstance(b, dict) and b.get("type", "text") == "text"
-        ]
-        return "\n\n".join(p.strip() for p in parts if p.strip())
-    return ""
-
-
-def _count_breakpoints(value: Any) -> int:
-    if isinstance(value, dict):
-        own = 1 if isinstance(value.get("cache_control"), dict) else 0
-        return own + sum(_count_breakpoints(v) for k, v in value.items() if k != "cache_control")
-    if isinstance(value, list):
-        return sum(_count_breakpoints(v) for v in value)
-    return 0
-
-
-def cloak_body(body: dict[str, Any]) -> dict[str, Any]:
-    """Claude Code's system prompt; the client's system text moved into the first user turn.
-
-    Returns a new dict; `body` is not modified.
-    """
-    out = dict(body)
-    client_system = _system_text(body.get("system"))
-    messages = list(body.get("messages") or [])
-    if client_system and client_system != CLAUDE_CODE_SYSTEM:
-        reminder = {
-            "type": "text",
-            "text": f"<system-reminder>\n{client_system}\n</system-reminder>",
-        }
-        if messages and isinstance(messages[0], dict) and messages[0].get("role") == "user":
-            first = dict(messages[0])
-            content = first.get("content")
-            if isinstance(content, str):
-                content = [{"type": "text", "text": content}] if content else []
-            first["content"] = [reminder, *(content or [])]
-            messages[0] = first
-        else:
-            messages.insert(0, {"role": "user", "content": [reminder]})
-        out["messages"] = messages
-    block: dict[str, Any] = {"type": "text", "text": CLAUDE_CODE_SYSTEM}
-    others = _count_breakpoints(out.get("messages")) + _count_breakpoints(out.get("tools"))
-    if others < MAX_CACHE_BREAKPOINTS:
-        block["cache_control"] = {"type": "ephemeral"}
-    out["system"] = [block]
-    return out
 
 
 def _user_id(cred: Credential) -> str:
@@ -120,12 +76,23 @@ class ClaudeOAuthExecutor(OAuthSender, ClaudeExecutor):
     def __init__(self, cloak: str = "auto") -> None:
         self.cloak = cloak
 
-    def _wants_cloak(self, model: str, client_headers: Mapping[str, str]) -> bool:
-        if self.cloak == "never" or model.startswith("claude-3-5-haiku"):
-            return False
-        if self.cloak == "always":
-            return True
-        return not (lookup(client_headers, "user-agent") or "").startswith("claude-cli")
+    def _cloak(
+        self,
+        cred: Credential,
+        model: str,
+        payload: dict[str, Any],
+        client_headers: Mapping[str, str],
+    ) -> dict[str, Any]:
+        mode, strict = cloak_settings(cred, self.cloak)
+        if not wants_cloak(mode, model, client_headers):
+            return payload
+        payload = cloak_body(payload, strict=strict)
+        metadata = payload.get("metadata")
+        metadata = dict(metadata) if isinstance(metadata, dict) else {}
+        if not _USER_ID.match(str(metadata.get("user_id") or "")):
+            metadata["user_id"] = _user_id(cred)
+        payload["metadata"] = metadata
+        return payload
 
     def build(
         self,
@@ -142,13 +109,6 @@ class ClaudeOAuthExecutor(OAuthSender, ClaudeExecutor):
         client_headers = client_headers or {}
         payload = dict(body)
         body_betas = payload.pop("betas", None)
-        if action != "models" and self._wants_cloak(model, client_headers):
-            payload = cloak_body(payload)
-            metadata = payload.get("metadata")
-            metadata = dict(metadata) if isinstance(metadata, dict) else {}
-            if not _USER_ID.match(str(metadata.get("user_id") or "")):
-                metadata["user_id"] = _user_id(cred)
-            payload["metadata"] = metadata
         call = super().build(
             cred,
             model=model,
@@ -173,6 +133,18 @@ class ClaudeOAuthExecutor(OAuthSender, ClaudeExecutor):
         h["Connection"] = "keep-alive"
         # the account's own headers still win
         return oauth_call(call, holder, cred.id, headers=self._custom(h, cred))
+
+    def _identity(self, h: HeaderMap, client_headers: Mapping[str, str]) -> None:
+        """Claude Code's identity; only Claude Code itself keeps its own header values.
+
+        The subscription API serves Claude Code: another client's User-Agent or SDK
+        headers next to an OAuth token are refused.
+        """
+        if is_claude_code(client_headers):
+            super()._identity(h, client_headers)
+            return
+        for name, default in CLIENT_DEFAULTS:
+            h[name] = default
 
     @staticmethod
     def _auth(h: HeaderMap, cred: Credential, base: str) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from cliproxy.credentials.model import Credential
 from cliproxy.formats import Format
+from cliproxy.formats.requests import codex_fixups
 from cliproxy.upstream.base import Executor, UpstreamCall, base_url, json_bytes
 from cliproxy.upstream.headers import HeaderMap, lookup
 
@@ -61,26 +62,68 @@ class CodexExecutor(Executor):
         alt: str | None = None,
     ) -> UpstreamCall:
         # count_tokens is computed locally for Codex (core §2.5)
-        self._check_action(action, ("generate",), self.provider)
+        self._check_action(action, ("generate", "compact"), self.provider)
         client_headers = client_headers or {}
         base = base_url(cred, None)
+        if action == "compact":
+            return self._compact(cred, base, model, body, client_headers)
 
-        payload = {k: v for k, v in body.items() if k not in _DROPPED}
+        # every client format ends here, so this is where the backend's body rules apply
+        payload = codex_fixups({k: v for k, v in body.items() if k not in _DROPPED})
         payload["model"] = model
-        payload["stream"] = True
-        payload["store"] = False
-        if payload.get("instructions") is None:
-            payload["instructions"] = ""
         if self._wants_image_tool(cred, model):
             tools = list(payload.get("tools") or [])
             if not any(isinstance(t, dict) and t.get("type") == "image_generation" for t in tools):
                 tools.append(dict(IMAGE_TOOL))
             payload["tools"] = tools
 
+        h = self._headers(cred, payload, client_headers, stream=True)
+        return UpstreamCall(
+            "POST",
+            f"{base}/responses",
+            self._custom(h, cred),
+            json_bytes(payload),
+            True,
+            self.provider,
+            action,
+        )
+
+    def _compact(
+        self,
+        cred: Credential,
+        base: str,
+        model: str,
+        body: dict[str, Any],
+        client_headers: Mapping[str, str],
+    ) -> UpstreamCall:
+        """`/responses/compact`: one JSON answer, the body otherwise as the client sent it."""
+        payload = {k: v for k, v in body.items() if k != "stream"}
+        payload["model"] = model
+        if not isinstance(payload.get("instructions"), str):
+            payload["instructions"] = ""
+        h = self._headers(cred, payload, client_headers, stream=False)
+        return UpstreamCall(
+            "POST",
+            f"{base}/responses/compact",
+            self._custom(h, cred),
+            json_bytes(payload),
+            False,
+            self.provider,
+            "compact",
+        )
+
+    def _headers(
+        self,
+        cred: Credential,
+        payload: dict[str, Any],
+        client_headers: Mapping[str, str],
+        *,
+        stream: bool,
+    ) -> HeaderMap:
         h = HeaderMap()
         h["Content-Type"] = "application/json"
         h["Authorization"] = f"Bearer {cred.api_key}"
-        self._accept(h, True)
+        self._accept(h, stream)
         for name in CLIENT_ONLY_HEADERS:
             value = lookup(client_headers, name)
             if value:
@@ -92,15 +135,7 @@ class CodexExecutor(Executor):
             session = str(uuid.uuid4())
         if session:
             h["Session_id"] = str(session)
-        return UpstreamCall(
-            "POST",
-            f"{base}/responses",
-            self._custom(h, cred),
-            json_bytes(payload),
-            True,
-            self.provider,
-            action,
-        )
+        return h
 
     def _wants_image_tool(self, cred: Credential, model: str) -> bool:
         if not self.image_generation or model.endswith("spark"):

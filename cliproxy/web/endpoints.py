@@ -282,6 +282,8 @@ class Responses(InferenceResource):
         items = body.get("input")
         if items is not None and not isinstance(items, (str, list)):
             raise BadRequest("'input' must be a string or a list of input items")
+        if request.postpath == [b"compact"]:  # POST /v1/responses/compact: one JSON answer
+            return ClientRequest(self.format, model, body, False, action="compact")
         return ClientRequest(self.format, model, body, _stream_flag(body))
 
 

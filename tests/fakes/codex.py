@@ -1,7 +1,9 @@
 """ChatGPT Codex backend: `FakeCodex` (core.md §2.5).
 
 Route: `POST /backend-api/codex/responses` (also bare `/responses`, for `codex-api-key`
-base URLs). Always SSE: a body without `"stream": true` gets 400, as upstream does.
+base URLs), and `POST .../responses/compact` (one JSON answer). The body rules of the real
+backend are enforced with its own 400 bodies (`{"detail": ...}`): `stream: true`,
+`store: false`, `instructions` present, `input` a list, and no sampling or size parameters.
 By default `response.completed` carries an empty `output`, like the real backend, so the
 proxy must rebuild it from `response.output_item.done` events. Credential:
 `Authorization: Bearer`.
@@ -55,6 +57,7 @@ class FakeCodex(ModelFake):
 
     def install_builtins(self) -> None:
         self.builtin("POST", self.generation_path.pattern, self._responses)
+        self.builtin("POST", self.generation_path.pattern + "/compact", self._compact)
 
     def credential(self, rec: RecordedRequest) -> str | None:
         return bearer(rec)
@@ -88,4 +91,54 @@ class FakeCodex(ModelFake):
             return Reply(400, json={"detail": "Stream must be set to true"})
         if not body.get("model"):
             return Reply(400, json={"detail": "Missing model"})
+        broken = codex_body_violation(body)
+        if broken is not None:
+            return Reply(400, json={"detail": broken})
         return self.answer(rec)
+
+    def _compact(self, rec: RecordedRequest, m) -> Reply:
+        body = rec.json
+        if not isinstance(body, dict) or not body.get("model"):
+            return Reply(400, json={"detail": "Missing model"})
+        if "stream" in body:
+            return Reply(400, json={"detail": "Unsupported parameter: stream"})
+        if not isinstance(body.get("instructions"), str):
+            return Reply(400, json={"detail": "Instructions are required"})
+        item = {"type": "compaction", "encrypted_content": "enc-fake"}
+        return Reply(
+            200, json={"id": "resp_compact", "object": "response.compaction", "output": [item]}
+        )
+
+
+#: parameters the ChatGPT backend refuses (it answers `Unsupported parameter: <name>`)
+CODEX_UNSUPPORTED = (
+    "max_output_tokens",
+    "max_completion_tokens",
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "truncation",
+    "user",
+    "context_management",
+    "previous_response_id",
+    "prompt_cache_retention",
+    "safety_identifier",
+    "stream_options",
+)
+
+
+def codex_body_violation(body: dict) -> str | None:
+    """The backend's 400 `detail` for a body it refuses, else None."""
+    if body.get("store") is not False:
+        return "Store must be set to false"
+    if not isinstance(body.get("instructions"), str):
+        return "Instructions are required"
+    if not isinstance(body.get("input"), list):
+        return "Input must be a list"
+    for name in CODEX_UNSUPPORTED:
+        if name in body:
+            return f"Unsupported parameter: {name}"
+    for item in body["input"]:
+        if isinstance(item, dict) and item.get("role") == "system":
+            return "System messages are not allowed"
+    return None

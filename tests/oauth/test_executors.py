@@ -197,3 +197,38 @@ async def test_plain_and_gzip_answers_are_unwrapped():
     assert json.loads(await read_body(unwrapped, 1 << 20)) == envelope("x")["response"]
     not_json = BufferedResponse(200, b"<html>")
     assert await read_body(UnwrappedResponse(not_json, stream=False), 100) == b"<html>"
+
+
+def test_claude_oauth_sends_claude_codes_identity_for_other_clients(claude):
+    ex = executor_for(claude)
+    other = {"User-Agent": "OpenAI/Python 1.99", "X-Stainless-Lang": "python"}
+    call = ex.build(
+        claude, model="claude-sonnet-4-6", body=MESSAGES, stream=True, client_headers=other
+    )
+    h = {k.lower(): v for k, v in call.headers.items()}
+    assert h["user-agent"] == "claude-cli/2.1.63 (external, cli)"
+    assert h["x-stainless-lang"] == "js"
+    code = {"User-Agent": "claude-cli/2.2.0 (external, cli)", "X-Stainless-Lang": "js2"}
+    call = ex.build(
+        claude, model="claude-sonnet-4-6", body=MESSAGES, stream=True, client_headers=code
+    )
+    assert call.headers["User-Agent"] == "claude-cli/2.2.0 (external, cli)"
+    assert call.headers["X-Stainless-Lang"] == "js2"
+
+
+def test_claude_oauth_applies_the_messages_body_rules(claude):
+    body = {
+        **MESSAGES,
+        "temperature": 0.3,
+        "thinking": {"type": "enabled", "budget_tokens": 2048},
+        "tools": [
+            {"name": f"t{i}", "input_schema": {}, "cache_control": {"type": "ephemeral"}}
+            for i in range(5)
+        ],
+    }
+    call = executor_for(claude).build(claude, model="claude-sonnet-4-6", body=body, stream=True)
+    sent = json.loads(call.body)
+    assert "temperature" not in sent
+    marked = [t for t in sent["tools"] if "cache_control" in t]
+    assert len(marked) + ("cache_control" in sent["system"][0]) <= 4
+    assert "cache_control" in sent["tools"][-1]

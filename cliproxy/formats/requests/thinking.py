@@ -148,8 +148,8 @@ def normalize(cfg: Reasoning, caps: ModelCaps | None) -> Reasoning:
         mode, level = level, None
     if mode == "budget" and budget is not None and budget <= 0:
         mode = "none" if budget == 0 else "auto"
-    if mode is None and cfg.include_thoughts:
-        mode = "auto"  # only "show me the thoughts": thinking at the model's discretion
+    # "show me the thoughts" alone (a summary, includeThoughts) asks for no thinking: a Codex
+    # client's default `summary: auto` must not turn on Claude's 32k-token thinking
     if caps is None or mode is None:
         return Reasoning(mode, level, budget, cfg.include_thoughts, cfg.summary)
 

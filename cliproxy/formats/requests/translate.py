@@ -23,6 +23,7 @@ from cliproxy.formats.json_types import JSON, JSONObject
 from cliproxy.formats.requests import claude, gemini, openai_chat, responses, thinking
 from cliproxy.formats.requests.errors import TranslationError
 from cliproxy.formats.requests.ir import Conversation, orphan_results_as_text, unique_call_ids
+from cliproxy.formats.requests.limits import clamp_output_tokens
 from cliproxy.formats.requests.tool_map import rename_tools
 
 _PARSERS: dict[Format, Callable[[JSONObject], Conversation]] = {
@@ -73,6 +74,9 @@ def emit_request(
         raise TranslationError(f"unsupported request format {dst!r}")
     rename_tools(dst, conv)
     caps = thinking.ModelCaps.from_dict(model_caps)
+    limit = caps.max_output if caps is not None else None
+    if limit and conv.max_tokens is not None and conv.max_tokens > limit:
+        conv.max_tokens = limit
     try:
         return emitter(conv, model=model, stream=stream, caps=caps)
     except TranslationError:
@@ -104,6 +108,7 @@ def translate_request(
         out = dict(body)
         if dst is not Format.GEMINI:
             out["model"] = model
-        return out
+        caps = thinking.ModelCaps.from_dict(model_caps)
+        return clamp_output_tokens(dst, out, caps.max_output if caps is not None else None)
     conv = parse_request(src, body)
     return emit_request(dst, conv, model=model, stream=stream, model_caps=model_caps)
