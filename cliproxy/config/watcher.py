@@ -156,12 +156,16 @@ class ConfigWatcher(Service):
         if stat == self._stat and settled:
             return False
         self._stat = stat
-        return self._load(force=False)
+        return self._load(announce_unchanged=False)
 
     def reload(self) -> bool:
-        """Re-read the file now (SIGHUP). Returns True if a new config was swapped in."""
+        """Re-read the file now (SIGHUP). Returns True if a new config was swapped in.
+
+        Content already loaded (or already refused) by the timer is not applied, or
+        complained about, a second time: each edit gives one "reloaded" or one error line.
+        """
         self._stat = self._stat_now()
-        return self._load(force=True)
+        return self._load(announce_unchanged=True)
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -170,7 +174,7 @@ class ConfigWatcher(Service):
             "config reload failed, keeping the current config: {error}", error=str(error)
         )
 
-    def _load(self, force: bool) -> bool:
+    def _load(self, announce_unchanged: bool) -> bool:
         try:
             data = read_file(self.path)
         except ConfigError as e:
@@ -179,7 +183,9 @@ class ConfigWatcher(Service):
             )
             return False
         digest = hashlib.sha256(data).hexdigest()
-        if digest == self._digest and not force:
+        if digest == self._digest:
+            if announce_unchanged:
+                self.log.info("config {path} unchanged since it was last read", path=self.path)
             return False
         self._digest = digest
         if not data.strip():

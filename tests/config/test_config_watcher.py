@@ -255,3 +255,18 @@ def test_config_without_a_file_is_not_watched():
     watcher.startService()
     assert clock.getDelayedCalls() == []
     watcher.stopService()
+
+
+def test_an_edit_seen_by_the_timer_and_then_sighup_is_applied_or_refused_once(setup):
+    path, store, clock, watcher, logs, changes = setup
+    write(path, "port: 8317\napi-keys: [once]\n")
+    clock.advance(1)  # the timer sees it first
+    assert watcher.reload() is False  # then systemctl reload sends SIGHUP
+    assert len(changes) == 1 and store.current.api_keys == ("once",)
+    write(path, "port: nope\n")
+    clock.advance(1)
+    assert watcher.reload() is False
+    text = [formatEvent(e) for e in logs]
+    assert sum("config reloaded" in t for t in text) == 1
+    assert sum("config reload failed" in t for t in text) == 1
+    assert any("unchanged since it was last read" in t for t in text)
