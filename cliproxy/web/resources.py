@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from twisted.web.resource import IResource, Resource
@@ -12,6 +11,7 @@ from twisted.web.server import Request
 from cliproxy import __version__
 from cliproxy.formats import Family
 from cliproxy.web.errors import error_response, family_for_path, json_response
+from cliproxy.web.jsonbody import BodyError, load_json_body
 
 CORS_HEADERS = (
     (b"access-control-allow-origin", b"*"),
@@ -60,6 +60,7 @@ class NotFound(Node):
             family,
             404,
             f"no route for {request.method.decode('latin-1')} {path}; GET / lists the endpoints",
+            code="unknown_url",
         )
 
 
@@ -119,7 +120,7 @@ class JsonLeaf(Node):
     isLeaf = True
 
     def render(self, request: Request) -> bytes | int:
-        if getattr(self, "render_" + request.method.decode("latin-1"), None) is None:
+        if request.method.decode("latin-1") not in allowed_methods(self):
             return method_not_allowed(self, request, family_for_path(request.path))
         result: bytes | int = Resource.render(self, request)
         return result
@@ -150,9 +151,10 @@ class Index(JsonLeaf):
 
 def allowed_methods(resource: object) -> list[str]:
     """The methods `resource` has a `render_<METHOD>` for."""
-    return sorted(
-        name[7:] for name in dir(resource) if name.startswith("render_") and name[7:].isupper()
-    )
+    names = {n[7:] for n in dir(resource) if n.startswith("render_") and n[7:].isupper()}
+    if "GET" not in names:
+        names.discard("HEAD")  # Resource.render_HEAD only calls render_GET
+    return sorted(names)
 
 
 class ApiResource(Node):
@@ -172,7 +174,7 @@ class ApiResource(Node):
         add_cors(request)
         method = request.method.decode("latin-1")
         handler = getattr(self, "render_" + method, None)
-        if handler is None:
+        if handler is None or method not in allowed_methods(self):
             return method_not_allowed(self, request, self.family_for(request))
         result: bytes | int = handler(request)
         return result
@@ -188,11 +190,9 @@ class ApiResource(Node):
         if not raw.strip():
             return None, error_response(request, family, 400, "request body is empty; send JSON")
         try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as e:
-            return None, error_response(
-                request, family, 400, f"request body is not valid JSON: {e}"
-            )
+            body = load_json_body(raw)
+        except BodyError as e:
+            return None, error_response(request, family, 400, str(e))
         if not isinstance(body, dict):
             return None, error_response(request, family, 400, "request body must be a JSON object")
         return body, None
