@@ -32,6 +32,7 @@ from cliproxy.config import Config
 from cliproxy.config.watcher import ConfigWatcher
 from cliproxy.credentials.authdir import account_services
 from cliproxy.web.http import CliproxySite
+from cliproxy.web.relay import SHUTDOWN_MESSAGE, IStreamEnd
 
 log = Logger()
 
@@ -159,9 +160,16 @@ class Drain(Service):
             yield idle
         except defer.CancelledError:
             log.warn("shutdown grace period over: closing {n} request(s)", n=len(site.active))
+            for request in list(site.active):
+                # open streams end with a terminal error event the client can tell from an end
+                ender = IStreamEnd(request, None)
+                if ender is not None:
+                    ender.terminate(503, SHUTDOWN_MESSAGE)
             for channel in list(site.channels):
                 transport = channel.transport
-                if ITCPTransport.providedBy(transport):
+                if not channel.requests and transport is not None:
+                    transport.loseConnection()  # flushes the terminal events written above
+                elif ITCPTransport.providedBy(transport):
                     transport.abortConnection()
         else:
             if timer.active():
