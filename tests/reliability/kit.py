@@ -43,14 +43,14 @@ def request_bytes(
     if isinstance(body, dict):
         body = json.dumps(body).encode()
     head = {
-        "Host": "127.0.0.1",
-        "Authorization": f"Bearer {CLIENT_KEY}",
-        "Content-Type": "application/json",
-        "Content-Length": str(len(body)),
-        "Connection": "close",
-        **(headers or {}),
+        "host": "127.0.0.1",
+        "authorization": f"Bearer {CLIENT_KEY}",
+        "content-type": "application/json",
+        "content-length": str(len(body)),
+        "connection": "close",
     }
-    lines = "".join(f"{k}: {v}\r\n" for k, v in head.items())
+    head.update({k.lower(): v for k, v in (headers or {}).items()})  # "" drops a header
+    lines = "".join(f"{k}: {v}\r\n" for k, v in head.items() if v)
     return f"{method} {path} HTTP/1.1\r\n{lines}\r\n".encode() + body
 
 

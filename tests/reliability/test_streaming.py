@@ -10,6 +10,7 @@ import pytest_twisted
 from twisted.internet import defer, reactor, task
 
 from cliproxy.service import Drain
+from cliproxy.web.relay import IStreamEnd
 from tests.fakes import FakeClaude, FakeOpenAI, Pause, Reply, Turn, chat_chunks, claude_events
 from tests.reliability.kit import call, exchange, request_bytes, sse_data
 from tests.serving_kit import providers
@@ -107,6 +108,8 @@ async def test_shutdown_after_grace_ends_open_streams_with_a_terminal_event(
     ]
     await until(lambda: len(proxy.site.active) == 2 and all(f.requests for f in (oai, claude)))
     await until(lambda: all(r.bytes_sent for r in (oai.last, claude.last)))
+    # both relays are in place (routing hands over after the first upstream bytes)
+    await until(lambda: all(IStreamEnd(r, None) is not None for r in proxy.site.active))
     clock = task.Clock()
     stopping = Drain(proxy.site, clock, grace=lambda: 30.0).stopService()
     clock.advance(30)
