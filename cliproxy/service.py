@@ -31,6 +31,7 @@ from cliproxy.app import App, build_app
 from cliproxy.config import Config
 from cliproxy.config.watcher import ConfigWatcher
 from cliproxy.credentials.authdir import account_services
+from cliproxy.web.errors import finish_with_error
 from cliproxy.web.http import CliproxySite
 from cliproxy.web.relay import SHUTDOWN_MESSAGE, IStreamEnd
 
@@ -162,9 +163,11 @@ class Drain(Service):
             log.warn("shutdown grace period over: closing {n} request(s)", n=len(site.active))
             for request in list(site.active):
                 # open streams end with a terminal error event the client can tell from an end
-                ender = IStreamEnd(request, None)
+                ender: IStreamEnd | None = IStreamEnd(request, None)
                 if ender is not None:
                     ender.terminate(503, SHUTDOWN_MESSAGE)
+                else:  # still waiting for an upstream: a JSON 503 rather than a cut
+                    finish_with_error(request, 503, SHUTDOWN_MESSAGE)
             for channel in list(site.channels):
                 transport = channel.transport
                 if not channel.requests and transport is not None:

@@ -74,3 +74,15 @@ def raw_error_bytes(status: int, reason: bytes, family: Family, message: str) ->
         b"Connection: close\r\n"
         b"\r\n" % (status, reason, len(body))
     ) + body
+
+
+def finish_with_error(request: Request, status: int, message: str) -> None:
+    """Answer a request that has written nothing yet with a JSON error, now."""
+    if request.finished or request.startedWriting:
+        return
+    body = set_json_response(
+        request, status, error_body(family_for_path(request.path), status, message)
+    )
+    if body:
+        request.write(body)
+    request.finish()

@@ -120,3 +120,22 @@ async def test_shutdown_after_grace_ends_open_streams_with_a_terminal_event(
     last = json.loads(sse_data(messages.body)[-1])
     assert last["type"] == "error" and "shutting down" in last["error"]["message"]
     await until(lambda: oai.last.outcome is not None and claude.last.outcome is not None)
+
+
+@pytest_twisted.ensureDeferred
+async def test_shutdown_after_grace_answers_requests_still_waiting_with_a_json_503(
+    start_fake, start_proxy
+):
+    oai = start_fake(FakeOpenAI)
+    oai.script("POST", "/v1/chat/completions", Reply(hang=True))
+    proxy = start_proxy(providers(oai=oai))
+    body = {"model": "gpt-fake", "messages": HI}
+    answer = defer.ensureDeferred(call(proxy.url, "POST", "/v1/chat/completions", body))
+    await until(lambda: oai.requests and len(proxy.site.active) == 1)
+    clock = task.Clock()
+    stopping = Drain(proxy.site, clock, grace=lambda: 30.0).stopService()
+    clock.advance(30)
+    await stopping
+    a = await answer
+    assert (a.status, a.reason) == (503, "Service Unavailable")
+    assert a.json()["error"]["message"].startswith("cliproxy is shutting down")
