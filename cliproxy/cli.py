@@ -136,12 +136,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def check_config(path: str) -> int:
     from cliproxy.config import ConfigError, check_exposure, load_config
-    from cliproxy.tap import listen_problem, tls_problem
+    from cliproxy.tap import keys_problem, start_problem
 
     try:
         config = load_config(path)
         endpoint = config.listen_endpoint()
-        problem = listen_problem(endpoint, "listen") if config.listen else tls_problem(config)
+        problem = start_problem(config, None) or keys_problem(config)
         if problem:
             print(f"cliproxy: {path}: {problem}", file=sys.stderr)
             return 1

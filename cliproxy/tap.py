@@ -42,6 +42,26 @@ def listen_problem(where: str, flag: str = "--listen") -> str | None:
     return None
 
 
+def keys_problem(config: Config) -> str | None:
+    """A client key that can never match: clients send keys in HTTP headers, as ASCII."""
+    for i, key in enumerate(config.api_keys):
+        if not key.isascii() or not key.isprintable():
+            return (
+                f"api-keys[{i}] contains non-ASCII or control characters, so no client can "
+                "ever send it in a header; use ASCII letters, digits, '-' and '_' only"
+            )
+    return None
+
+
+def start_problem(config: Config, listen: str | None) -> str | None:
+    """Why the daemon cannot listen as configured (or None); client keys come after."""
+    if listen:
+        return listen_problem(listen)
+    if config.listen:
+        return listen_problem(config.listen, "listen")
+    return tls_problem(config)
+
+
 def tls_problem(config: Config) -> str | None:
     """Why the configured TLS files cannot be used, naming the key and the fix."""
     if not config.tls.enable or config.listen:
@@ -96,7 +116,7 @@ def makeService(options: Options, reactor: Any = None) -> IService:
     try:
         config = load_config(options["config"])
         where = options["listen"] or config.listen_endpoint()
-        problem = listen_problem(where) if options["listen"] else tls_problem(config)
+        problem = start_problem(config, options["listen"]) or keys_problem(config)
         if problem:
             raise SystemExit(f"cliproxy: {problem}")
         check_exposure(config, where)

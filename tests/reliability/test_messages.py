@@ -89,3 +89,17 @@ def test_a_mistyped_listen_is_reported_as_such_not_as_an_api_keys_problem(
     message = str(exit.value.code)
     assert expected in message and "--listen" in message
     assert "api-keys" not in message
+
+
+def test_check_config_refuses_a_client_key_that_can_never_match(tmp_path, capsys):
+    path = tmp_path / "config.yaml"
+    path.write_text("host: 127.0.0.1\nport: 8317\napi-keys: [sk-good-1, 'sk-clé-2']\n")
+    assert cli.main(["check-config", "--config", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "api-keys[1] contains non-ASCII or control characters" in err
+    assert "use ASCII letters, digits" in err
+    options = Options()
+    options.parseOptions(["--config", str(path)])
+    with pytest.raises(SystemExit) as exit:
+        makeService(options, MemoryReactorClock())
+    assert "api-keys[1]" in str(exit.value.code)
