@@ -67,6 +67,20 @@ async def test_thousand_deep_body_is_a_400_naming_the_depth_limit(start_fake, st
 
 
 @pytest_twisted.ensureDeferred
+async def test_deep_body_on_an_amp_provider_route_is_a_400_too(start_fake, start_proxy):
+    from tests.amp.kit import amp_config, openai_provider
+
+    oai = start_fake(FakeOpenAI)
+    proxy = start_proxy(amp_config("", providers=openai_provider(oai)))
+    raw = b'{"model":"gpt-fake","messages":[],"x":' + b"[" * 1000 + b"]" * 1000 + b"}"
+    for path in ("/api/provider/openai/v1/chat/completions", "/api/provider/anthropic/v1/messages"):
+        a = await call(proxy.url, "POST", path, raw)
+        assert a.status == 400, path
+        assert "levels deep" in a.body.decode()
+    assert oai.requests == []
+
+
+@pytest_twisted.ensureDeferred
 async def test_250_deep_tool_schema_to_gemini_is_a_json_400(start_fake, start_proxy):
     gemini = start_fake(FakeGemini)
     proxy = start_proxy(providers(gemini=gemini))
