@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor, task
 
@@ -139,3 +140,35 @@ async def test_shutdown_after_grace_answers_requests_still_waiting_with_a_json_5
     a = await answer
     assert (a.status, a.reason) == (503, "Service Unavailable")
     assert a.json()["error"]["message"].startswith("cliproxy is shutting down")
+
+
+CLIENT_STREAMS = {
+    "openai-chat": ("/v1/chat/completions", {"messages": HI, "stream": True}),
+    "openai-responses": ("/v1/responses", {"input": "hi", "stream": True}),
+    "claude": ("/v1/messages", {"messages": HI, "stream": True, "max_tokens": 9}),
+    "gemini": ("/v1beta/models/gpt-fake:streamGenerateContent?alt=sse", {"contents": []}),
+}
+
+
+@pytest.mark.parametrize("client", sorted(CLIENT_STREAMS))
+@pytest_twisted.ensureDeferred
+async def test_every_client_format_gets_a_terminal_error_after_an_upstream_reset(
+    client, start_fake, start_proxy
+):
+    oai = start_fake(FakeOpenAI)
+    events = chat_chunks(Turn(text="a long enough answer to cut"), "gpt-fake")
+    junk_and_events = interleave(events, [b"data: \n\n"])
+    oai.script("POST", "/v1/chat/completions", Reply(sse=junk_and_events, reset_after=500))
+    proxy = start_proxy(providers(oai=oai))
+    path, body = CLIENT_STREAMS[client]
+    if client != "gemini":
+        body = {**body, "model": "gpt-fake"}
+    else:
+        body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    a = await call(proxy.url, "POST", path, body)
+    assert a.status == 200, a.body
+    frames = sse_data(a.body)
+    assert all(f.strip() for f in frames)  # no empty data frame on any path
+    last = json.loads(frames[-1])
+    text = json.dumps(last)
+    assert "upstream connection lost mid-stream" in text, (client, frames[-2:])
