@@ -114,9 +114,19 @@ def normalize_argv(argv: list[str]) -> list[str]:
     return out
 
 
+DAEMON_HINT = (
+    "the daemon is started with `{twistd} -n cliproxy --config FILE`; "
+    "to check a config file run `cliproxy check-config --config FILE`"
+)
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """The command and its options (legacy login flags become `login <provider>`)."""
     argv = normalize_argv(argv)
+    if argv and argv[0].split("=", 1)[0] in ("--config", "-c", "--listen"):
+        # `cliproxy --config FILE` is a natural guess; argparse alone says "invalid choice"
+        print(f"cliproxy: {DAEMON_HINT.format(twistd=twistd_command())}", file=sys.stderr)
+        raise SystemExit(2)
     if any(a.split("=", 1)[0] in LEGACY_LOGINS for a in argv):
         args = _legacy_parser().parse_args(argv)
         args.command = "login"
@@ -126,10 +136,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def check_config(path: str) -> int:
     from cliproxy.config import ConfigError, check_exposure, load_config
+    from cliproxy.tap import keys_problem, start_problem
 
     try:
         config = load_config(path)
         endpoint = config.listen_endpoint()
+        problem = start_problem(config, None) or keys_problem(config)
+        if problem:
+            print(f"cliproxy: {path}: {problem}", file=sys.stderr)
+            return 1
         check_exposure(config, endpoint)
     except ConfigError as e:
         print(f"cliproxy: {e}", file=sys.stderr)

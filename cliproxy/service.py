@@ -32,7 +32,9 @@ from cliproxy.config import Config
 from cliproxy.config.watcher import ConfigWatcher
 from cliproxy.credentials.authdir import account_services
 from cliproxy.credentials.net import IClientReactor
+from cliproxy.web.errors import finish_with_error
 from cliproxy.web.http import CliproxySite
+from cliproxy.web.relay import SHUTDOWN_MESSAGE, IStreamEnd
 
 log = Logger()
 
@@ -160,9 +162,18 @@ class Drain(Service):
             yield idle
         except defer.CancelledError:
             log.warn("shutdown grace period over: closing {n} request(s)", n=len(site.active))
+            for request in list(site.active):
+                # open streams end with a terminal error event the client can tell from an end
+                ender: IStreamEnd | None = IStreamEnd(request, None)
+                if ender is not None:
+                    ender.terminate(503, SHUTDOWN_MESSAGE)
+                else:  # still waiting for an upstream: a JSON 503 rather than a cut
+                    finish_with_error(request, 503, SHUTDOWN_MESSAGE)
             for channel in list(site.channels):
                 transport = channel.transport
-                if ITCPTransport.providedBy(transport):
+                if not channel.requests and transport is not None:
+                    transport.loseConnection()  # flushes the terminal events written above
+                elif ITCPTransport.providedBy(transport):
                     transport.abortConnection()
         else:
             if timer.active():

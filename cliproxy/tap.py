@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import replace
 from typing import Any
 
@@ -12,11 +13,75 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from cliproxy import __version__
-from cliproxy.config import ConfigError, check_exposure, load_config
+from cliproxy.config import Config, ConfigError, check_exposure, load_config
 from cliproxy.config._parse import MAX_WORKERS
-from cliproxy.config.exposure import exposure_notes
+from cliproxy.config.exposure import endpoint_interface, exposure_notes, split_endpoint
 
 log = Logger()
+
+_ENDPOINT_KINDS = ("tcp", "tcp6", "ssl", "unix", "systemd")
+_LISTEN_EXAMPLE = "e.g. tcp:8317:interface=127.0.0.1"
+
+
+def listen_problem(where: str, flag: str = "--listen") -> str | None:
+    """What is wrong with a listen endpoint string, before exposure is judged from it."""
+    args, _ = split_endpoint(where)
+    kind = args[0].strip().lower() if args else ""
+    if kind not in _ENDPOINT_KINDS:
+        return (
+            f"{flag} {where!r}: unknown endpoint kind {kind!r}; use one of "
+            f"{', '.join(_ENDPOINT_KINDS)} ({_LISTEN_EXAMPLE})"
+        )
+    interface = endpoint_interface(where)
+    if interface and interface.strip("[]") != "localhost":
+        try:
+            ipaddress.ip_address(interface.strip("[]"))
+        except ValueError:
+            return (
+                f"{flag} {where!r}: interface {interface!r} is not an IP address "
+                f"({_LISTEN_EXAMPLE})"
+            )
+    return None
+
+
+def keys_problem(config: Config) -> str | None:
+    """A client key that can never match: clients send keys in HTTP headers, as ASCII."""
+    for i, key in enumerate(config.api_keys):
+        if not key.isascii() or not key.isprintable():
+            return (
+                f"api-keys[{i}] contains non-ASCII or control characters, so no client can "
+                "ever send it in a header; use ASCII letters, digits, '-' and '_' only"
+            )
+    return None
+
+
+def start_problem(config: Config, listen: str | None) -> str | None:
+    """Why the daemon cannot listen as configured (or None); client keys come after."""
+    if listen:
+        return listen_problem(listen)
+    if config.listen:
+        return listen_problem(config.listen, "listen")
+    return tls_problem(config)
+
+
+def tls_problem(config: Config) -> str | None:
+    """Why the configured TLS files cannot be used, naming the key and the fix."""
+    if not config.tls.enable or config.listen:
+        return None
+    for name, path in (("cert", config.tls.cert), ("key", config.tls.key)):
+        if not path:
+            return (
+                f"tls.enable is true but tls.{name} is empty: set tls.{name} to the "
+                f"{'certificate' if name == 'cert' else 'private key'} file (PEM), "
+                "or set tls.enable: false"
+            )
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as e:
+            why = e.strerror or str(e)
+            return f"tls.{name}: cannot read {path}: {why}; fix the path or its permissions"
+    return None
 
 
 class Options(usage.Options):
@@ -69,6 +134,9 @@ def makeService(options: Options, reactor: Any = None) -> IService:
     try:
         config = load_config(options["config"])
         where = options["listen"] or config.listen_endpoint()
+        problem = start_problem(config, options["listen"]) or keys_problem(config)
+        if problem:
+            raise SystemExit(f"cliproxy: {problem}")
         check_exposure(config, where)
     except ConfigError as e:
         raise SystemExit(f"cliproxy: {e}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from typing import Any
 
-from twisted.internet import reactor, task
+from twisted.internet import defer, reactor, task
 
 from cliproxy.app import build_app
 from cliproxy.config import parse_config
@@ -32,7 +32,7 @@ class Proxy:
         self.store.replace(parse_config(config_text))
 
     async def stop(self) -> None:
-        await self.port.stopListening()
+        await defer.maybeDeferred(self.port.stopListening)  # a test may have closed it
         for channel in list(self.site.channels):
             if channel.transport is not None:
                 channel.transport.abortConnection()

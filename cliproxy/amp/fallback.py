@@ -42,6 +42,7 @@ from cliproxy.upstream.body import BodyDecodeError, BodyTooLarge, Decompressor, 
 from cliproxy.usage import Usage
 from cliproxy.web.endpoints import AnswerFilter, GeminiModel, IAnswerFilter
 from cliproxy.web.errors import error_response, family_for_path
+from cliproxy.web.jsonbody import MAX_JSON_DEPTH, json_depth, too_deep_message
 from cliproxy.web.state import state_of
 
 log = Logger()
@@ -211,6 +212,9 @@ class AmpFallback:
             raw = decode_request_body(request, module.core.config.limits.max_body_bytes)
         except (BodyDecodeError, BodyTooLarge) as e:
             return error_response(request, family, 400, f"request body does not decode: {e}")
+        if json_depth(raw) > MAX_JSON_DEPTH:
+            # before anything here walks it recursively (the sanitiser, json.loads)
+            return error_response(request, family, 400, too_deep_message())
         raw = sanitize_request_body(raw)
         try:
             body = json.loads(raw) if raw.strip() else None

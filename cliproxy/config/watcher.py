@@ -187,11 +187,12 @@ class ConfigWatcher(Service):
             if announce_unchanged:
                 self.log.info("config {path} unchanged since it was last read", path=self.path)
             return False
-        self._digest = digest
         if not data.strip():
-            # Editors and tools that truncate before writing leave an empty file for a moment.
+            # Editors and tools that truncate before writing leave an empty file for a moment;
+            # its digest is not kept, so the same content written back is no reload at all.
             self.log.warn("config file {path} is empty; keeping the current config", path=self.path)
             return False
+        self._digest = digest
         try:
             new = parse_bytes(data, self.path)
         except ConfigError as e:

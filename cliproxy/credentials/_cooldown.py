@@ -11,8 +11,13 @@ from dataclasses import dataclass
 AUTH_COOLDOWN = 30 * 60.0
 #: 404 (and "model not supported") means this credential will not serve this model soon.
 NOT_FOUND_COOLDOWN = 12 * 3600.0
-#: 408 and 5xx are usually brief upstream trouble.
+#: 408 and 5xx are usually brief upstream trouble: the first rests the pair this long, each
+#: repeat (with no success in between) doubles it, up to TRANSIENT_COOLDOWN. The spec's flat
+#: minute blocked a single-key model for a minute on one hiccup.
+TRANSIENT_FIRST = 2.0
 TRANSIENT_COOLDOWN = 60.0
+#: failures further apart than this are not a streak: the next one counts as the first again
+STREAK_WINDOW = 5 * 60.0
 #: 429 without Retry-After: 1 s, 2 s, 4 s, ... up to this ceiling.
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 30 * 60.0
@@ -48,6 +53,11 @@ def backoff_delay(level: int, rng: random.Random, jitter: float = DEFAULT_JITTER
     return min(max(raw + spread, BACKOFF_BASE), BACKOFF_CAP)
 
 
+def transient_delay(repeats: int) -> float:
+    """2 s for a first 408/5xx, doubling with each repeat, at most a minute."""
+    return min(TRANSIENT_FIRST * 2.0 ** min(max(repeats, 1) - 1, 16), TRANSIENT_COOLDOWN)
+
+
 def next_level(level: int) -> int:
     """The level after one more un-dated 429; it stops rising once the cap is reached."""
     if BACKOFF_BASE * 2.0 ** min(level, 64) >= BACKOFF_CAP:
@@ -77,6 +87,7 @@ def cooldown_for(
     model_unsupported: bool = False,
     challenge: bool = False,
     jitter: float = DEFAULT_JITTER,
+    repeats: int = 1,
 ) -> Cooldown:
     """Apply the cooldown table to one failed attempt.
 
@@ -88,6 +99,7 @@ def cooldown_for(
         model_unsupported: a 400/422 whose text says the model is not supported here.
         challenge: the answer was a Cloudflare challenge page.
         jitter: the backoff spread fraction.
+        repeats: failures of this pair in a row, this one included (408/5xx grow with it).
     """
     if model_unsupported:
         return Cooldown(NOT_FOUND_COOLDOWN, level, suspends=True)
@@ -105,5 +117,5 @@ def cooldown_for(
     if status == 404:
         return Cooldown(NOT_FOUND_COOLDOWN, level, suspends=True)
     if status == 408 or 500 <= status <= 599:
-        return Cooldown(TRANSIENT_COOLDOWN, level)
+        return Cooldown(transient_delay(repeats), level)
     return Cooldown(0.0, level)

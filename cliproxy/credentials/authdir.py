@@ -316,6 +316,9 @@ class AuthDir:
     def save(self, holder: TokenHolder) -> bool:
         """Write `holder`'s refreshed token into its file; True if written.
 
+        Raises:
+            OSError: the file could not be written (the holder retries later).
+
         When the file changed on disk since we read it, only the token fields are
         written into what is there now (the user's edits stay), and nothing is written
         when it is damaged or holds a different login (a newer refresh token).
@@ -339,15 +342,8 @@ class AuthDir:
             merged = dict(disk.record)
             merged.update({k: record[k] for k in TOKEN_FIELDS if k in record})
             record = merged
-        try:
-            digest = write_auth_file(entry.path, record)
-        except OSError as e:
-            self.log.error(
-                "could not save the refreshed token of {name}: {error}",
-                name=entry.name,
-                error=e.strerror or str(e),
-            )
-            return False
+        # an OSError (disk full, permissions) propagates: the holder retries until saved
+        digest = write_auth_file(entry.path, record)
         entry.digest, entry.record = digest, dict(record)
         try:
             st = os.stat(entry.path)

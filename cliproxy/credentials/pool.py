@@ -18,7 +18,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from cliproxy.credentials._cooldown import DEFAULT_JITTER, clean_retry_after, cooldown_for
+from cliproxy.credentials._cooldown import (
+    DEFAULT_JITTER,
+    STREAK_WINDOW,
+    clean_retry_after,
+    cooldown_for,
+)
 from cliproxy.credentials.model import Credential
 
 __all__ = [
@@ -150,6 +155,34 @@ class NoCredential(SelectionError):
         super().__init__(self.message)
 
 
+_RESTING_SHOWN = 5
+
+_WHY = {
+    0: "could not be reached",
+    401: "rejected the key (HTTP 401: check or replace it)",
+    402: "is out of credit (HTTP 402)",
+    403: "was refused (HTTP 403: check the account)",
+    404: "does not serve this model (HTTP 404)",
+    408: "timed out (HTTP 408)",
+    429: "is rate-limited (HTTP 429)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Resting:
+    """One benched credential, for the client's error: which, why, for how much longer."""
+
+    label: str
+    status: int
+    seconds: float
+
+    def describe(self) -> str:
+        why = _WHY.get(self.status, f"failed with HTTP {self.status}")
+        if self.status >= 500:
+            why = f"had upstream trouble (HTTP {self.status})"
+        return f"{self.label} {why}, resting {go_duration(max(1, math.ceil(self.seconds)))} more"
+
+
 class AllCoolingDown(SelectionError):
     """Every credential for the model is resting: HTTP 429 with Retry-After.
 
@@ -162,16 +195,27 @@ class AllCoolingDown(SelectionError):
     status = 429
     code = "model_cooldown"
 
-    def __init__(self, model: str, providers: Sequence[str], reset_seconds: float) -> None:
+    def __init__(
+        self,
+        model: str,
+        providers: Sequence[str],
+        reset_seconds: float,
+        resting: Sequence[Resting] = (),
+    ) -> None:
         self.model = model
         self.providers = tuple(providers)
         self.reset_seconds = max(1, math.ceil(reset_seconds))
         self.reset_time = go_duration(self.reset_seconds)
+        self.resting = tuple(resting)
         via = f" via provider {self.provider}" if self.provider else ""
         self.message = (
             f"All credentials for model {model} are cooling down{via}; "
             f"the first frees in {self.reset_time}"
         )
+        if self.resting:
+            shown = "; ".join(r.describe() for r in self.resting[:_RESTING_SHOWN])
+            more = len(self.resting) - _RESTING_SHOWN
+            self.message += f" ({shown}{f'; {more} more' if more > 0 else ''})"
         super().__init__(self.message)
 
     @property
@@ -328,6 +372,7 @@ class CredentialPool:
         """The enabled candidates not resting now; raises when there are none."""
         now = self._now()
         ready: list[T] = []
+        resting: list[Resting] = []
         earliest: float | None = None
         enabled = False
         for c in candidates:
@@ -338,6 +383,7 @@ class CredentialPool:
             if until > now:
                 if earliest is None or until < earliest:
                     earliest = until
+                resting.append(self._resting(c.credential, c.upstream_model, until - now))
             else:
                 ready.append(c)
         if not enabled:
@@ -351,8 +397,16 @@ class CredentialPool:
                 model,
                 _provider_list(c for c in candidates if not c.credential.disabled),
                 earliest - now,
+                sorted(resting, key=lambda r: r.seconds),
             )
         return ready
+
+    def _resting(self, credential: Credential, model: str | None, seconds: float) -> Resting:
+        state = self._states.get((credential.id, model))
+        whole = self._states.get((credential.id, None))
+        if state is None or (whole is not None and whole.until > state.until):
+            state = whole
+        return Resting(credential.label, state.status if state else 0, seconds)
 
     def _group_order(
         self, group: list[T], model: str, priority: int, rotate: bool, advance: bool
@@ -432,6 +486,7 @@ class CredentialPool:
             model_unsupported=model_unsupported,
             challenge=challenge,
             jitter=self._jitter,
+            repeats=state.failures,
         )
         if cooldown.seconds <= 0:
             return max(0.0, state.until - now)
@@ -454,6 +509,8 @@ class CredentialPool:
         state = self._states.get(key)
         if state is None:
             state = self._states[key] = _State()
+        if now - state.updated > STREAK_WINDOW:
+            state.failures = 0  # an old failure does not make this one a repeat
         state.status = status
         state.failures += 1
         state.updated = now

@@ -311,6 +311,19 @@ class ModelRegistry:
             requested, route.model, suffix, tuple(route.candidates), route.providers()
         )
 
+    def _models_list_hint(self, model: str, providers: Sequence[str]) -> str | None:
+        """When entries of the provider exist but their `models:` lists leave `model` out,
+        say so: the fix is adding it there, not another key."""
+        kinds = sorted({c.kind for c in self.credentials if c.provider in providers and c.models})
+        if not kinds:
+            return None
+        where = " / ".join(f"{kind} entries" for kind in kinds)
+        return (
+            f"the {where} list their models (`models:`) and '{model}' is not among them: "
+            f"add `- name: {model}` to that entry's models, or remove `models:` to serve "
+            "every model the provider has"
+        )
+
     def _not_served(self, model: str) -> SelectionError:
         key = model.casefold()
         if key in self._disabled:
@@ -321,7 +334,7 @@ class ModelRegistry:
             )
         providers = self.catalog.providers_of(model)
         if providers:
-            return NoCredential(model, providers)
+            return NoCredential(model, providers, self._models_list_hint(model, providers))
         listed = [r.model for r in self._routes.values() if r.listed]
         close = difflib.get_close_matches(model, listed, n=2, cutoff=0.75)
         return UnknownModel(model, LIST_HINT, close)

@@ -97,10 +97,11 @@ def client_answer(req: ClientRequest, provider: Format, parsed: Any, raw: bytes 
     if provider == req.format and raw is not None:
         return raw
     names = client_tools(req.format, provider, req.body)
-    return json.dumps(
-        translate_response(provider, req.format, parsed, model=req.model, tool_names=names),
-        ensure_ascii=False,
-    ).encode("utf-8")
+    out = translate_response(provider, req.format, parsed, model=req.model, tool_names=names)
+    try:
+        return json.dumps(out, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from the upstream: \u-escape it
+        return json.dumps(out).encode("ascii")
 
 
 def aggregate(raw: bytes, provider: Format) -> dict[str, Any]:

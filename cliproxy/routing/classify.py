@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from twisted.web.http_headers import Headers
 
+from cliproxy.credentials._cooldown import RETRY_AFTER_CAP, clean_retry_after
 from cliproxy.credentials.pool import AllCoolingDown, NoCredential, SelectionError
 from cliproxy.formats import Format, family_of
 from cliproxy.formats.errors import upstream_error_object
@@ -62,22 +63,22 @@ def parse_retry_after(headers: Headers | None, body: bytes, now: float) -> float
     if values:
         raw = values[0].decode("latin-1").strip()
         try:
-            return max(0.0, float(raw))
+            return clean_retry_after(float(raw))
         except ValueError:
             try:
                 when = email.utils.parsedate_to_datetime(raw).timestamp()
-                return max(0.0, when - now)
-            except (TypeError, ValueError):
+                return clean_retry_after(max(0.0, when - now))
+            except (TypeError, ValueError, OverflowError):
                 pass
     m = _RETRY_DELAY.search(body)
     if m:
-        return float(m.group(1))
+        return clean_retry_after(float(m.group(1)))
     return None
 
 
 def retry_after_header(seconds: float) -> str:
-    """A Retry-After value: whole seconds, rounded up, at least 1."""
-    return str(max(1, int(seconds + 0.999)))
+    """A Retry-After value: whole seconds, rounded up, at least 1 (and never absurd)."""
+    return str(max(1, int(min(clean_retry_after(seconds) or 0.0, RETRY_AFTER_CAP) + 0.999)))
 
 
 def selection_error(error: SelectionError) -> RouteError:

@@ -60,6 +60,13 @@ class RouteError(Exception):
         self.code = code
         self.type = type
 
+    def log_reason(self) -> str:
+        """Why the request failed, for the log line (the upstream's own words when relayed)."""
+        err = (self.body or {}).get("error")
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            return f"{self.message}: {err['message'][:300]}"
+        return self.message
+
 
 @dataclass
 class JSONResult:

@@ -27,10 +27,11 @@ from cliproxy.formats.completions import (
     chat_to_completion,
     completion_to_chat_request,
 )
-from cliproxy.formats.errors import error_object
+from cliproxy.formats.errors import error_body, error_object
 from cliproxy.formats.json_types import JSONObject
 from cliproxy.routing import ClientRequest, JSONResult, RouteError, Router, StreamResult
 from cliproxy.web.errors import error_response, json_bytes
+from cliproxy.web.jsonbody import too_deep_message
 from cliproxy.web.relay import relay_stream
 from cliproxy.web.resources import ApiResource, NotFound
 from cliproxy.web.state import client_gone, state_of
@@ -150,8 +151,16 @@ def _stream_flag(body: JSONObject) -> bool:
     return value
 
 
-def _log_failure(failure: Failure) -> None:
+def _last_resort(failure: Failure, request: Request) -> None:
+    """Writing the answer itself failed: log it and end the request so nothing hangs."""
     log.failure("while answering a request", failure)
+    if client_gone(request) or request.finished:
+        return
+    if request.startedWriting:
+        request.loseConnection()
+        return
+    body = error_body(Family.OPENAI, 500, "internal error in cliproxy; see its log")
+    _write_json(request, 500, body, {})
 
 
 class InferenceResource(ApiResource):
@@ -192,7 +201,7 @@ class InferenceResource(ApiResource):
         request.notifyFinish().addErrback(lambda _: d.cancel())
         d.addCallback(self.answer, request, creq)
         d.addErrback(self.fail, request, creq)
-        d.addErrback(_log_failure)
+        d.addErrback(_last_resort, request)
         return NOT_DONE_YET
 
     # -- answers ---------------------------------------------------------------------------
@@ -229,6 +238,15 @@ class InferenceResource(ApiResource):
             status = e.status
             obj = e.body or error_object(family, status, e.message, type=e.type, code=e.code)
             headers = e.headers
+            log.info(
+                "request for {model} failed: {status} {why}",
+                model=creq.model,
+                status=status,
+                why=e.log_reason(),
+            )
+        elif failure.check(RecursionError):
+            status, headers = 400, {}
+            obj = error_object(family, 400, too_deep_message())
         else:
             log.failure("unexpected error serving {model}", failure, model=creq.model)
             status, headers = 500, {}

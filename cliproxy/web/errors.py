@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from http import HTTPStatus
 
 from twisted.web.server import Request
 
@@ -28,7 +29,20 @@ def family_for_path(path: bytes | None) -> Family:
 
 
 def json_bytes(obj: JSON) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """Compact UTF-8 JSON; a lone surrogate (from a client or an upstream) is \\u-escaped."""
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(obj, separators=(",", ":")).encode("ascii")
+
+
+def reason_phrase(status: int) -> bytes:
+    """The standard reason phrase, also for codes old Twisted does not know (429, 431, ...)."""
+    try:
+        return HTTPStatus(status).phrase.encode("ascii")
+    except ValueError:
+        return {499: b"Client Closed Request", 529: b"Overloaded"}.get(status, b"Error")
 
 
 def set_json_response(request: Request, status: int, body: bytes) -> bytes:
@@ -69,3 +83,15 @@ def raw_error_bytes(status: int, reason: bytes, family: Family, message: str) ->
         b"Connection: close\r\n"
         b"\r\n" % (status, reason, len(body))
     ) + body
+
+
+def finish_with_error(request: Request, status: int, message: str) -> None:
+    """Answer a request that has written nothing yet with a JSON error, now."""
+    if request.finished or request.startedWriting:
+        return
+    body = set_json_response(
+        request, status, error_body(family_for_path(request.path), status, message)
+    )
+    if body:
+        request.write(body)
+    request.finish()

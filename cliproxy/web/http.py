@@ -29,7 +29,7 @@ from cliproxy.formats import Family
 from cliproxy.formats.errors import error_body
 from cliproxy.twisted_compat import request_init_kwargs
 from cliproxy.web.admission import Admission, Admitted, Refusal, RequestHead
-from cliproxy.web.errors import family_for_path
+from cliproxy.web.errors import family_for_path, reason_phrase
 from cliproxy.web.framing import HeaderFraming
 from cliproxy.web.origin import cors_headers
 from cliproxy.web.paths import normalise
@@ -361,6 +361,26 @@ class CliproxyRequest(server.Request):
                 site.log(self)
         if site is not None:
             site.request_ended(self)
+
+    def setResponseCode(self, code: int, message: bytes | None = None) -> None:
+        # old Twisted sends "Unknown Status" for 429/431; every answer gets its real phrase
+        server.Request.setResponseCode(self, code, message or reason_phrase(code))
+
+    def processingFailed(self, reason: Failure) -> None:
+        """A resource raised: a JSON 500 in the path's family shape, never Twisted's HTML."""
+        log.failure("while handling {path}", reason, path=self.path.decode("latin-1"))
+        if self.finished or self.startedWriting:
+            if not self.finished and self.channel is not None:
+                self.channel.loseConnection()
+            return
+        message = "internal error in cliproxy; see its log"
+        body = error_body(family_for_path(self.path), 500, message)
+        self.setResponseCode(500)
+        self.responseHeaders.setRawHeaders(b"content-type", [b"application/json"])
+        self.responseHeaders.setRawHeaders(b"content-length", [b"%d" % len(body)])
+        if self.method != b"HEAD":
+            server.Request.write(self, body)
+        self.finish()
 
     def finish(self) -> None:
         server.Request.finish(self)

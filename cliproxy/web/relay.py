@@ -16,6 +16,7 @@ from twisted.internet.defer import CancelledError
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.server import Request
+from zope.interface import Interface, implementer
 
 from cliproxy.formats import Format
 from cliproxy.formats.sse import SSEDecoder, encode_comment
@@ -25,7 +26,17 @@ from cliproxy.web.state import client_gone
 
 log = Logger()
 
+SHUTDOWN_MESSAGE = "cliproxy is shutting down and its grace period is over; retry the request"
 
+
+class IStreamEnd(Interface):
+    """A request component: ends an open stream with a terminal error event now."""
+
+    def terminate(status: int, message: str) -> None:  # noqa: N805
+        """Write the client-format error event, finish the request, drop the upstream."""
+
+
+@implementer(IStreamEnd)
 class StreamRelay:
     """Reads an upstream SSE body into a client Request, translating event by event.
 
@@ -75,6 +86,7 @@ class StreamRelay:
         if self._ended:
             return
         self.request.registerProducer(self.reader, True)
+        self.request.setComponent(IStreamEnd, self)
         self.request.notifyFinish().addErrback(self._client_left)
         self._arm_keepalive()
 
@@ -122,6 +134,15 @@ class StreamRelay:
             out.extend(self.translator.error(502, "upstream connection lost mid-stream"))
             self._end(out, 502)
 
+    def terminate(self, status: int, message: str) -> None:
+        """End the stream now (shutdown): a terminal error event, then the upstream is dropped."""
+        if self._ended or self._client_gone:
+            return
+        log.info("ending an open stream: {why}", why=message)
+        self._end(self.translator.error(status, message), status)
+        if self.reader is not None:
+            self.reader.stop()
+
     # -- client side ---------------------------------------------------------------------
 
     def _client_left(self, _: Failure) -> None:
@@ -166,6 +187,9 @@ class StreamRelay:
             self._commit()
             self.request.unregisterProducer()
             self.request.finish()
+        dropped = getattr(self.translator, "skipped", 0)
+        if dropped:
+            log.info("dropped {n} empty or invalid upstream SSE event(s)", n=dropped)
         self.result.done(self._usage(), error)
 
     def _usage(self) -> Usage:

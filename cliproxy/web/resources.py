@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from twisted.web.resource import IResource, Resource
@@ -12,6 +11,7 @@ from twisted.web.server import Request
 from cliproxy import __version__
 from cliproxy.formats import Family
 from cliproxy.web.errors import error_response, family_for_path, json_response
+from cliproxy.web.jsonbody import BodyError, load_json_body
 from cliproxy.web.origin import cors_headers
 from cliproxy.web.state import state_of
 
@@ -62,6 +62,7 @@ class NotFound(Node):
             family,
             404,
             f"no route for {request.method.decode('latin-1')} {path}; GET / lists the endpoints",
+            code="unknown_url",
         )
 
 
@@ -121,7 +122,7 @@ class JsonLeaf(Node):
     isLeaf = True
 
     def render(self, request: Request) -> bytes | int:
-        if getattr(self, "render_" + request.method.decode("latin-1"), None) is None:
+        if not _handles(self, request.method.decode("latin-1")):
             return method_not_allowed(self, request, family_for_path(request.path))
         result: bytes | int = Resource.render(self, request)
         return result
@@ -152,9 +153,17 @@ class Index(JsonLeaf):
 
 def allowed_methods(resource: object) -> list[str]:
     """The methods `resource` has a `render_<METHOD>` for."""
-    return sorted(
-        name[7:] for name in dir(resource) if name.startswith("render_") and name[7:].isupper()
-    )
+    names = {n[7:] for n in dir(resource) if n.startswith("render_") and n[7:].isupper()}
+    if "GET" not in names:
+        names.discard("HEAD")  # Resource.render_HEAD only calls render_GET
+    return sorted(names)
+
+
+def _handles(resource: object, method: str) -> bool:
+    """Cheap per-request form of `method in allowed_methods(resource)`."""
+    if getattr(resource, "render_" + method, None) is None:
+        return False
+    return method != "HEAD" or getattr(resource, "render_GET", None) is not None
 
 
 class ApiResource(Node):
@@ -173,10 +182,9 @@ class ApiResource(Node):
     def render(self, request: Request) -> bytes | int:
         add_cors(request)
         method = request.method.decode("latin-1")
-        handler = getattr(self, "render_" + method, None)
-        if handler is None:
+        if not _handles(self, method):
             return method_not_allowed(self, request, self.family_for(request))
-        result: bytes | int = handler(request)
+        result: bytes | int = getattr(self, "render_" + method)(request)
         return result
 
     def read_json(self, request: Request) -> tuple[dict[str, Any] | None, bytes | None]:
@@ -190,11 +198,9 @@ class ApiResource(Node):
         if not raw.strip():
             return None, error_response(request, family, 400, "request body is empty; send JSON")
         try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as e:
-            return None, error_response(
-                request, family, 400, f"request body is not valid JSON: {e}"
-            )
+            body = load_json_body(raw)
+        except BodyError as e:
+            return None, error_response(request, family, 400, str(e))
         if not isinstance(body, dict):
             return None, error_response(request, family, 400, "request body must be a JSON object")
         return body, None

@@ -40,10 +40,13 @@ def test_model_unsupported_text_benches_like_404_whatever_the_status():
 
 
 @pytest.mark.parametrize("status", [408, 500, 502, 503, 504, 529])
-def test_timeouts_and_server_errors_bench_for_one_minute(status):
+def test_timeouts_and_server_errors_bench_briefly_and_grow_only_on_repeats(status):
     cd = cooldown_for(status, 3, random.Random(1))
-    assert cd.seconds == TRANSIENT_COOLDOWN == 60
+    assert cd.seconds == 2.0  # one hiccup must not block a single-key model for a minute
     assert cd.level == 3  # the 429 ladder is not touched
+    waits = [cooldown_for(status, 3, random.Random(1), repeats=n).seconds for n in range(1, 9)]
+    assert waits == [2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0]
+    assert max(waits) == TRANSIENT_COOLDOWN
 
 
 @pytest.mark.parametrize("status", [0, 400, 409, 413, 422])

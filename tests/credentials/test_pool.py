@@ -227,11 +227,11 @@ def test_success_resets_the_backoff_level():
         (402, 1800),
         (403, 1800),
         (404, 43200),
-        (408, 60),
-        (500, 60),
-        (502, 60),
-        (503, 60),
-        (504, 60),
+        (408, 2),
+        (500, 2),
+        (502, 2),
+        (503, 2),
+        (504, 2),
     ],
 )
 def test_status_durations(status, seconds):
@@ -334,9 +334,37 @@ def test_all_cooling_across_providers_names_no_single_provider():
     with pytest.raises(AllCoolingDown) as info:
         pool.order([Cand(a), Cand(g)], MODEL)
     assert info.value.provider is None
-    assert info.value.reset_seconds == 60
+    assert info.value.reset_seconds == 2
     assert info.value.providers == ("claude", "gemini")
     assert "via provider" not in info.value.message
+
+
+def test_all_cooling_says_which_credentials_rest_why_and_for_how_long():
+    clock, pool = make_pool()
+    a, b = cred("a"), cred("b")
+    pool.mark_failure(a, MODEL, 500)
+    pool.mark_failure(b, MODEL, 429, retry_after=40)
+    with pytest.raises(AllCoolingDown) as info:
+        pool.order([Cand(a), Cand(b)], MODEL)
+    msg = info.value.message
+    assert "the first frees in 2s" in msg
+    assert f"{a.label} had upstream trouble (HTTP 500), resting 2s more" in msg
+    assert f"{b.label} is rate-limited (HTTP 429), resting 40s more" in msg
+    assert msg.index(a.label) < msg.index(b.label)  # soonest first
+
+
+def test_repeated_server_errors_grow_the_rest_and_an_old_one_does_not_count():
+    clock, pool = make_pool()
+    a = cred("a")
+    waits = []
+    for _ in range(4):
+        waits.append(pool.mark_failure(a, MODEL, 503))
+        clock.advance(waits[-1])
+    assert waits == [2.0, 4.0, 8.0, 16.0]
+    clock.advance(10 * 60)
+    assert pool.mark_failure(a, MODEL, 503) == 2.0
+    pool.mark_success(a, MODEL)
+    assert pool.mark_failure(a, MODEL, 503) == 2.0
 
 
 def test_no_candidate_raises_503_naming_how_to_add_one():
@@ -390,7 +418,7 @@ def test_retry_stops_when_attempts_are_used_up():
     a = cred("a")
     pool.mark_failure(a, MODEL, 500)
     kw = {"request_retry": 2, "max_retry_interval": 120}
-    assert pool.retry_delay([Cand(a)], 1, **kw) == 60
+    assert pool.retry_delay([Cand(a)], 1, **kw) == 2
     assert pool.retry_delay([Cand(a)], 2, **kw) is None
 
 
@@ -398,7 +426,7 @@ def test_per_credential_request_retry_overrides_the_global_value():
     _, pool = make_pool()
     a = cred("a", options=(("request-retry", 5),))
     pool.mark_failure(a, MODEL, 500)
-    assert pool.retry_delay([Cand(a)], 3, request_retry=1, max_retry_interval=60) == 60
+    assert pool.retry_delay([Cand(a)], 3, request_retry=1, max_retry_interval=60) == 2
 
 
 def test_request_invalid_errors_are_never_retried():

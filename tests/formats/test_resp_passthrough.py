@@ -42,19 +42,19 @@ def test_pass_through_relays_the_exact_upstream_bytes(s: Sample):
 
 
 def test_pass_through_does_not_parse_events_that_carry_nothing_it_needs():
-    broken = b"event: content_block_delta\ndata: {broken\n\n"
+    broken = b"event: content_block_delta\ndata: {broken}\n\n"
     t = translator(Format.CLAUDE, Format.CLAUDE)
     assert t.feed(events_of(broken)[0]) == [broken]
     assert t.skipped == 0
     t = translator(Format.OPENAI_CHAT, Format.OPENAI_CHAT)
-    assert t.feed(events_of(b"data: {broken\n\n")[0]) == [b"data: {broken\n\n"]
+    assert t.feed(events_of(b"data: {broken}\n\n")[0]) == [b"data: {broken}\n\n"]
     # include_usage puts "usage":null on every chunk: not a reason to parse it
-    chunk = b'data: {"choices":[{"delta":{"content":"x"}}],"usage":null,"error\n\n'
+    chunk = b'data: {"choices":[{"delta":{"content":"x"}}],"usage":null,"error"}\n\n'
     assert t.feed(events_of(chunk)[0]) == [chunk]
     assert t.skipped == 0
     t = translator(Format.GEMINI, Format.GEMINI)
     first = b'data: {"usageMetadata":{"promptTokenCount":5}}\n\n'
-    later = b'data: {"usageMetadata":{"promptTokenCount":5}, broken\n\n'
+    later = b'data: {"usageMetadata":{"promptTokenCount":5}, broken}\n\n'
     assert t.feed(events_of(first)[0]) == [first]
     assert t.feed(events_of(later)[0]) == [later]
     assert (t.skipped, t.usage.input_tokens) == (0, 5)

@@ -239,3 +239,34 @@ async def test_a_nearly_expired_token_is_still_used_when_refreshing_fails(start_
     with pytest.raises(RefreshFailed):
         await holder.token(http)  # expired now, and refreshes are paused
     assert len(oauth.requests) == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_refreshed_token_that_could_not_be_saved_is_retried_until_saved(start_fake, http):
+    from twisted.logger import capturedLogs
+
+    from cliproxy.credentials.oauth.holder import OK, SAVE_RETRY, UNSAVED
+
+    oauth = started(start_fake(FakeOAuth, flavor="claude"))
+    outcomes = [OSError(28, "No space left on device"), OSError(28, "No space left on device")]
+    saved = []
+
+    def persist(holder):
+        if outcomes:
+            raise outcomes.pop(0)
+        saved.append(holder.refresh_token)
+
+    holder = holder_for(oauth, persist=persist)
+    with capturedLogs() as events:
+        await holder.token(http)
+    assert holder.status == UNSAVED and saved == []
+    assert "could not be saved" in holder.last_error and "No space left" in holder.last_error
+    assert "free disk space" in holder.last_error
+    assert any("could not be saved" in str(e.get("why", "")) for e in events)
+    holder.clock.advance(SAVE_RETRY)
+    assert holder.status == UNSAVED and saved == []
+    holder.clock.advance(SAVE_RETRY)
+    assert holder.status == OK and holder.last_error == ""
+    assert saved == [holder.refresh_token] and holder.refresh_token != "rt-old"
+    holder.clock.advance(SAVE_RETRY * 10)
+    assert len(saved) == 1  # no more attempts once saved

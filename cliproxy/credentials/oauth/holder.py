@@ -55,6 +55,10 @@ RATE_LIMIT_BLOCK = (5.0, 300.0)
 OK = "ok"
 NEEDS_LOGIN = "needs-login"
 REFRESH_FAILED = "refresh-failed"
+#: refreshed, but the new token is only in memory: the file still holds a revoked one
+UNSAVED = "unsaved"
+#: seconds between attempts to save a refreshed token that could not be written
+SAVE_RETRY = 30.0
 
 
 class NeedsLogin(Exception):
@@ -121,6 +125,7 @@ class TokenHolder:
         self._waiters: list[defer.Deferred[str]] = []
         #: Gemini CLI: the project found by loadCodeAssist when the file names none
         self.discovered_project = ""
+        self._save_call: Any = None
 
     # -- reading -------------------------------------------------------------------------
 
@@ -384,12 +389,35 @@ class TokenHolder:
             name=self.name,
             minutes=((expiry - now) / 60.0) if expiry else 0.0,
         )
-        if self._persist is not None:
-            try:
-                self._persist(self)
-            except Exception:
-                self.log.failure("{name}: could not save the refreshed token", name=self.name)
+        self._save()
         return self.access_token
+
+    def _save(self) -> None:
+        """Write the record; on failure keep retrying every SAVE_RETRY seconds until it is
+        written, since the file's refresh token is revoked once the provider rotated it."""
+        self._save_call = None
+        if self._persist is None:
+            return
+        try:
+            self._persist(self)
+        except Exception as e:
+            self.status = UNSAVED
+            self.last_error = (
+                f"the refreshed token could not be saved ({e}); retrying every "
+                f"{SAVE_RETRY:g}s: free disk space or fix the auth-dir permissions"
+            )
+            self.log.error("{name}: {why}", name=self.name, why=self.last_error)
+            self._save_call = self.clock.callLater(SAVE_RETRY, self._save)
+            return
+        if self.status == UNSAVED:
+            self.status, self.last_error = OK, ""
+            self.log.info("{name}: the refreshed token is saved now", name=self.name)
+
+    def stop_saving(self) -> None:
+        """Forget a pending save retry (the credential was removed)."""
+        if self._save_call is not None and self._save_call.active():
+            self._save_call.cancel()
+        self._save_call = None
 
     def _adopt_from_disk(self, used: str) -> bool:
         """Another program refreshed this file (its refresh token differs): take it."""

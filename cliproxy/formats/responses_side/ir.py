@@ -106,7 +106,10 @@ def openai_usage(raw: JSONObject, prompt: str, completion: str) -> Usage:
 
 def dumps(obj: JSON) -> bytes:
     """Compact UTF-8 JSON, the way every upstream we copy writes it."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    try:
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from the upstream: \u-escape it
+        return json.dumps(obj, separators=(",", ":")).encode("ascii")
 
 
 def dumps_str(obj: JSON) -> str:

@@ -54,6 +54,11 @@ class PassThrough(StreamTranslator, Generic[_E]):
     def feed(self, event: SSEEvent) -> list[bytes]:
         if self.done:
             return []
+        if not _plausible(event.data):
+            # `data:` empty, blank or not a JSON value: OpenAI's SDK dies on json.loads("")
+            # (CLIProxyAPI #2460). Dropped and counted; the relay logs the count.
+            self.skipped += 1
+            return []
         if not _whole(event.raw) and not _complete_json(event.data):
             # the last event of a stream cut short: half a JSON object would break the client
             self.skipped += 1
@@ -235,6 +240,16 @@ class ResponsesPassThrough(PassThrough[ResponsesEncoder]):
         if not self.done:
             self._errors.seq = _last_sequence(self._last) + 1
         return super().error(status, message)
+
+
+def _plausible(data: bytes) -> bool:
+    """A cheap shape check (no parse on the fast path): a JSON object/array, or [DONE]."""
+    data = data.strip()
+    if data[:1] == b"{":
+        return data[-1:] == b"}"
+    if data[:1] == b"[":
+        return data[-1:] == b"]"  # also [DONE]
+    return False
 
 
 def _complete_json(data: bytes) -> bool:
