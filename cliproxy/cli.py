@@ -183,11 +183,8 @@ def _read_stdin(reactor: Any, lines: Any) -> None:
 
 
 def login(args: argparse.Namespace) -> int:
-    from twisted.internet import defer, task
-
     from cliproxy.config import ConfigError
-    from cliproxy.credentials.oauth.callback import LoginError
-    from cliproxy.credentials.oauth.login import LineQueue, LoginOptions, open_browser, run_login
+    from cliproxy.credentials.oauth.login import LoginOptions
     from cliproxy.credentials.oauth.providers import spec_for
 
     name = f"cliproxy login {args.provider}"
@@ -200,49 +197,62 @@ def login(args: argparse.Namespace) -> int:
     if port is not None and not 0 < port < 65536:
         print(f"{name}: --oauth-callback-port must be between 1 and 65535", file=sys.stderr)
         return 2
-    spec = spec_for(args.provider)
     options = LoginOptions(
         no_browser=args.no_browser, callback_port=port, project_id=args.project_id or ""
     )
     outcome = {"code": 1}
 
-    def out(text: str) -> None:
-        print(text, flush=True)
-
     async def main(reactor: Any) -> None:
-        from cliproxy.upstream.http import UpstreamHTTP
+        outcome["code"] = await _login_once(reactor, name, spec_for(args.provider), config, options)
 
-        http = UpstreamHTTP(reactor)
-        lines = LineQueue()
-        _read_stdin(reactor, lines)
-        try:
-            # Begin once the reactor runs: from then on Ctrl-C is the reactor's clean stop.
-            await task.deferLater(reactor, 0, lambda: None)
-            await run_login(
-                spec,
-                config=config,
-                reactor=reactor,
-                http=http,
-                out=out,
-                lines=lines,
-                opener=None if args.no_browser else open_browser,
-                options=options,
-            )
-            outcome["code"] = 0
-        except LoginError as e:
-            print(f"{name}: {e.message}", file=sys.stderr, flush=True)
-        except defer.CancelledError:
-            print(f"\n{name}: interrupted, nothing saved", file=sys.stderr, flush=True)
-            outcome["code"] = EXIT_INTERRUPTED
-        finally:
-            await http.close()
+    _react_until_done(main)
+    return outcome["code"]
+
+
+async def _login_once(reactor: Any, name: str, spec: Any, config: Any, options: Any) -> int:
+    """One login on a running reactor: 0 when saved, 1 on a login error, 130 when stopped."""
+    from twisted.internet import defer, task
+
+    from cliproxy.credentials.oauth.callback import LoginError
+    from cliproxy.credentials.oauth.login import LineQueue, open_browser, run_login
+    from cliproxy.upstream.http import UpstreamHTTP
+
+    http = UpstreamHTTP(reactor)
+    lines = LineQueue()
+    _read_stdin(reactor, lines)
+    try:
+        # Begin once the reactor runs: from then on Ctrl-C is the reactor's clean stop.
+        await task.deferLater(reactor, 0, lambda: None)
+        await run_login(
+            spec,
+            config=config,
+            reactor=reactor,
+            http=http,
+            out=lambda text: print(text, flush=True),
+            lines=lines,
+            opener=None if options.no_browser else open_browser,
+            options=options,
+        )
+        return 0
+    except LoginError as e:
+        print(f"{name}: {e.message}", file=sys.stderr, flush=True)
+        return 1
+    except defer.CancelledError:
+        print(f"\n{name}: interrupted, nothing saved", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
+    finally:
+        await http.close()
+
+
+def _react_until_done(main: Any) -> None:
+    """Run `main(reactor)` under `task.react`; Ctrl-C (SIGINT) or SIGTERM cancels it where it
+    waits and lets it close its connections before the reactor goes."""
+    from twisted.internet import defer, task
 
     def start(reactor: Any) -> defer.Deferred[None]:
         d = defer.ensureDeferred(main(reactor))
 
         def interrupted() -> defer.Deferred[None] | None:
-            # Ctrl-C (SIGINT) or SIGTERM stops the reactor: cancel the login where it
-            # waits and let it close its connections before the reactor goes.
             if d.called:
                 return None
             done: defer.Deferred[None] = defer.Deferred()
@@ -262,7 +272,6 @@ def login(args: argparse.Namespace) -> int:
         task.react(start)
     except SystemExit:
         pass
-    return outcome["code"]
 
 
 def main(argv: list[str] | None = None) -> int:
