@@ -99,7 +99,6 @@ class App:
         events: one CallEvent per upstream call, to its observers.
         statistics: usage statistics (core.md §7).
         metrics: the Prometheus registry behind /metrics.
-        shared: the PostgreSQL store shared with other instances, if any.
     """
 
     reactor: IClientReactor
@@ -119,7 +118,6 @@ class App:
     events: CallEvents = field(repr=False)
     statistics: UsageStatistics = field(repr=False)
     metrics: Metrics = field(repr=False)
-    shared: SharedStore | None = field(default=None, repr=False)
 
     @property
     def config(self) -> Config:
@@ -216,7 +214,6 @@ def build_app(
         events=events,
         statistics=statistics,
         metrics=metrics,
-        shared=shared,
     )
 
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.store.test_shared_cooldowns -*-
+# -*- test-case-name: tests.store.test_shared -*-
 """Cooldowns shared by every instance: a bench here benches the credential everywhere.
 
 Each bench the pool decides is upserted into `cliproxy_cooldown` and announced with

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.store.test_shared_cooldowns -*-
+# -*- test-case-name: tests.store.test_shared -*-
 """`NotifyListener`: LISTEN on a dedicated psycopg2 connection, read on the reactor.
 
 The connection is opened (and LISTEN sent) on a thread; its socket is then an

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.store.test_shared_refresh -*-
+# -*- test-case-name: tests.store.test_shared -*-
 """`SharedStore`: the running instance's link to the database.
 
 Refresh single-flight across instances: `refresh_lock(name, holder)` takes
