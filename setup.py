@@ -45,7 +45,13 @@ setup(
         "prometheus_client>=0.16",
     ],
     extras_require={
+        # The shared PostgreSQL store (`store:` / PGSTORE_DSN, cliproxy.store) needs psycopg2;
+        # an extra, so a single-host install stays free of libpq. Debian: python3-psycopg2.
+        # The test extra includes it: the store tests run against a real PostgreSQL.
+        "postgres": ["psycopg2-binary>=2.9"],
         "test": [
+            "psycopg2-binary>=2.9",
+            "types-psycopg2>=2.9",
             "pytest>=7.2",
             "pytest-twisted>=1.13",
             "hypothesis>=6.67",

@@ -17,7 +17,7 @@ import os
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.web.resource import IResource, Resource
@@ -54,6 +54,9 @@ from cliproxy.web.guard import KeyGuard
 from cliproxy.web.http import CliproxySite
 from cliproxy.web.models import GeminiModels, OpenAIModels
 from cliproxy.web.resources import Container, Health, Index, Root
+
+if TYPE_CHECKING:  # psycopg2 is needed only with a store
+    from cliproxy.store.shared import SharedStore
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,7 @@ def build_app(
     http: UpstreamHTTP | None = None,
     amp: AmpOptions = AmpOptions(),
     environ: Mapping[str, str] | None = None,
+    shared: SharedStore | None = None,
 ) -> App:
     """Build the object graph for `config` (a Config, or a ConfigStore to share).
 
@@ -161,7 +165,12 @@ def build_app(
         clock,
         lambda: store.current.oauth_endpoints,
         shared=store.current.workers > 1,
+        refresh_lock=shared.refresh_lock if shared is not None else None,
     )
+    if shared is not None:  # benches reach the other instances, theirs reach this pool
+        from cliproxy.store.cooldowns import SharedCooldowns
+
+        SharedCooldowns(shared, pool, clock.seconds)
     authdir.scan()
     catalog = Catalog(store, authdir, pool)
     router = Router(reactor, lambda: store.current, lambda: catalog.registry, pool, http, usage)

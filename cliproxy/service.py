@@ -10,9 +10,10 @@ one clear line and exit status 1, before the refresher can touch a token file.
 from __future__ import annotations
 
 import errno
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from twisted.application.service import MultiService, Service
 from twisted.internet import defer
@@ -180,6 +181,21 @@ class Drain(Service):
                 timer.cancel()
 
 
+def _open_store(config: Config, reactor: IClientReactor) -> Any:
+    """The shared store, or None; an unusable one ends start-up with one line (exit 1)."""
+    from cliproxy.store.settings import store_settings
+
+    if store_settings(config, os.environ) is None:
+        return None
+    from cliproxy.store.database import StoreUnavailable, open_store
+    from cliproxy.store.shared import IStoreReactor
+
+    try:
+        return open_store(config, cast(IStoreReactor, reactor), os.environ)
+    except StoreUnavailable as e:
+        raise SystemExit(e.message) from None
+
+
 @dataclass(frozen=True)
 class Daemon:
     """The running daemon: its object graph, its service tree and its config watcher."""
@@ -199,8 +215,11 @@ def build_service(
     on_listening: Callable[[IListeningPort], None] | None = None,
 ) -> Daemon:
     """The service tree for `config`, listening on `endpoint` (described by `where`)."""
-    app = build_app(config, reactor)
+    shared = _open_store(config, reactor)
+    app = build_app(config, reactor, shared=shared)
     top = MultiService()
+    if shared is not None:
+        top.addService(shared)
     # READY=1 to systemd (Type=notify) only once the port is bound; STOPPING=1 on stop
     listener = Listener(sdnotify.ReadyWhenListening(endpoint), app.site, where, on_listening)
     top.addService(listener)

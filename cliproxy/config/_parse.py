@@ -19,6 +19,7 @@ from ._providers import (
     read_oauth_model_alias,
     read_openai_compat,
 )
+from ._store import read_store
 from ._yaml import YamlMap, load_tree, plain
 from .errors import ConfigError
 from .model import (
@@ -266,6 +267,7 @@ def _read(top: Section, source_path: str, raw: dict[str, object]) -> Config:
         shutdown_grace_seconds=top.seconds("shutdown-grace-seconds", 30),
         workers=top.integer("workers", 1, minimum=1, maximum=MAX_WORKERS),
         upstream_timeouts=_subsection(top, "upstream-timeouts", _upstream_timeouts),
+        store=_subsection(top, "store", read_store),
         gemini_api_key=read_key_list(top, "gemini-api-key", cooling, legacy_gemini),
         claude_api_key=read_key_list(top, "claude-api-key", cooling),
         codex_api_key=read_key_list(top, "codex-api-key", cooling),

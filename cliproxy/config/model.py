@@ -261,6 +261,22 @@ def escape_endpoint_argument(value: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreConfig:
+    """`store:`: where several instances share state (cliproxy.store). Empty type: none.
+
+    `dsn` is a libpq connection string or URL; `PGSTORE_DSN` in the environment fills it
+    (and selects postgres) when the file names none. `optional`: start without the
+    database when it cannot be reached (else exit 1). `usage_retention_days`: how long
+    usage records are kept.
+    """
+
+    type: str = ""
+    dsn: str = field(default="", repr=False)
+    optional: bool = False
+    usage_retention_days: int = 30
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole validated config file. Every room reads the current snapshot of this."""
 
@@ -297,6 +313,8 @@ class Config:
     #: processes serving the one listening socket (read at start; a reload does not change it)
     workers: int = 1
     upstream_timeouts: UpstreamTimeouts = UpstreamTimeouts()
+    #: read at start; like host/port it always comes from the local file
+    store: StoreConfig = StoreConfig()
     gemini_api_key: tuple[ProviderKeyEntry, ...] = ()
     claude_api_key: tuple[ProviderKeyEntry, ...] = ()
     codex_api_key: tuple[ProviderKeyEntry, ...] = ()

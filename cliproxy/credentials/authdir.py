@@ -108,10 +108,13 @@ class AuthDir:
         endpoints: Callable[[], OAuthEndpoints],
         *,
         shared: bool = False,
+        refresh_lock: Callable[[str, TokenHolder], defer.Deferred[Release]] | None = None,
     ) -> None:
         self._directory = directory
         #: other processes (workers) serve the same files: refresh under a file lock
         self._shared = shared
+        #: other hosts share the tokens (cliproxy.store): refresh under their lock instead
+        self._refresh_lock = refresh_lock
         self.clock = clock
         self._endpoints = endpoints
         self._dir: str | None = None
@@ -285,7 +288,7 @@ class AuthDir:
             endpoints=self._endpoints,
             persist=self.save,
             reread=lambda: self._reread(name),
-            lock=(lambda: self._lock(name)) if self._shared else None,
+            lock=(lambda: self._lock(name)) if self._shared or self._refresh_lock else None,
         )
         return _Entry(name, found.path, found.digest, dict(found.record), spec, holder)
 
@@ -294,6 +297,8 @@ class AuthDir:
         entry = self._entries.get(name)
         if entry is None:
             return defer.succeed(lambda: None)
+        if self._refresh_lock is not None:
+            return self._refresh_lock(name, entry.holder)
         path = entry.path
 
         def held(release: Release) -> Release:

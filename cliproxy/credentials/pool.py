@@ -259,6 +259,7 @@ class CooldownState:
     last_status: int
     quota: bool
     failures: int
+    suspends: bool = False
 
 
 class CredentialPool:
@@ -289,6 +290,7 @@ class CredentialPool:
         self._states: dict[tuple[str, str | None], _State] = {}
         self._cursors: dict[tuple[object, ...], int] = {}
         self._marks = 0
+        self._watchers: list[Callable[[CooldownState], None]] = []
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -336,7 +338,7 @@ class CredentialPool:
     def states(self) -> list[CooldownState]:
         """Every remembered state (resting or recently failed)."""
         return [
-            CooldownState(cid, model, s.until, s.level, s.status, s.quota, s.failures)
+            CooldownState(cid, model, s.until, s.level, s.status, s.quota, s.failures, s.suspends)
             for (cid, model), s in self._states.items()
         ]
 
@@ -502,7 +504,32 @@ class CredentialPool:
         state.level = cooldown.level
         state.quota = cooldown.quota
         state.suspends = cooldown.suspends
+        self._tell(credential.id, model, state)
         return until - now
+
+    # -- sharing (cliproxy.store) ----------------------------------------------------------
+
+    def watch(self, watcher: Callable[[CooldownState], None]) -> None:
+        """Call `watcher` with every new bench this pool decides (not with `bench`'s)."""
+        self._watchers.append(watcher)
+
+    def _tell(self, cid: str, model: str | None, s: _State) -> None:
+        view = CooldownState(
+            cid, model, s.until, s.level, s.status, s.quota, s.failures, s.suspends
+        )
+        for watcher in self._watchers:
+            watcher(view)
+
+    def bench(self, state: CooldownState) -> None:
+        """Take a bench decided elsewhere (another instance); a longer local one stays."""
+        key = (state.credential_id, state.model)
+        mine = self._states.get(key)
+        if mine is None:
+            mine = self._states[key] = _State()
+        if state.until <= mine.until:
+            return
+        mine.until, mine.level, mine.status = state.until, state.level, state.last_status
+        mine.quota, mine.suspends, mine.updated = state.quota, state.suspends, self._now()
 
     def _count_failure(self, key: tuple[str, str | None], status: int, now: float) -> _State:
         """The pair's state with this failure counted (pruning old states now and then)."""
