@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -175,9 +175,10 @@ def build_app(
     writer = ConfigWriter(store)
     view = CredentialView(store, authdir, pool, clock.seconds)
     statistics, metrics = _observers(store, events, amp_module, clock, view)
+    amp_routes = _amp_routes(amp_module)
     environ = os.environ if environ is None else environ
     parts = ManagementParts(
-        store, writer, clock, environ, authdir, pool, usage, statistics, metrics
+        store, writer, clock, environ, authdir, pool, usage, statistics, metrics, amp_routes
     )
     mount(root, build_management(parts))
     site = CliproxySite(
@@ -208,6 +209,10 @@ def build_app(
     )
 
 
+def _amp_routes(amp: AmpModule) -> Callable[[], Mapping[str, int]]:
+    return lambda: {k: t.requests for k, t in amp.stats.by_route.items()}
+
+
 def _observers(
     store: ConfigStore,
     events: CallEvents,
@@ -226,7 +231,7 @@ def _observers(
     )
     metrics = Metrics(
         credentials=view.states,
-        amp_routes=lambda: {k: t.requests for k, t in amp.stats.by_route.items()},
+        amp_routes=_amp_routes(amp),
     )
     events.subscribe(statistics)
     events.subscribe(metrics)
