@@ -36,6 +36,7 @@ from cliproxy.management.usage import CredentialView
 from cliproxy.management.writer import ConfigWriter
 from cliproxy.observe.events import CallEvents, ObservedUsageBook
 from cliproxy.observe.metrics import Metrics
+from cliproxy.observe.requestlog import RequestLogger
 from cliproxy.observe.statistics import UsageStatistics
 from cliproxy.registry import ModelRegistry
 from cliproxy.routing import Router
@@ -187,6 +188,7 @@ def build_app(
         reactor=reactor,
         normalised=frozenset(name.encode("ascii") for name in MOUNTS),
         admission=Admission(lambda: store.current, clock),
+        request_log=RequestLogger(lambda: store.current, environ),
     )
     return App(
         reactor=reactor,

@@ -10,6 +10,7 @@ one clear line and exit status 1, before the refresher can touch a token file.
 from __future__ import annotations
 
 import errno
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,7 @@ from cliproxy.config import Config
 from cliproxy.config.watcher import ConfigWatcher
 from cliproxy.credentials.authdir import account_services
 from cliproxy.credentials.net import IClientReactor
+from cliproxy.observe.logfiles import AppLogService
 from cliproxy.web.http import CliproxySite
 
 log = Logger()
@@ -197,6 +199,7 @@ def build_service(
         Drain(app.site, reactor, lambda: app.config.shutdown_grace_seconds, app.http.close)
     )
     top.addService(sdnotify.StoppingNotifier())
+    top.addService(AppLogService(lambda: app.store.current, os.environ))  # logging-to-file
     watcher = ConfigWatcher(app.store, config.source_path, reactor)
     Service.setName(watcher, "config-watcher")
     top.addService(watcher)

@@ -16,6 +16,7 @@ from cliproxy.management.access import ManagementAccess
 from cliproxy.management.ampcode import ampcode_tree
 from cliproxy.management.authfiles import AuthFileDeps, auth_files_tree
 from cliproxy.management.lists import KEY_LISTS, CompatList, ConfigMap, KeyList, StringList
+from cliproxy.management.logs import logs_children
 from cliproxy.management.panel import PanelPage, PanelStatus
 from cliproxy.management.resource import ManagementGate, Node
 from cliproxy.management.settings import (
@@ -99,6 +100,7 @@ def build_management(parts: ManagementParts) -> Management:
     tree.putChild(b"auth-files", auth_files_tree(deps))
     view = CredentialView(store, parts.authdir, parts.pool, parts.clock.seconds)
     usage_children(tree, parts.statistics, view)
+    logs_children(tree, store, parts.environ)
     tree.putChild(b"panel-status", PanelStatus(deps, view, parts.amp_routes))
     page = MetricsPage(parts.metrics, lambda inner: ManagementGate(access, inner))
     panel = PanelPage(store, parts.environ)
