@@ -179,7 +179,18 @@ def build_app(
     amp_routes = _amp_routes(amp_module)
     environ = os.environ if environ is None else environ
     parts = ManagementParts(
-        store, writer, clock, environ, authdir, pool, usage, statistics, metrics, amp_routes
+        store,
+        writer,
+        clock,
+        environ,
+        authdir,
+        pool,
+        usage,
+        statistics,
+        metrics,
+        amp_routes,
+        reactor,
+        http,
     )
     mount(root, build_management(parts))
     site = CliproxySite(

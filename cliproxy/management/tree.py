@@ -11,12 +11,14 @@ from twisted.web.resource import Resource
 
 from cliproxy.config.watcher import ConfigStore
 from cliproxy.credentials.authdir import AuthDir
+from cliproxy.credentials.net import HTTPRequester, IClientReactor
 from cliproxy.credentials.pool import CredentialPool
 from cliproxy.management.access import ManagementAccess
 from cliproxy.management.ampcode import ampcode_tree
 from cliproxy.management.authfiles import AuthFileDeps, auth_files_tree
 from cliproxy.management.lists import KEY_LISTS, CompatList, ConfigMap, KeyList, StringList
 from cliproxy.management.logs import logs_children
+from cliproxy.management.oauth import OAuthLogins, oauth_children
 from cliproxy.management.panel import PanelPage, PanelStatus
 from cliproxy.management.resource import ManagementGate, Node
 from cliproxy.management.settings import (
@@ -50,6 +52,9 @@ class ManagementParts:
     metrics: Metrics
     #: Amp's calls per route type (local, mapped, amp-upstream)
     amp_routes: Callable[[], Mapping[str, int]] = lambda: {}
+    #: for OAuth logins started from the API (none without them)
+    reactor: IClientReactor | None = None
+    http: HTTPRequester | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,9 @@ def build_management(parts: ManagementParts) -> Management:
     view = CredentialView(store, parts.authdir, parts.pool, parts.clock.seconds)
     usage_children(tree, parts.statistics, view)
     logs_children(tree, store, parts.environ)
+    if parts.reactor is not None and parts.http is not None:
+        logins = OAuthLogins(store, parts.reactor, parts.http, parts.authdir.scan)
+        oauth_children(tree, logins)
     tree.putChild(b"panel-status", PanelStatus(deps, view, parts.amp_routes))
     page = MetricsPage(parts.metrics, lambda inner: ManagementGate(access, inner))
     panel = PanelPage(store, parts.environ)
