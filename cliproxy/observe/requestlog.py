@@ -79,6 +79,8 @@ class RequestLogger:
         self._sent: weakref.WeakKeyDictionary[Any, list[Any]] = weakref.WeakKeyDictionary()
 
     def wrote(self, request: Any, data: bytes) -> None:
+        if (request.code or 200) < 400 and not self.config().request_log:
+            return  # only an error log could want it, and this answer is not an error
         entry = self._sent.setdefault(request, [b"", 0])
         if len(entry[0]) < BODY_CAP:
             entry[0] += data[: BODY_CAP - len(entry[0])]
