@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,7 @@ from cliproxy.management.usage import CredentialView
 from cliproxy.management.writer import ConfigWriter
 from cliproxy.observe.events import CallEvents, ObservedUsageBook
 from cliproxy.observe.metrics import Metrics
+from cliproxy.observe.requestlog import RequestLogger
 from cliproxy.observe.statistics import UsageStatistics
 from cliproxy.registry import ModelRegistry
 from cliproxy.routing import Router
@@ -184,9 +185,21 @@ def build_app(
     writer = ConfigWriter(store)
     view = CredentialView(store, authdir, pool, clock.seconds)
     statistics, metrics = _observers(store, events, amp_module, clock, view)
+    amp_routes = _amp_routes(amp_module)
     environ = os.environ if environ is None else environ
     parts = ManagementParts(
-        store, writer, clock, environ, authdir, pool, usage, statistics, metrics
+        store,
+        writer,
+        clock,
+        environ,
+        authdir,
+        pool,
+        usage,
+        statistics,
+        metrics,
+        amp_routes,
+        reactor,
+        http,
     )
     mount(root, build_management(parts))
     site = CliproxySite(
@@ -195,6 +208,7 @@ def build_app(
         reactor=reactor,
         normalised=frozenset(name.encode("ascii") for name in MOUNTS),
         admission=Admission(lambda: store.current, clock),
+        request_log=RequestLogger(lambda: store.current, environ),
     )
     return App(
         reactor=reactor,
@@ -217,6 +231,10 @@ def build_app(
     )
 
 
+def _amp_routes(amp: AmpModule) -> Callable[[], Mapping[str, int]]:
+    return lambda: {k: t.requests for k, t in amp.stats.by_route.items()}
+
+
 def _observers(
     store: ConfigStore,
     events: CallEvents,
@@ -235,7 +253,7 @@ def _observers(
     )
     metrics = Metrics(
         credentials=view.states,
-        amp_routes=lambda: {k: t.requests for k, t in amp.stats.by_route.items()},
+        amp_routes=_amp_routes(amp),
     )
     events.subscribe(statistics)
     events.subscribe(metrics)

@@ -33,6 +33,7 @@ from cliproxy.config import Config
 from cliproxy.config.watcher import ConfigWatcher
 from cliproxy.credentials.authdir import account_services
 from cliproxy.credentials.net import IClientReactor
+from cliproxy.observe.logfiles import AppLogService
 from cliproxy.web.errors import finish_with_error
 from cliproxy.web.http import CliproxySite
 from cliproxy.web.relay import SHUTDOWN_MESSAGE, IStreamEnd
@@ -227,6 +228,7 @@ def build_service(
         Drain(app.site, reactor, lambda: app.config.shutdown_grace_seconds, app.http.close)
     )
     top.addService(sdnotify.StoppingNotifier())
+    top.addService(AppLogService(lambda: app.store.current, os.environ))  # logging-to-file
     watcher = ConfigWatcher(app.store, config.source_path, reactor)
     Service.setName(watcher, "config-watcher")
     top.addService(watcher)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 __all__ = [
+    "CallTiming",
     "Totals",
     "Usage",
     "UsageBook",
@@ -168,6 +169,33 @@ def _int(v: object) -> int:
     return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
 
 
+# -- timing ----------------------------------------------------------------------------------
+
+
+class CallTiming:
+    """When one upstream call was sent and when its first byte came, on one clock."""
+
+    def __init__(self, now: Callable[[], float]) -> None:
+        self._now = now
+        self.started: float | None = None
+        self.first_byte: float | None = None
+
+    def start(self) -> None:
+        self.started = self._now()
+
+    def mark_first_byte(self) -> None:
+        """The answer's first byte (headers; then, for a stream, its first body bytes)."""
+        self.first_byte = self._now()
+
+    def latency(self) -> float | None:
+        return None if self.started is None else max(0.0, self._now() - self.started)
+
+    def ttft(self) -> float | None:
+        if self.started is None or self.first_byte is None:
+            return None
+        return max(0.0, self.first_byte - self.started)
+
+
 # -- the book --------------------------------------------------------------------------------
 
 
@@ -182,6 +210,11 @@ class UsageRecord:
     status: int
     stream: bool
     usage: Usage = field(default_factory=Usage)
+    #: the model the upstream was asked for (`model` is the client's name, its alias)
+    upstream_model: str = ""
+    #: seconds from sending upstream to the end of the answer, and to its first byte
+    latency: float | None = None
+    ttft: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +300,8 @@ class UsageBook:
         stream: bool,
         usage: Usage | None = None,
         route: str = "local",
+        upstream_model: str = "",
+        timing: CallTiming | None = None,
     ) -> UsageRecord:
         rec = UsageRecord(
             time=self._now(),
@@ -278,6 +313,9 @@ class UsageBook:
             status=status,
             stream=stream,
             usage=usage or Usage(),
+            upstream_model=upstream_model,
+            latency=timing.latency() if timing else None,
+            ttft=timing.ttft() if timing else None,
         )
         self.records.append(rec)
         self.total = self.total.plus(rec)

@@ -114,22 +114,22 @@ def describe(deps: AuthFileDeps, account: Account) -> dict[str, Any]:
         "token_status": account.status,
         "disabled": account.disabled,
         "unavailable": until > 0,
-        "next_retry_after": _iso(until) if until else None,
-        "quota_reset_at": _iso(quota) if quota else None,
+        "next_retry_after": iso_time(until) if until else None,
+        "quota_reset_at": iso_time(quota) if quota else None,
         "runtime_only": False,
         "source": "file",
         "size": size,
-        "modtime": _iso(modtime),
+        "modtime": iso_time(modtime),
         "path": account.path,
         "account_type": "oauth",
         "account": account.email,
-        "expires_at": _iso(account.expires_at) if account.expires_at else None,
+        "expires_at": iso_time(account.expires_at) if account.expires_at else None,
         "success": (totals.requests - failed) if totals else 0,
         "failed": failed,
     }
 
 
-def _iso(ts: float | None) -> str | None:
+def iso_time(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.datetime.fromtimestamp(ts, datetime.UTC).isoformat().replace("+00:00", "Z")

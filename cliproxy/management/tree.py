@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from twisted.internet.interfaces import IReactorTime
@@ -11,11 +11,15 @@ from twisted.web.resource import Resource
 
 from cliproxy.config.watcher import ConfigStore
 from cliproxy.credentials.authdir import AuthDir
+from cliproxy.credentials.net import HTTPRequester, IClientReactor
 from cliproxy.credentials.pool import CredentialPool
 from cliproxy.management.access import ManagementAccess
 from cliproxy.management.ampcode import ampcode_tree
 from cliproxy.management.authfiles import AuthFileDeps, auth_files_tree
 from cliproxy.management.lists import KEY_LISTS, CompatList, ConfigMap, KeyList, StringList
+from cliproxy.management.logs import logs_children
+from cliproxy.management.oauth import OAuthLogins, oauth_children
+from cliproxy.management.panel import PanelPage, PanelStatus
 from cliproxy.management.resource import ManagementGate, Node
 from cliproxy.management.settings import (
     SCALARS,
@@ -46,14 +50,20 @@ class ManagementParts:
     usage: UsageBook
     statistics: UsageStatistics
     metrics: Metrics
+    #: Amp's calls per route type (local, mapped, amp-upstream)
+    amp_routes: Callable[[], Mapping[str, int]] = lambda: {}
+    #: for OAuth logins started from the API (none without them)
+    reactor: IClientReactor | None = None
+    http: HTTPRequester | None = None
 
 
 @dataclass(frozen=True)
 class Management:
-    """The built resources: `/v0/management` and `/metrics`."""
+    """The built resources: `/v0/management`, `/metrics` and `/management.html`."""
 
     gate: ManagementGate
     metrics_page: MetricsPage
+    panel: PanelPage
 
 
 def build_management(parts: ManagementParts) -> Management:
@@ -95,8 +105,14 @@ def build_management(parts: ManagementParts) -> Management:
     tree.putChild(b"auth-files", auth_files_tree(deps))
     view = CredentialView(store, parts.authdir, parts.pool, parts.clock.seconds)
     usage_children(tree, parts.statistics, view)
+    logs_children(tree, store, parts.environ)
+    if parts.reactor is not None and parts.http is not None:
+        logins = OAuthLogins(store, parts.reactor, parts.http, parts.authdir.scan)
+        oauth_children(tree, logins)
+    tree.putChild(b"panel-status", PanelStatus(deps, view, parts.amp_routes))
     page = MetricsPage(parts.metrics, lambda inner: ManagementGate(access, inner))
-    return Management(ManagementGate(access, tree), page)
+    panel = PanelPage(store, parts.environ)
+    return Management(ManagementGate(access, tree), page, panel)
 
 
 def mount(root: Resource, management: Management) -> None:
@@ -105,3 +121,4 @@ def mount(root: Resource, management: Management) -> None:
     v0.putChild(b"management", management.gate)
     root.putChild(b"v0", v0)
     root.putChild(b"metrics", management.metrics_page)
+    root.putChild(b"management.html", management.panel)

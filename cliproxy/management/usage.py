@@ -52,6 +52,16 @@ class CredentialView:
                 return "cooling"
         return "ready"
 
+    def pool_until(self, credential_id: str) -> tuple[float, float]:
+        """(next retry time, quota reset time) of a credential's cooldowns (0: none)."""
+        now, until, quota = self.now(), 0.0, 0.0
+        for state in self.pool.states():
+            if state.credential_id == credential_id and state.until > now:
+                until = max(until, state.until)
+                if state.quota:
+                    quota = max(quota, state.until)
+        return until, quota
+
     def states(self) -> Iterable[tuple[str, str]]:
         return [(c.provider, self.state_of(c)) for c in self.all()]
 

@@ -18,8 +18,9 @@ log = Logger()
 class CallEvent:
     """One finished upstream call (success or failure).
 
-    `client_key` is the client key principal as the usage book keeps it (last four
-    characters); `latency`/`ttft` are seconds when known.
+    `model` is the model the upstream was asked for and `alias` the name the client asked
+    for (the same when no alias applied). `client_key` is the client key principal as the
+    usage book keeps it (last four characters); `latency`/`ttft` are seconds when known.
     """
 
     time: float
@@ -36,6 +37,7 @@ class CallEvent:
     cached_tokens: int = 0
     latency: float | None = None
     ttft: float | None = None
+    alias: str = ""
 
     @property
     def failed(self) -> bool:
@@ -74,7 +76,8 @@ def event_of(record: UsageRecord) -> CallEvent:
         time=record.time,
         provider=record.provider,
         credential_id=record.credential_id,
-        model=record.model,
+        model=record.upstream_model or record.model,
+        alias=record.model,
         client_key=record.client_key,
         route=record.route,
         status=record.status,
@@ -83,8 +86,8 @@ def event_of(record: UsageRecord) -> CallEvent:
         output_tokens=u.output_tokens,
         reasoning_tokens=u.reasoning_tokens,
         cached_tokens=u.cached_tokens,
-        latency=getattr(record, "latency", None),
-        ttft=getattr(record, "ttft", None),
+        latency=record.latency,
+        ttft=record.ttft,
     )
 
 

@@ -3,7 +3,8 @@
 
 Each `Metrics` has its own `CollectorRegistry` (never the process-global one), so two
 apps in one process, as in tests, do not share counters. Gauges that describe current
-state (credentials, open streams) are read when scraped, from suppliers passed in.
+state (credentials, open streams) are read when scraped, from suppliers passed in; open
+streams and token refreshes default to the process counts of `cliproxy.observe.signals`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from zope.interface import implementer
 
 from cliproxy.observe.events import CallEvent, ICallObserver
+from cliproxy.observe.signals import COUNTS
 
 CREDENTIAL_STATES = ("ready", "cooling", "disabled", "refresh_failing")
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -29,10 +31,12 @@ class _StateCollector:
         credentials: Callable[[], Iterable[tuple[str, str]]],
         open_streams: Callable[[], int],
         amp_routes: Callable[[], Mapping[str, int]],
+        refreshes: Callable[[], Mapping[tuple[str, str], int]],
     ) -> None:
         self._credentials = credentials
         self._open_streams = open_streams
         self._amp_routes = amp_routes
+        self._refreshes = refreshes
 
     def collect(self) -> Iterable[Any]:
         creds = GaugeMetricFamily(
@@ -58,6 +62,14 @@ class _StateCollector:
         for route, n in sorted(self._amp_routes().items()):
             amp.add_metric([route], n)
         yield amp
+        refreshes = CounterMetricFamily(
+            "cliproxy_token_refreshes",
+            "OAuth token refreshes by provider and result",
+            labels=["provider", "result"],
+        )
+        for (provider, result), n in sorted(self._refreshes().items()):
+            refreshes.add_metric([provider, result], n)
+        yield refreshes
 
 
 @implementer(ICallObserver)
@@ -67,8 +79,9 @@ class Metrics:
     def __init__(
         self,
         credentials: Callable[[], Iterable[tuple[str, str]]] = lambda: (),
-        open_streams: Callable[[], int] = lambda: 0,
+        open_streams: Callable[[], int] = lambda: COUNTS.open_streams,
         amp_routes: Callable[[], Mapping[str, int]] = lambda: {},
+        refreshes: Callable[[], Mapping[tuple[str, str], int]] = lambda: COUNTS.refreshes,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
@@ -102,10 +115,7 @@ class Metrics:
             registry=r,
         )
         self.reloads = Counter("cliproxy_reloads", "Config reloads applied", registry=r)
-        self.refreshes = Counter(
-            "cliproxy_token_refreshes", "OAuth token refreshes", ["provider", "result"], registry=r
-        )
-        r.register(_StateCollector(credentials, open_streams, amp_routes))
+        r.register(_StateCollector(credentials, open_streams, amp_routes, refreshes))
 
     def call_finished(self, event: CallEvent) -> None:
         status = str(event.status)

@@ -47,7 +47,7 @@ def queue_item(e: CallEvent) -> dict[str, Any]:
         "provider": e.provider,
         "executor_type": e.provider,
         "model": e.model,
-        "alias": e.model,
+        "alias": e.alias or e.model,
         "auth_type": "oauth" if ":" not in e.credential_id else "api_key",
         "api_key": e.client_key,
         "route": e.route,

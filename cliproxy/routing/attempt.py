@@ -50,7 +50,7 @@ from cliproxy.upstream.body import read_body
 from cliproxy.upstream.headers import filter_response_headers
 from cliproxy.upstream.http import HeaderTimeout, UpstreamHTTP
 from cliproxy.upstream.stream import deliver_stream
-from cliproxy.usage import Usage, UsageBook, usage_of
+from cliproxy.usage import CallTiming, Usage, UsageBook, usage_of
 
 log = Logger()
 
@@ -110,6 +110,7 @@ class Attempt:
         self.services = services
         self.pool = services.pool
         self.executor = executor_for(self.cred)
+        self.timing = CallTiming(services.clock.seconds)  # latency and ttft for usage
         self.provider = self.executor.format
         # an always-streaming upstream (Codex) streams model calls; compact is one JSON call
         self.upstream_stream = req.stream or (
@@ -166,6 +167,7 @@ class Attempt:
 
     async def _send(self, call: UpstreamCall) -> IResponse | AttemptFailure:
         cred, model, config = self.cred, self.model, self.config
+        self.timing.start()
         try:
             response: IResponse = await self.executor.send(
                 self.services.http,
@@ -188,6 +190,7 @@ class Attempt:
             )
             self._record(502, self.req.stream)
             return AttemptFailure(502, b"upstream unreachable: " + type(e).__name__.encode())
+        self.timing.mark_first_byte()
         return response
 
     async def _read(self, response: IResponse, limit: int) -> bytes:
@@ -296,6 +299,7 @@ class Attempt:
         )
         try:
             got = await sink.first
+            self.timing.mark_first_byte()
         except defer.CancelledError:
             reader.stop()
             raise
@@ -330,4 +334,6 @@ class Attempt:
             status=status,
             stream=stream,
             usage=usage,
+            upstream_model=self.model,
+            timing=self.timing,
         )

@@ -14,7 +14,7 @@ import itertools
 import os
 from collections import Counter
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -382,6 +382,12 @@ class CliproxyRequest(server.Request):
             server.Request.write(self, body)
         self.finish()
 
+    def write(self, data: bytes) -> None:
+        request_log = getattr(getattr(self, "site", None), "request_log", None)
+        if request_log is not None:
+            request_log.wrote(self, data)  # cliproxy.observe.requestlog
+        server.Request.write(self, data)
+
     def finish(self) -> None:
         server.Request.finish(self)
         site = getattr(self, "site", None)
@@ -404,8 +410,11 @@ class CliproxySite(server.Site):
         reactor: IReactorTime | None = None,
         normalised: frozenset[bytes] = frozenset(),
         admission: Admission | None = None,
+        request_log: Any = None,
     ) -> None:
         server.Site.__init__(self, resource, reactor=reactor)
+        #: `wrote(request, data)` / `finished(request)` (cliproxy.observe.requestlog)
+        self.request_log = request_log
         #: header-time checks and connection caps (None: none, for tests of the plumbing)
         self.admission = admission
         self.peers: Counter[str] = Counter()
@@ -493,6 +502,8 @@ class CliproxySite(server.Site):
         if state.logged:
             return
         state.logged = True
+        if self.request_log is not None:
+            self.request_log.finished(request)
         if state.key_failed and self.admission is not None:
             peer = request.getClientAddress()
             self.admission.failures.failed(getattr(peer, "host", "-"))

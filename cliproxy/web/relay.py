@@ -20,6 +20,7 @@ from zope.interface import Interface, implementer
 
 from cliproxy.formats import Format
 from cliproxy.formats.sse import SSEDecoder, encode_comment
+from cliproxy.observe.signals import track_stream
 from cliproxy.upstream.stream import StreamIdleTimeout, StreamReader, deliver_stream
 from cliproxy.usage import Usage, copy_usage
 from cliproxy.web.state import client_gone
@@ -228,5 +229,6 @@ def relay_stream(request: Request, result: Any, clock: Any, config: Any) -> Stre
         idle_timeout=config.streaming.idle_timeout_seconds,
         keepalive=config.streaming.keepalive_seconds,
     )
+    track_stream(result)  # cliproxy_open_streams
     relay.start()
     return relay

@@ -86,3 +86,28 @@ async def test_metrics_exposition_parses_and_counts(tmp_path, served_factory, st
         for x in families["cliproxy_credentials"].samples
     }
     assert creds[("fakeoai", "ready")] == 1
+
+
+def _families(text: str) -> dict[str, object]:
+    return {f.name: f for f in text_string_to_metric_families(text)}
+
+
+@pytest_twisted.ensureDeferred
+async def test_latency_ttft_open_streams_and_alias_after_a_stream(
+    tmp_path, served_factory, start_fake
+):
+    fake = start_fake(FakeOpenAI)
+    body = _compat(fake).replace("alias: gpt-fake", "alias: my-alias")
+    s = served_factory(config_file(tmp_path, body))
+    ask = {"model": "my-alias", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    response = await treq.post(s.url + "/v1/chat/completions", json=ask)
+    assert response.code == 200 and b"[DONE]" in await response.content()
+    assert fake.requests[-1].json["model"] == "gpt-fake"
+    families = _families(await (await treq.get(s.url + "/metrics")).text())
+    for name in ("cliproxy_request_duration_seconds", "cliproxy_time_to_first_token_seconds"):
+        [count] = [x for x in families[name].samples if x.name.endswith("_count")]
+        assert count.labels == {"provider": "fakeoai"} and count.value == 1, name
+    assert families["cliproxy_open_streams"].samples[0].value == 0
+    [queued] = (await s.call("GET", "/usage-queue?count=5"))[1]
+    assert queued["model"] == "gpt-fake" and queued["alias"] == "my-alias"
+    assert queued["latency_ms"] >= queued["ttft_ms"] >= 0

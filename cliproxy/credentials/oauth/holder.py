@@ -38,6 +38,7 @@ from cliproxy.credentials.oauth.records import (
 )
 from cliproxy.credentials.oauth.tokens import OAuthError, token_request
 from cliproxy.credentials.store import parse_time, record_last_refresh
+from cliproxy.observe.signals import token_refreshed
 
 __all__ = ["NeedsLogin", "RefreshFailed", "TokenHolder"]
 
@@ -290,6 +291,7 @@ class TokenHolder:
             if timer.active():
                 timer.cancel()
             self._inflight = None
+            token_refreshed(self.spec.name, not isinstance(result, Failure))  # /metrics
             if isinstance(result, Failure) and result.check(defer.CancelledError):
                 self._failed(f"no answer within {REFRESH_DEADLINE:g}s", FAILURE_BACKOFF)
                 result = Failure(RefreshFailed(f"token refresh for {self.name} took too long"))
