@@ -147,6 +147,72 @@ def build_app(
     store = config if isinstance(config, ConfigStore) else ConfigStore(config)
     clock = clock or reactor
     assert clock is not None
+    serving = _serving(store, reactor, clock, http, shared)
+    core = AmpCore(
+        store,
+        lambda: serving.catalog.registry,
+        serving.catalog,
+        serving.backend,
+        serving.http,
+        serving.usage,
+        reactor,
+    )
+    amp_module = AmpModule(core, **amp.kwargs())
+    amp_module.register(store.current.ampcode)
+    amp_module.subscribe(store)
+    root = build_root(store, serving.catalog, serving.backend, amp_module)
+    environ = os.environ if environ is None else environ
+    ops = _operations(root, store, serving, amp_module, reactor, clock, environ)
+    site = CliproxySite(
+        root,
+        limits=lambda: store.current.limits,
+        reactor=reactor,
+        normalised=frozenset(name.encode("ascii") for name in MOUNTS),
+        admission=Admission(lambda: store.current, clock),
+        request_log=RequestLogger(lambda: store.current, environ),
+    )
+    return App(
+        reactor=reactor,
+        clock=clock,
+        store=store,
+        http=serving.http,
+        pool=serving.pool,
+        usage=serving.usage,
+        authdir=serving.authdir,
+        catalog=serving.catalog,
+        router=serving.router,
+        backend=serving.backend,
+        amp=amp_module,
+        root=root,
+        site=site,
+        writer=ops.writer,
+        events=serving.events,
+        statistics=ops.statistics,
+        metrics=ops.metrics,
+    )
+
+
+@dataclass(frozen=True)
+class _Serving:
+    """The part of the graph that answers model calls (floors 1-4 below the web tree)."""
+
+    events: CallEvents
+    usage: ObservedUsageBook
+    pool: CredentialPool
+    http: UpstreamHTTP
+    authdir: AuthDir
+    catalog: Catalog
+    router: Router
+    backend: Backend
+
+
+def _serving(
+    store: ConfigStore,
+    reactor: IClientReactor,
+    clock: IReactorTime,
+    http: UpstreamHTTP | None,
+    shared: SharedStore | None,
+) -> _Serving:
     # every upstream call recorded in the usage book is also a CallEvent (cliproxy.observe)
     events = CallEvents()
     usage = ObservedUsageBook(clock.seconds, events)
@@ -176,59 +242,45 @@ def build_app(
     catalog = Catalog(store, authdir, pool)
     router = Router(reactor, lambda: store.current, lambda: catalog.registry, pool, http, usage)
     backend = Backend(router, lambda: store.current, reactor)
-    core = AmpCore(store, lambda: catalog.registry, catalog, backend, http, usage, reactor)
-    amp_module = AmpModule(core, **amp.kwargs())
-    amp_module.register(store.current.ampcode)
-    amp_module.subscribe(store)
-    root = build_root(store, catalog, backend, amp_module)
-    # -- operating it (cliproxy.management, cliproxy.observe): /v0/management, /metrics --
+    return _Serving(events, usage, pool, http, authdir, catalog, router, backend)
+
+
+@dataclass(frozen=True)
+class _Operations:
+    writer: ConfigWriter
+    statistics: UsageStatistics
+    metrics: Metrics
+
+
+def _operations(
+    root: Resource,
+    store: ConfigStore,
+    serving: _Serving,
+    amp_module: AmpModule,
+    reactor: IClientReactor,
+    clock: IReactorTime,
+    environ: Mapping[str, str],
+) -> _Operations:
+    """Operating it (cliproxy.management, cliproxy.observe): /v0/management, /metrics."""
     writer = ConfigWriter(store)
-    view = CredentialView(store, authdir, pool, clock.seconds)
-    statistics, metrics = _observers(store, events, amp_module, clock, view)
-    amp_routes = _amp_routes(amp_module)
-    environ = os.environ if environ is None else environ
+    view = CredentialView(store, serving.authdir, serving.pool, clock.seconds)
+    statistics, metrics = _observers(store, serving.events, amp_module, clock, view)
     parts = ManagementParts(
         store,
         writer,
         clock,
         environ,
-        authdir,
-        pool,
-        usage,
+        serving.authdir,
+        serving.pool,
+        serving.usage,
         statistics,
         metrics,
-        amp_routes,
+        _amp_routes(amp_module),
         reactor,
-        http,
+        serving.http,
     )
     mount(root, build_management(parts))
-    site = CliproxySite(
-        root,
-        limits=lambda: store.current.limits,
-        reactor=reactor,
-        normalised=frozenset(name.encode("ascii") for name in MOUNTS),
-        admission=Admission(lambda: store.current, clock),
-        request_log=RequestLogger(lambda: store.current, environ),
-    )
-    return App(
-        reactor=reactor,
-        clock=clock,
-        store=store,
-        http=http,
-        pool=pool,
-        usage=usage,
-        authdir=authdir,
-        catalog=catalog,
-        router=router,
-        backend=backend,
-        amp=amp_module,
-        root=root,
-        site=site,
-        writer=writer,
-        events=events,
-        statistics=statistics,
-        metrics=metrics,
-    )
+    return _Operations(writer, statistics, metrics)
 
 
 def _amp_routes(amp: AmpModule) -> Callable[[], Mapping[str, int]]:
