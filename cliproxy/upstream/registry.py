@@ -13,6 +13,7 @@ from cliproxy.upstream.gemini import GeminiExecutor
 from cliproxy.upstream.gemini_cli import GeminiCLIExecutor
 from cliproxy.upstream.openai_compat import OpenAICompatExecutor
 from cliproxy.upstream.vertex import VertexExecutor
+from cliproxy.upstream.vertex_sa import VertexServiceAccountExecutor
 
 
 class NoExecutor(LookupError):
@@ -38,6 +39,7 @@ for _executor in (
     ClaudeOAuthExecutor(),
     CodexOAuthExecutor(),
     GeminiCLIExecutor(),
+    VertexServiceAccountExecutor(),
 ):
     register(_executor)
 
