@@ -28,6 +28,7 @@ from cliproxy.amp.routes import CallEndpoints, mount_amp
 from cliproxy.catalog import Catalog
 from cliproxy.config import Config
 from cliproxy.config.watcher import ConfigStore
+from cliproxy.credentials.affinity import SessionAffinity
 from cliproxy.credentials.authdir import AuthDir
 from cliproxy.credentials.net import IClientReactor
 from cliproxy.credentials.pool import CredentialPool
@@ -164,7 +165,14 @@ def build_app(
     )
     authdir.scan()
     catalog = Catalog(store, authdir, pool)
-    router = Router(reactor, lambda: store.current, lambda: catalog.registry, pool, http, usage)
+    affinity = SessionAffinity(
+        clock.seconds,
+        lambda: store.current.routing.session_affinity,
+        lambda: store.current.routing.session_affinity_ttl,
+    )
+    router = Router(
+        reactor, lambda: store.current, lambda: catalog.registry, pool, http, usage, affinity
+    )
     backend = Backend(router, lambda: store.current, reactor)
     core = AmpCore(store, lambda: catalog.registry, catalog, backend, http, usage, reactor)
     amp_module = AmpModule(core, **amp.kwargs())
