@@ -246,6 +246,20 @@ class GeminiEndpoints:
     service_usage_url: str = SERVICE_USAGE_URL
 
 
+KIMI_TOKEN_URL = "https://auth.kimi.com/api/oauth/token"
+KIMI_DEVICE_URL = "https://auth.kimi.com/api/oauth/device_authorization"
+KIMI_API_URL = "https://api.kimi.com/coding"
+
+
+@dataclass(frozen=True, slots=True)
+class KimiEndpoints:
+    """`oauth-endpoints.kimi`: Kimi Code's device login, token refresh and API base."""
+
+    device_url: str = KIMI_DEVICE_URL
+    token_url: str = KIMI_TOKEN_URL
+    api_url: str = KIMI_API_URL
+
+
 @dataclass(frozen=True, slots=True)
 class OAuthEndpoints:
     """`oauth-endpoints:` (ours): every URL a login or a subscription account talks to."""
@@ -253,6 +267,7 @@ class OAuthEndpoints:
     claude: ClaudeEndpoints = ClaudeEndpoints()
     codex: CodexEndpoints = CodexEndpoints()
     gemini: GeminiEndpoints = GeminiEndpoints()
+    kimi: KimiEndpoints = KimiEndpoints()
 
 
 def escape_endpoint_argument(value: str) -> str:

@@ -11,6 +11,7 @@ from cliproxy.upstream.codex import CodexExecutor
 from cliproxy.upstream.codex_oauth import CodexOAuthExecutor
 from cliproxy.upstream.gemini import GeminiExecutor
 from cliproxy.upstream.gemini_cli import GeminiCLIExecutor
+from cliproxy.upstream.kimi import KimiExecutor
 from cliproxy.upstream.openai_compat import OpenAICompatExecutor
 from cliproxy.upstream.vertex import VertexExecutor
 from cliproxy.upstream.vertex_sa import VertexServiceAccountExecutor
@@ -40,6 +41,7 @@ for _executor in (
     CodexOAuthExecutor(),
     GeminiCLIExecutor(),
     VertexServiceAccountExecutor(),
+    KimiExecutor(),
 ):
     register(_executor)
 
