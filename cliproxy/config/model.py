@@ -16,6 +16,7 @@ DEFAULT_AUTH_DIR = "~/.cli-proxy-api"
 GEMINI_BASE_URL = "https://generativelanguage.googleapis.com"
 CLAUDE_BASE_URL = "https://api.anthropic.com"
 VERTEX_BASE_URL = "https://aiplatform.googleapis.com"
+XAI_BASE_URL = "https://api.x.ai/v1"
 PANEL_REPOSITORY = "https://github.com/router-for-me/Cli-Proxy-API-Management-Center"
 
 Headers = tuple[tuple[str, str], ...]
@@ -316,6 +317,7 @@ class Config:
     claude_api_key: tuple[ProviderKeyEntry, ...] = ()
     codex_api_key: tuple[ProviderKeyEntry, ...] = ()
     vertex_api_key: tuple[ProviderKeyEntry, ...] = ()
+    xai_api_key: tuple[ProviderKeyEntry, ...] = ()
     openai_compatibility: tuple[OpenAICompatEntry, ...] = ()
     ampcode: AmpConfig = AmpConfig()
     oauth_model_alias: Mapping[str, tuple[OAuthModelAlias, ...]] = field(default_factory=_empty)

@@ -15,6 +15,7 @@ from cliproxy.upstream.kimi import KimiExecutor
 from cliproxy.upstream.openai_compat import OpenAICompatExecutor
 from cliproxy.upstream.vertex import VertexExecutor
 from cliproxy.upstream.vertex_sa import VertexServiceAccountExecutor
+from cliproxy.upstream.xai import XAIExecutor
 
 
 class NoExecutor(LookupError):
@@ -36,6 +37,7 @@ for _executor in (
     VertexExecutor(),
     CodexExecutor(),
     OpenAICompatExecutor(),
+    XAIExecutor(),
     # auth-dir accounts: kind "oauth", one executor per provider ("oauth:<provider>")
     ClaudeOAuthExecutor(),
     CodexOAuthExecutor(),
