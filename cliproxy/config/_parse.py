@@ -26,6 +26,7 @@ from .model import (
     DEFAULT_PORT,
     Config,
     Limits,
+    ModelCatalogConfig,
     RemoteManagement,
     Routing,
     Streaming,
@@ -192,6 +193,18 @@ def _routing(sec: Section) -> Routing:
     )
 
 
+def _model_catalog(sec: Section) -> ModelCatalogConfig:
+    default = ModelCatalogConfig()
+    interval = sec.duration("refresh-interval", default.refresh_interval)
+    if interval < 1:
+        raise sec.error("refresh-interval", "must be at least 1s")
+    return ModelCatalogConfig(
+        enabled=sec.boolean("enabled", default.enabled),
+        url=sec.url("url", default.url),
+        refresh_interval=interval,
+    )
+
+
 def _streaming(sec: Section) -> Streaming:
     default = Streaming()
     return Streaming(
@@ -260,6 +273,7 @@ def _read(top: Section, source_path: str, raw: dict[str, object]) -> Config:
         disable_cooling=cooling,
         nonstream_keepalive_interval=top.seconds("nonstream-keepalive-interval", 0),
         routing=_subsection(top, "routing", _routing),
+        model_catalog=_subsection(top, "model-catalog", _model_catalog),
         streaming=_subsection(top, "streaming", _streaming),
         limits=_subsection(top, "limits", _limits),
         shutdown_grace_seconds=top.seconds("shutdown-grace-seconds", 30),

@@ -98,6 +98,21 @@ class Routing:
     session_affinity_ttl: float = 3600.0
 
 
+#: where CLIProxyAPI refreshes its model catalog from (core.md §2.9)
+MODEL_CATALOG_URL = (
+    "https://raw.githubusercontent.com/router-for-me/models/refs/heads/main/models.json"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCatalogConfig:
+    """`model-catalog:` (ours): refresh the built-in model catalog from `url`."""
+
+    enabled: bool = True
+    url: str = MODEL_CATALOG_URL
+    refresh_interval: float = 3 * 3600.0
+
+
 @dataclass(frozen=True, slots=True)
 class ModelEntry:
     """An upstream model `name` offered to clients as `alias` (alias defaults to name)."""
@@ -307,6 +322,7 @@ class Config:
     disable_cooling: bool = False
     nonstream_keepalive_interval: float = 0
     routing: Routing = Routing()
+    model_catalog: ModelCatalogConfig = ModelCatalogConfig()
     streaming: Streaming = Streaming()
     limits: Limits = Limits()
     shutdown_grace_seconds: float = 30
