@@ -39,10 +39,13 @@ def test_a_huge_or_control_laden_session_id_is_ignored():
     assert session_key({"Session_id": "a\x00b"}, {"conversation_id": "c"}) == "conv:c"
 
 
-def _config(claude, affinity=True):
-    keys = "\n".join(f"  - api-key: {k}\n    base-url: {claude.url}" for k in KEYS)
+def _config(claude, affinity=True, strategy="round-robin", priorities=(0, 0, 0)):
+    keys = "\n".join(
+        f"  - api-key: {k}\n    base-url: {claude.url}\n    priority: {p}"
+        for k, p in zip(KEYS, priorities, strict=True)
+    )
     return config_text(
-        f"routing:\n  strategy: round-robin\n  session-affinity: {str(affinity).lower()}\n",
+        f"routing:\n  strategy: {strategy}\n  session-affinity: {str(affinity).lower()}\n",
         f"claude-api-key:\n{keys}\n",
     )
 
@@ -95,3 +98,25 @@ async def test_without_affinity_round_robin_spreads_the_conversation(start_fake,
     for turn in range(6):
         assert (await _send(proxy, "claude", turn))[0] == 200
     assert {r.key for r in claude.requests} == set(KEYS)
+
+
+@pytest.mark.parametrize(
+    "strategy, priorities, first, moved",
+    [
+        ("fill-first", (0, 0, 0), "sk-ant-a", "sk-ant-b"),
+        ("round-robin", (0, 5, 5), "sk-ant-b", "sk-ant-c"),
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_affinity_with_fill_first_and_priorities(
+    start_fake, start_proxy, strategy, priorities, first, moved
+):
+    claude = start_fake(FakeClaude, keys=set(KEYS))
+    proxy = start_proxy(_config(claude, strategy=strategy, priorities=priorities))
+    for turn in range(5):
+        assert (await _send(proxy, "amp", turn))[0] == 200
+    assert {r.key for r in claude.requests} == {first}
+    claude.script("POST", "/v1/messages", claude_error_reply(429, "rate limited"), key=first)
+    for turn in range(5, 10):
+        assert (await _send(proxy, "amp", turn))[0] == 200
+    assert {r.key for r in claude.requests[6:]} == {moved}
