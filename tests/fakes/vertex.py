@@ -144,6 +144,14 @@ VERTEX_ACTION = re.compile(
 )
 
 
+VERTEX_PREDICT = re.compile(
+    r"/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/publishers/google"
+    r"/models/(?P<model>imagen[^/:]*):predict"
+)
+#: what every fake Imagen prediction holds (a 1x1 PNG would do; the bytes are not decoded)
+FAKE_IMAGE_B64 = "aW1hZ2UtYnl0ZXM="
+
+
 class FakeVertex(FakeGemini):
     """Vertex AI's project-scoped Gemini endpoints; Bearer tokens only."""
 
@@ -155,6 +163,7 @@ class FakeVertex(FakeGemini):
 
     def install_builtins(self) -> None:
         self.builtin("POST", VERTEX_ACTION.pattern, self._vertex_action)
+        self.builtin("POST", VERTEX_PREDICT.pattern, self._predict)
 
     def credential(self, rec: RecordedRequest) -> str | None:
         return bearer(rec)
@@ -175,3 +184,14 @@ class FakeVertex(FakeGemini):
         if m["project"] != self.project:
             return gemini_error_reply(403, f"Permission denied on resource project {m['project']}.")
         return self._action(rec, m)
+
+    def _predict(self, rec: RecordedRequest, m) -> Reply:
+        body = rec.json if isinstance(rec.json, dict) else {}
+        instances = body.get("instances")
+        if not isinstance(instances, list) or not instances or not instances[0].get("prompt"):
+            return gemini_error_reply(400, "Invalid instances: a prompt is required.")
+        count = int((body.get("parameters") or {}).get("sampleCount") or 1)
+        predictions = [
+            {"bytesBase64Encoded": FAKE_IMAGE_B64, "mimeType": "image/png"} for _ in range(count)
+        ]
+        return Reply(json={"predictions": predictions})

@@ -135,3 +135,22 @@ def test_global_location_builds_the_global_url(tmp_path, sa_pair):
         f"/publishers/google/models/{MODEL}:streamGenerateContent?alt=sse"
     )
     assert "authorization" not in {k.lower() for k in call.headers}
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_imagen_model_is_served_through_predict(
+    start_fake, start_proxy, tmp_path, sa_pair
+):
+    _, vertex, proxy = start_vertex(start_fake, start_proxy, tmp_path, sa_pair)
+    body = {"contents": [{"role": "user", "parts": [{"text": "a red fox"}]}], "aspectRatio": "1:1"}
+    code, raw = await post(proxy, "/v1beta/models/imagen-4.0-generate-001:generateContent", body)
+    assert code == 200, raw
+    rec = vertex.last
+    assert rec.path.endswith("/publishers/google/models/imagen-4.0-generate-001:predict")
+    assert rec.json == {
+        "instances": [{"prompt": "a red fox"}],
+        "parameters": {"sampleCount": 1, "aspectRatio": "1:1"},
+    }
+    answer = json.loads(raw)
+    part = answer["candidates"][0]["content"]["parts"][0]
+    assert part["inlineData"] == {"mimeType": "image/png", "data": "aW1hZ2UtYnl0ZXM="}
