@@ -57,6 +57,12 @@ def _request(kind: str, turn: int):
         body = {"model": "claude-sonnet-4-6", "max_tokens": 50, "messages": messages}
         return "/v1/messages", dict(body, metadata={"user_id": uid}), {}
     body = {"model": "claude-sonnet-4-6", "messages": messages}
+    if kind == "amp-route":  # what Amp itself sends: its provider route and thread id
+        body = dict(body, max_tokens=50)
+        return "/api/provider/anthropic/v1/messages", body, {"X-Amp-Thread-Id": "T-amp-2"}
+    if kind == "responses":  # Codex's own body key, on the Responses API
+        body = {"model": "claude-sonnet-4-6", "input": f"turn {turn}", "prompt_cache_key": "pck-9"}
+        return "/v1/responses", body, {}
     if kind == "codex":
         return "/v1/chat/completions", body, {"Session_id": "codex-session-1"}
     return "/v1/chat/completions", body, {"X-Amp-Thread-Id": "T-amp-thread-1"}
@@ -70,7 +76,7 @@ async def _send(proxy, kind, turn):
     return response.code, content
 
 
-@pytest.mark.parametrize("kind", ["claude", "codex", "amp"])
+@pytest.mark.parametrize("kind", ["claude", "codex", "responses", "amp", "amp-route"])
 @pytest_twisted.ensureDeferred
 async def test_one_conversation_stays_on_one_credential_and_moves_once_when_it_cools(
     start_fake, start_proxy, kind
