@@ -91,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
         "On a machine without a browser, open the printed address elsewhere and paste the "
         "address the browser ends up on.",
     )
-    login.add_argument("provider", choices=("claude", "codex", "gemini", "vertex"))
+    login.add_argument("provider", choices=("claude", "codex", "gemini", "vertex", "kimi"))
     _login_options(login)
     login.add_argument(
         "--import",
@@ -205,6 +205,47 @@ def vertex_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def kimi_login(args: argparse.Namespace) -> int:
+    """`cliproxy login kimi`: Kimi Code's device login (open the address anywhere)."""
+    from twisted.internet import defer, task
+
+    from cliproxy.config import ConfigError
+    from cliproxy.credentials.oauth.kimi_login import KimiLoginError, kimi_device_login
+
+    name = "cliproxy login kimi"
+    try:
+        config = login_config(args.config)
+    except ConfigError as e:
+        print(f"{name}: {e}", file=sys.stderr)
+        return 1
+    outcome = {"code": 1}
+
+    async def main(reactor: Any) -> None:
+        from cliproxy.upstream.http import UpstreamHTTP
+
+        http = UpstreamHTTP(reactor)
+        try:
+            path = await kimi_device_login(
+                http,
+                reactor,
+                config.oauth_endpoints.kimi,
+                config.auth_dir,
+                lambda text: print(text, flush=True),
+            )
+            print(f"Kimi authentication successful: {path}", flush=True)
+            outcome["code"] = 0
+        except KimiLoginError as e:
+            print(f"{name}: {e}", file=sys.stderr, flush=True)
+        finally:
+            await http.close()
+
+    try:
+        task.react(lambda reactor: defer.ensureDeferred(main(reactor)))
+    except SystemExit:
+        pass
+    return outcome["code"]
+
+
 def login(args: argparse.Namespace) -> int:
     from twisted.internet import defer, task
 
@@ -306,6 +347,8 @@ def _main(argv: list[str] | None) -> int:
         return check_config(args.config)
     if args.command == "login" and args.provider == "vertex":
         return vertex_import(args)
+    if args.command == "login" and args.provider == "kimi":
+        return kimi_login(args)
     if args.command == "login":
         return login(args)
     _parser().print_help()

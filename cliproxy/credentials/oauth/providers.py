@@ -198,8 +198,8 @@ GEMINI = ProviderSpec(
     rotates=False,
 )
 
-# Kimi Code (Moonshot) accounts from CLIProxyAPI's device login: their files load and
-# refresh here; `cliproxy login kimi` (the device flow) is not offered yet.
+# Kimi Code (Moonshot) accounts: their files load and refresh here; the device login is
+# `cliproxy login kimi` (credentials/oauth/kimi_login.py), not the browser flow above.
 KIMI = ProviderSpec(
     name="kimi",
     title="Kimi Code",
