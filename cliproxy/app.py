@@ -28,6 +28,7 @@ from cliproxy.amp.routes import CallEndpoints, mount_amp
 from cliproxy.catalog import Catalog
 from cliproxy.config import Config
 from cliproxy.config.watcher import ConfigStore
+from cliproxy.credentials.affinity import SessionAffinity
 from cliproxy.credentials.authdir import AuthDir
 from cliproxy.credentials.net import IClientReactor
 from cliproxy.credentials.pool import CredentialPool
@@ -240,7 +241,14 @@ def _serving(
         SharedCooldowns(shared, pool, clock.seconds)
     authdir.scan()
     catalog = Catalog(store, authdir, pool)
-    router = Router(reactor, lambda: store.current, lambda: catalog.registry, pool, http, usage)
+    affinity = SessionAffinity(
+        clock.seconds,
+        lambda: store.current.routing.session_affinity,
+        lambda: store.current.routing.session_affinity_ttl,
+    )
+    router = Router(
+        reactor, lambda: store.current, lambda: catalog.registry, pool, http, usage, affinity
+    )
     backend = Backend(router, lambda: store.current, reactor)
     return _Serving(events, usage, pool, http, authdir, catalog, router, backend)
 

@@ -15,6 +15,8 @@ from cliproxy.credentials.model import Credential
 from cliproxy.credentials.pool import CredentialPool
 from cliproxy.formats import Family
 from cliproxy.registry import GeminiModel, ModelList, ModelRegistry
+from cliproxy.registry.catalog import Catalog as ModelCatalog
+from cliproxy.registry.catalog import load_catalog
 
 log = Logger()
 
@@ -30,6 +32,8 @@ class Catalog:
         self.store = store
         self.authdir = authdir
         self.pool = pool
+        #: the model catalog in use: the shipped one until a refresh replaces it
+        self.models: ModelCatalog = load_catalog()
         self._registry = self._build(store.current)
         store.subscribe(self._config_changed)
         authdir.subscribe(self._accounts_changed)
@@ -41,7 +45,12 @@ class Catalog:
     def _build(self, config: Config) -> ModelRegistry:
         creds = credentials_from_config(config)
         creds += self.authdir.credentials(config.oauth_endpoints)
-        return ModelRegistry.from_config(config, creds)
+        return ModelRegistry.from_config(config, creds, self.models)
+
+    def replace_models(self, models: ModelCatalog) -> None:
+        """A refreshed model catalog: rebuild the registry with it (cliproxy.catalog_refresh)."""
+        self.models = models
+        self._swap(self._build(self.store.current))
 
     def _swap(self, registry: ModelRegistry) -> None:
         self._registry = registry

@@ -34,6 +34,8 @@ _GO_FLAGS = (
     "project-id",
     "oauth-callback-port",
     "config",
+    "vertex-import",
+    "prefix",
 )
 
 
@@ -89,8 +91,16 @@ def _parser() -> argparse.ArgumentParser:
         "On a machine without a browser, open the printed address elsewhere and paste the "
         "address the browser ends up on.",
     )
-    login.add_argument("provider", choices=("claude", "codex", "gemini"))
+    login.add_argument("provider", choices=("claude", "codex", "gemini", "vertex", "kimi"))
     _login_options(login)
+    login.add_argument(
+        "--import",
+        dest="import_file",
+        default="",
+        metavar="FILE",
+        help="vertex: the service-account key JSON to import",
+    )
+    login.add_argument("--prefix", default="", help="vertex: a model prefix for this account")
     return p
 
 
@@ -99,7 +109,9 @@ def _legacy_parser() -> argparse.ArgumentParser:
     group = p.add_mutually_exclusive_group(required=True)
     for flag, provider in LEGACY_LOGINS.items():
         group.add_argument(flag, dest="provider", action="store_const", const=provider)
+    group.add_argument("--vertex-import", dest="import_file", metavar="FILE")
     _login_options(p)
+    p.add_argument("--prefix", default="")
     return p
 
 
@@ -127,9 +139,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         # `cliproxy --config FILE` is a natural guess; argparse alone says "invalid choice"
         print(f"cliproxy: {DAEMON_HINT.format(twistd=twistd_command())}", file=sys.stderr)
         raise SystemExit(2)
-    if any(a.split("=", 1)[0] in LEGACY_LOGINS for a in argv):
+    if any(a.split("=", 1)[0] in (*LEGACY_LOGINS, "--vertex-import") for a in argv):
         args = _legacy_parser().parse_args(argv)
         args.command = "login"
+        if getattr(args, "import_file", None):
+            args.provider = "vertex"
+        args.import_file = args.import_file or ""
         return args
     return _parser().parse_args(argv)
 
@@ -180,6 +195,70 @@ def _read_stdin(reactor: Any, lines: Any) -> None:
         reactor.callFromThread(lines.close)
 
     threading.Thread(target=read, name="cliproxy-login-stdin", daemon=True).start()
+
+
+def vertex_import(args: argparse.Namespace) -> int:
+    """`cliproxy login vertex --import FILE` (CLIProxyAPI: `--vertex-import FILE`)."""
+    from cliproxy.config import ConfigError
+    from cliproxy.credentials.service_account import ServiceAccountError
+    from cliproxy.credentials.vertex_import import import_service_account
+
+    name = "cliproxy login vertex"
+    if not args.import_file:
+        print(f"{name}: --import FILE (a service-account key JSON) is required", file=sys.stderr)
+        return 2
+    try:
+        config = login_config(args.config)
+        path = import_service_account(args.import_file, config.auth_dir, prefix=args.prefix)
+    except (ConfigError, ServiceAccountError) as e:
+        print(f"{name}: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"{name}: {e.filename or args.import_file}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    print(f"Vertex credentials imported: {path}")
+    return 0
+
+
+def kimi_login(args: argparse.Namespace) -> int:
+    """`cliproxy login kimi`: Kimi Code's device login (open the address anywhere)."""
+    from twisted.internet import defer, task
+
+    from cliproxy.config import ConfigError
+    from cliproxy.credentials.oauth.kimi_login import KimiLoginError, kimi_device_login
+
+    name = "cliproxy login kimi"
+    try:
+        config = login_config(args.config)
+    except ConfigError as e:
+        print(f"{name}: {e}", file=sys.stderr)
+        return 1
+    outcome = {"code": 1}
+
+    async def main(reactor: Any) -> None:
+        from cliproxy.upstream.http import UpstreamHTTP
+
+        http = UpstreamHTTP(reactor)
+        try:
+            path = await kimi_device_login(
+                http,
+                reactor,
+                config.oauth_endpoints.kimi,
+                config.auth_dir,
+                lambda text: print(text, flush=True),
+            )
+            print(f"Kimi authentication successful: {path}", flush=True)
+            outcome["code"] = 0
+        except KimiLoginError as e:
+            print(f"{name}: {e}", file=sys.stderr, flush=True)
+        finally:
+            await http.close()
+
+    try:
+        task.react(lambda reactor: defer.ensureDeferred(main(reactor)))
+    except SystemExit:
+        pass
+    return outcome["code"]
 
 
 def login(args: argparse.Namespace) -> int:
@@ -290,6 +369,10 @@ def _main(argv: list[str] | None) -> int:
         return 0
     if args.command == "check-config":
         return check_config(args.config)
+    if args.command == "login" and args.provider == "vertex":
+        return vertex_import(args)
+    if args.command == "login" and args.provider == "kimi":
+        return kimi_login(args)
     if args.command == "login":
         return login(args)
     _parser().print_help()

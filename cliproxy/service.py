@@ -29,6 +29,7 @@ from twisted.python.failure import Failure
 
 from cliproxy import sdnotify
 from cliproxy.app import App, build_app
+from cliproxy.catalog_refresh import CatalogRefresher
 from cliproxy.config import Config
 from cliproxy.config.watcher import ConfigWatcher
 from cliproxy.credentials.authdir import account_services
@@ -234,4 +235,5 @@ def build_service(
     top.addService(watcher)
     for service in account_services(app.authdir, app.http, reactor, lambda: app.store.current):
         top.addService(service)
+    top.addService(CatalogRefresher(app.catalog, app.http, reactor, lambda: app.store.current))
     return Daemon(app, top, watcher, listener)

@@ -1,5 +1,7 @@
 """Shared fixtures: fake upstreams started on 127.0.0.1 and stopped after each test."""
 
+import os
+
 import pytest
 import pytest_twisted
 from hypothesis import settings
@@ -19,6 +21,10 @@ from tests.fakes import (
 # 200 ms deadline per example made a full parallel-loaded run fail now and then ("Flaky": an
 # example ran past the deadline once and not on replay), which is what made
 # test_loader_builds_what_safe_load_builds_and_knows_the_lines fail once in a full run.
+# No test fetches the model catalog from the internet (daemons started by tests inherit
+# this); tests/test_catalog_refresh.py serves one on loopback and turns it back on.
+os.environ["CLIPROXY_LOCAL_MODEL"] = "1"
+
 settings.register_profile("cliproxy", deadline=None, print_blob=True)
 settings.load_profile("cliproxy")
 

@@ -10,10 +10,21 @@ from __future__ import annotations
 from dataclasses import fields
 
 from ._fields import Section
-from .model import ClaudeEndpoints, CodexEndpoints, GeminiEndpoints, OAuthEndpoints
+from .model import (
+    ClaudeEndpoints,
+    CodexEndpoints,
+    GeminiEndpoints,
+    KimiEndpoints,
+    OAuthEndpoints,
+)
 
 #: YAML section name -> the dataclass holding its URLs
-_PROVIDERS = {"claude": ClaudeEndpoints, "codex": CodexEndpoints, "gemini": GeminiEndpoints}
+_PROVIDERS = {
+    "claude": ClaudeEndpoints,
+    "codex": CodexEndpoints,
+    "gemini": GeminiEndpoints,
+    "kimi": KimiEndpoints,
+}
 
 
 def _yaml_name(field_name: str) -> str:

@@ -27,6 +27,7 @@ from .model import (
     DEFAULT_PORT,
     Config,
     Limits,
+    ModelCatalogConfig,
     RemoteManagement,
     Routing,
     Streaming,
@@ -74,7 +75,6 @@ KEPT_KEYS: dict[str, tuple[type, ...]] = {
     "xai": (dict,),
     "antigravity": (dict,),
     "interactions-api-key": (list,),
-    "xai-api-key": (list,),
     "oauth-request-scoped-errors": (dict,),
     "credential-concurrency": (dict,),
     "credential-in-flight": (dict,),
@@ -194,6 +194,18 @@ def _routing(sec: Section) -> Routing:
     )
 
 
+def _model_catalog(sec: Section) -> ModelCatalogConfig:
+    default = ModelCatalogConfig()
+    interval = sec.duration("refresh-interval", default.refresh_interval)
+    if interval < 1:
+        raise sec.error("refresh-interval", "must be at least 1s")
+    return ModelCatalogConfig(
+        enabled=sec.boolean("enabled", default.enabled),
+        url=sec.url("url", default.url),
+        refresh_interval=interval,
+    )
+
+
 def _streaming(sec: Section) -> Streaming:
     default = Streaming()
     return Streaming(
@@ -262,6 +274,7 @@ def _read(top: Section, source_path: str, raw: dict[str, object]) -> Config:
         disable_cooling=cooling,
         nonstream_keepalive_interval=top.seconds("nonstream-keepalive-interval", 0),
         routing=_subsection(top, "routing", _routing),
+        model_catalog=_subsection(top, "model-catalog", _model_catalog),
         streaming=_subsection(top, "streaming", _streaming),
         limits=_subsection(top, "limits", _limits),
         shutdown_grace_seconds=top.seconds("shutdown-grace-seconds", 30),
@@ -272,6 +285,7 @@ def _read(top: Section, source_path: str, raw: dict[str, object]) -> Config:
         claude_api_key=read_key_list(top, "claude-api-key", cooling),
         codex_api_key=read_key_list(top, "codex-api-key", cooling),
         vertex_api_key=read_key_list(top, "vertex-api-key", cooling),
+        xai_api_key=read_key_list(top, "xai-api-key", cooling),
         openai_compatibility=read_openai_compat(top, cooling),
         ampcode=read_amp(top),
         oauth_model_alias=read_oauth_model_alias(top),

@@ -12,6 +12,7 @@ from .model import (
     CLAUDE_BASE_URL,
     GEMINI_BASE_URL,
     VERTEX_BASE_URL,
+    XAI_BASE_URL,
     ModelEntry,
     OAuthModelAlias,
     OpenAICompatEntry,
@@ -25,6 +26,7 @@ DEFAULT_BASE_URLS = {
     "claude-api-key": CLAUDE_BASE_URL,
     "codex-api-key": "",
     "vertex-api-key": VERTEX_BASE_URL,
+    "xai-api-key": XAI_BASE_URL,
 }
 
 #: Per-entry keys of newer CLIProxyAPI configs that we keep (in `options`) but do not act on.

@@ -16,6 +16,7 @@ DEFAULT_AUTH_DIR = "~/.cli-proxy-api"
 GEMINI_BASE_URL = "https://generativelanguage.googleapis.com"
 CLAUDE_BASE_URL = "https://api.anthropic.com"
 VERTEX_BASE_URL = "https://aiplatform.googleapis.com"
+XAI_BASE_URL = "https://api.x.ai/v1"
 PANEL_REPOSITORY = "https://github.com/router-for-me/Cli-Proxy-API-Management-Center"
 
 Headers = tuple[tuple[str, str], ...]
@@ -95,6 +96,21 @@ class Routing:
     strategy: str = "round-robin"
     session_affinity: bool = False
     session_affinity_ttl: float = 3600.0
+
+
+#: where CLIProxyAPI refreshes its model catalog from (core.md §2.9)
+MODEL_CATALOG_URL = (
+    "https://raw.githubusercontent.com/router-for-me/models/refs/heads/main/models.json"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCatalogConfig:
+    """`model-catalog:` (ours): refresh the built-in model catalog from `url`."""
+
+    enabled: bool = True
+    url: str = MODEL_CATALOG_URL
+    refresh_interval: float = 3 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +262,20 @@ class GeminiEndpoints:
     service_usage_url: str = SERVICE_USAGE_URL
 
 
+KIMI_TOKEN_URL = "https://auth.kimi.com/api/oauth/token"
+KIMI_DEVICE_URL = "https://auth.kimi.com/api/oauth/device_authorization"
+KIMI_API_URL = "https://api.kimi.com/coding"
+
+
+@dataclass(frozen=True, slots=True)
+class KimiEndpoints:
+    """`oauth-endpoints.kimi`: Kimi Code's device login, token refresh and API base."""
+
+    device_url: str = KIMI_DEVICE_URL
+    token_url: str = KIMI_TOKEN_URL
+    api_url: str = KIMI_API_URL
+
+
 @dataclass(frozen=True, slots=True)
 class OAuthEndpoints:
     """`oauth-endpoints:` (ours): every URL a login or a subscription account talks to."""
@@ -253,6 +283,7 @@ class OAuthEndpoints:
     claude: ClaudeEndpoints = ClaudeEndpoints()
     codex: CodexEndpoints = CodexEndpoints()
     gemini: GeminiEndpoints = GeminiEndpoints()
+    kimi: KimiEndpoints = KimiEndpoints()
 
 
 def escape_endpoint_argument(value: str) -> str:
@@ -307,6 +338,7 @@ class Config:
     disable_cooling: bool = False
     nonstream_keepalive_interval: float = 0
     routing: Routing = Routing()
+    model_catalog: ModelCatalogConfig = ModelCatalogConfig()
     streaming: Streaming = Streaming()
     limits: Limits = Limits()
     shutdown_grace_seconds: float = 30
@@ -319,6 +351,7 @@ class Config:
     claude_api_key: tuple[ProviderKeyEntry, ...] = ()
     codex_api_key: tuple[ProviderKeyEntry, ...] = ()
     vertex_api_key: tuple[ProviderKeyEntry, ...] = ()
+    xai_api_key: tuple[ProviderKeyEntry, ...] = ()
     openai_compatibility: tuple[OpenAICompatEntry, ...] = ()
     ampcode: AmpConfig = AmpConfig()
     oauth_model_alias: Mapping[str, tuple[OAuthModelAlias, ...]] = field(default_factory=_empty)

@@ -27,6 +27,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from cliproxy.config.model import Config, GeminiEndpoints, OAuthEndpoints
+from cliproxy.credentials.keyfiles import KeyFiles
 from cliproxy.credentials.model import Credential
 from cliproxy.credentials.net import HTTPRequester
 from cliproxy.credentials.oauth.filelock import Release, lock_path, take_lock
@@ -124,6 +125,8 @@ class AuthDir:
         self._reported: dict[str, str] = {}
         self._dir_problem = ""
         self._subscribers: list[Subscriber] = []
+        #: files holding keys, not logins (Vertex service accounts)
+        self.keyfiles = KeyFiles(clock)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -160,7 +163,7 @@ class AuthDir:
         out: list[Credential] = []
         for name in sorted(self._entries):
             out.extend(_credentials(self._entries[name], endpoints, self._report))
-        return out
+        return out + self.keyfiles.credentials()
 
     # -- scanning ------------------------------------------------------------------------
 
@@ -224,6 +227,7 @@ class AuthDir:
             self.log.info("auth file {name} removed: account dropped", name=name)
             del self._entries[name]
             changed = True
+        changed |= self.keyfiles.retain(present)
         for table in (self._stats, self._reported):
             for name in [n for n in table if n not in present]:
                 del table[name]
@@ -252,6 +256,9 @@ class AuthDir:
         if not kind:
             self._report(name, "has no `type` field; ignored", "info")
             return self._drop(name)
+        if self.keyfiles.handles(kind):
+            return self.keyfiles.load(found, self._report) | self._drop(name)
+        self.keyfiles.drop(name)
         try:
             spec = spec_for(kind)
         except KeyError:

@@ -16,6 +16,7 @@ KEY_LISTS = (
     ("claude-api-key", "claude", "claude_api_key"),
     ("codex-api-key", "codex", "codex_api_key"),
     ("vertex-api-key", "vertex", "vertex_api_key"),
+    ("xai-api-key", "xai", "xai_api_key"),
 )
 COMPAT_KIND = "openai-compatibility"
 

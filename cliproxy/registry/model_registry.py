@@ -209,13 +209,16 @@ class ModelRegistry:
             self._register(cred)
 
     @classmethod
-    def from_config(cls, config: Config, credentials: Iterable[Credential]) -> ModelRegistry:
-        """Build with the global keys of a `cliproxy.config.Config`."""
+    def from_config(
+        cls, config: Config, credentials: Iterable[Credential], catalog: Catalog | None = None
+    ) -> ModelRegistry:
+        """Build with the global keys of a `cliproxy.config.Config` (and a refreshed catalog)."""
         return cls(
             credentials,
             force_model_prefix=config.force_model_prefix,
             oauth_model_alias=config.oauth_model_alias,
             oauth_excluded_models=config.oauth_excluded_models,
+            catalog=catalog,
         )
 
     # -- building ----------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from cliproxy.config import Config
+from cliproxy.credentials.affinity import SessionAffinity
 from cliproxy.credentials.pool import CredentialPool, SelectionError
 from cliproxy.registry import Candidate, ModelRegistry, Resolution
 from cliproxy.routing.attempt import Attempt, AttemptServices
@@ -46,6 +47,7 @@ class Router:
         pool: CredentialPool,
         http: UpstreamHTTP,
         usage: UsageBook,
+        affinity: SessionAffinity | None = None,
     ) -> None:
         self.reactor = reactor
         self._config = config
@@ -53,6 +55,8 @@ class Router:
         self.pool = pool
         self.http = http
         self.usage = usage
+        #: routing.session-affinity: keeps a conversation on the credential that served it
+        self.affinity = affinity
         self._services = AttemptServices(reactor, pool, http, usage)
 
     async def handle(self, req: ClientRequest) -> JSONResult | StreamResult:
@@ -100,6 +104,9 @@ class Router:
             ordered = self.pool.order(resolution.candidates, resolution.base_model)
         except SelectionError as e:
             raise selection_error(e) from e
+        session = self.affinity.key_for(req.headers, req.body) if self.affinity else ""
+        if session and self.affinity:
+            ordered = self.affinity.prefer(ordered, session, resolution.base_model)
         last: AttemptFailure | None = None
         limit = config.max_retry_credentials
         for tried, candidate in enumerate(ordered):
@@ -107,6 +114,10 @@ class Router:
                 break
             outcome = await self._attempt(req, candidate, resolution)
             if not isinstance(outcome, AttemptFailure):
+                if session and self.affinity:
+                    self.affinity.bind(
+                        session, ordered, resolution.base_model, candidate.credential
+                    )
                 return outcome
             last = outcome
             if outcome.request_invalid:

@@ -11,8 +11,11 @@ from cliproxy.upstream.codex import CodexExecutor
 from cliproxy.upstream.codex_oauth import CodexOAuthExecutor
 from cliproxy.upstream.gemini import GeminiExecutor
 from cliproxy.upstream.gemini_cli import GeminiCLIExecutor
+from cliproxy.upstream.kimi import KimiExecutor
 from cliproxy.upstream.openai_compat import OpenAICompatExecutor
 from cliproxy.upstream.vertex import VertexExecutor
+from cliproxy.upstream.vertex_sa import VertexServiceAccountExecutor
+from cliproxy.upstream.xai import XAIExecutor
 
 
 class NoExecutor(LookupError):
@@ -34,10 +37,13 @@ for _executor in (
     VertexExecutor(),
     CodexExecutor(),
     OpenAICompatExecutor(),
+    XAIExecutor(),
     # auth-dir accounts: kind "oauth", one executor per provider ("oauth:<provider>")
     ClaudeOAuthExecutor(),
     CodexOAuthExecutor(),
     GeminiCLIExecutor(),
+    VertexServiceAccountExecutor(),
+    KimiExecutor(),
 ):
     register(_executor)
 

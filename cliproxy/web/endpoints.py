@@ -21,6 +21,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 from zope.interface import Interface, implementer
 
 from cliproxy.config import Config
+from cliproxy.credentials.affinity import SESSION_HEADERS
 from cliproxy.formats import Family, Format, family_of
 from cliproxy.formats.completions import (
     CompletionsStream,
@@ -100,7 +101,7 @@ class BadRequest(Exception):
 
 def _client_headers(request: Request) -> dict[str, str]:
     out = {}
-    for name in FORWARDED_HEADERS:
+    for name in FORWARDED_HEADERS + SESSION_HEADERS:  # session ids: routing's affinity
         value = request.getHeader(name)
         if value:
             out[name.decode()] = value.decode("latin-1")

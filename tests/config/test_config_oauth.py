@@ -66,13 +66,13 @@ def test_unknown_keys_and_providers_warn():
         oauth-endpoints:
           claude:
             token-ur: "https://x.example/token"
-          kimi:
+          kiro:
             token-url: "https://x.example/token"
         """
     )
     first, second = config.warnings
     assert first == "config.yaml: oauth-endpoints.claude.token-ur: unknown key, ignored (line 3)"
-    assert second.startswith("config.yaml: oauth-endpoints.kimi: unknown key, ignored")
+    assert second.startswith("config.yaml: oauth-endpoints.kiro: unknown key, ignored")
 
 
 def test_a_provider_that_is_not_a_mapping_is_an_error():

@@ -135,6 +135,7 @@ def test_a_gemini_file_with_several_projects_serves_each_with_one_token(tmp_path
 def test_files_without_a_known_type_are_ignored_and_named_once(tmp_path, logged):
     write_file(tmp_path, "notes.json", {"hello": "world"})
     write_file(tmp_path, "vertex-p.json", {"type": "vertex", "project_id": "p"})
+    write_file(tmp_path, "kiro-p.json", {"type": "kiro"})
     (tmp_path / "readme.txt").write_text("not json")
     authdir = make(tmp_path)
     assert authdir.scan() is False
@@ -142,7 +143,9 @@ def test_files_without_a_known_type_are_ignored_and_named_once(tmp_path, logged)
     authdir.scan()
     assert authdir.credentials() == []
     assert logged.count("auth file notes.json: has no `type` field; ignored") == 1
-    assert "auth file vertex-p.json: type 'vertex' is not supported by cliproxy; ignored" in logged
+    assert "auth file kiro-p.json: type 'kiro' is not supported by cliproxy; ignored" in logged
+    # a service-account file without its key is named with the missing field
+    assert "auth file vertex-p.json: skipped: service_account is not a JSON object" in logged
 
 
 def test_a_damaged_file_is_skipped_named_and_never_touched(tmp_path, logged):

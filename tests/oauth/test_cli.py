@@ -45,7 +45,7 @@ def test_login_options():
     assert (args.no_browser, args.oauth_callback_port, args.project_id) == (True, 9000, "p")
     assert cli.parse_args(["-codex-login", "-oauth-callback-port=1456"]).oauth_callback_port == 1456
     with pytest.raises(SystemExit):
-        cli.parse_args(["login", "vertex"])
+        cli.parse_args(["login", "kiro"])  # vertex is an import now
     with pytest.raises(SystemExit):
         cli.parse_args(["--claude-login", "--codex-login"])
 

@@ -70,7 +70,7 @@ def test_executor_for_each_api_key_kind(kind, cls, fmt):
 
 def test_executor_for_unknown_kind_names_it():
     with pytest.raises(NoExecutor, match="oauth"):
-        executor_for(cred("oauth", "kimi"))  # no kimi executor (claude, codex, gemini-cli have one)
+        executor_for(cred("oauth", "kiro"))  # no kiro executor
 
 
 def test_only_codex_always_streams():

@@ -14,11 +14,12 @@ from cliproxy.config.model import (
     ClaudeEndpoints,
     CodexEndpoints,
     GeminiEndpoints,
+    KimiEndpoints,
     OAuthEndpoints,
 )
 
 #: one provider's part of `oauth-endpoints`
-ProviderEndpoints = ClaudeEndpoints | CodexEndpoints | GeminiEndpoints
+ProviderEndpoints = ClaudeEndpoints | CodexEndpoints | GeminiEndpoints | KimiEndpoints
 
 __all__ = ["CLAUDE", "CODEX", "GEMINI", "PROVIDERS", "ProviderSpec", "spec_for"]
 
@@ -62,6 +63,7 @@ class ProviderSpec:
             "claude": all_endpoints.claude,
             "codex": all_endpoints.codex,
             "gemini": all_endpoints.gemini,
+            "kimi": all_endpoints.kimi,
         }
         return by_name[self.name]
 
@@ -90,7 +92,9 @@ class ProviderSpec:
             ("state", state),
         ]
         params += [p for p in self.extra_auth_params if p[0] not in dict(params)]
-        base = self.endpoints(all_endpoints).authorize_url
+        ep = self.endpoints(all_endpoints)
+        # Kimi's login is a device flow: no browser redirect
+        base = ep.device_url if isinstance(ep, KimiEndpoints) else ep.authorize_url
         sep = "&" if "?" in base else "?"
         return base + sep + urlencode(params)
 
@@ -194,8 +198,27 @@ GEMINI = ProviderSpec(
     rotates=False,
 )
 
+# Kimi Code (Moonshot) accounts: their files load and refresh here; the device login is
+# `cliproxy login kimi` (credentials/oauth/kimi_login.py), not the browser flow above.
+KIMI = ProviderSpec(
+    name="kimi",
+    title="Kimi Code",
+    file_type="kimi",
+    routing="kimi",
+    client_id="17e5f671-d194-4dfb-9706-5516cb48c098",
+    client_secret="",
+    scopes=(),
+    callback_port=0,
+    callback_path="",
+    extra_auth_params=(),
+    refresh_lead=5 * 60.0,
+    margin=60.0,
+    json_token_body=False,
+    rotates=True,
+)
+
 PROVIDERS = {p.name: p for p in (CLAUDE, CODEX, GEMINI)}
-_BY_FILE_TYPE = {p.file_type: p for p in PROVIDERS.values()}
+_BY_FILE_TYPE = {p.file_type: p for p in (*PROVIDERS.values(), KIMI)}
 
 
 def spec_for(name_or_type: str) -> ProviderSpec:

@@ -1,0 +1,83 @@
+# -*- test-case-name: tests.upstream.test_vertex_service_account -*-
+"""Vertex Imagen (`:predict`): a Gemini request turned into Imagen's, and its answer back.
+
+As CLIProxyAPI's `gemini_vertex_executor.go`: the prompt is the first text of the Gemini
+`contents` (or of OpenAI `messages`, or a `prompt` field); `aspectRatio`, `sampleCount`
+and `negativePrompt` pass through; `predictions[].bytesBase64Encoded` come back as Gemini
+`inlineData` parts of one candidate, with zero token counts (Imagen reports none).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+__all__ = ["gemini_answer", "imagen_request", "is_imagen"]
+
+
+def is_imagen(model: str) -> bool:
+    return "imagen" in model.lower()
+
+
+def _prompt(body: dict[str, Any]) -> str:
+    for turn in body.get("contents") or ():
+        parts = turn.get("parts") if isinstance(turn, dict) else None
+        for part in parts or ():
+            if isinstance(part, dict) and isinstance(part.get("text"), str) and part["text"]:
+                return str(part["text"])
+        break  # CLIProxyAPI reads contents[0].parts[0] only
+    for message in body.get("messages") or ():
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str) and content:
+            return content
+    prompt = body.get("prompt")
+    return prompt if isinstance(prompt, str) else ""
+
+
+def imagen_request(body: dict[str, Any]) -> dict[str, Any]:
+    """The `:predict` body for a Gemini-shaped request.
+
+    Raises:
+        ValueError: the request holds no prompt text.
+    """
+    prompt = _prompt(body)
+    if not prompt:
+        raise ValueError("imagen: no prompt found in the request")
+    instance: dict[str, Any] = {"prompt": prompt}
+    parameters: dict[str, Any] = {"sampleCount": 1}
+    if isinstance(body.get("aspectRatio"), str):
+        parameters["aspectRatio"] = body["aspectRatio"]
+    if isinstance(body.get("sampleCount"), int) and not isinstance(body["sampleCount"], bool):
+        parameters["sampleCount"] = body["sampleCount"]
+    if isinstance(body.get("negativePrompt"), str):
+        instance["negativePrompt"] = body["negativePrompt"]
+    return {"instances": [instance], "parameters": parameters}
+
+
+def gemini_answer(data: bytes, model: str) -> bytes:
+    """Imagen's `predictions` as a Gemini `generateContent` answer (unchanged if not Imagen's)."""
+    try:
+        answer = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return data
+    predictions = answer.get("predictions") if isinstance(answer, dict) else None
+    if not isinstance(predictions, list):
+        return data
+    parts = [
+        {
+            "inlineData": {
+                "mimeType": str(p.get("mimeType") or "image/png"),
+                "data": p["bytesBase64Encoded"],
+            }
+        }
+        for p in predictions
+        if isinstance(p, dict) and isinstance(p.get("bytesBase64Encoded"), str)
+    ]
+    gemini = {
+        "candidates": [{"content": {"parts": parts, "role": "model"}, "finishReason": "STOP"}],
+        "responseId": f"imagen-{time.time_ns()}",
+        "modelVersion": model,
+        "usageMetadata": {"promptTokenCount": 0, "candidatesTokenCount": 0, "totalTokenCount": 0},
+    }
+    return json.dumps(gemini).encode("utf-8")
