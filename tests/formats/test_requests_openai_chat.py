@@ -237,7 +237,8 @@ def test_chat_response_format_json_schema_reaches_every_target():
     assert claude["output_config"]["format"] == {"type": "json_schema", "schema": WEATHER_SCHEMA}
     gemini = translate_request(Format.OPENAI_CHAT, Format.GEMINI, body, model="m", stream=False)
     assert gemini["generationConfig"]["responseMimeType"] == "application/json"
-    assert "additionalProperties" not in gemini["generationConfig"]["responseJsonSchema"]
+    # responseJsonSchema honours additionalProperties (tool schemas drop it)
+    assert gemini["generationConfig"]["responseJsonSchema"]["additionalProperties"] is False
     resp = translate_request(
         Format.OPENAI_CHAT, Format.OPENAI_RESPONSES, body, model="m", stream=False
     )
