@@ -37,7 +37,8 @@ def test_flat_keys_from_the_amp_guide():
     assert amp.restrict_management_to_localhost is False
     assert amp.model_mappings == (ModelMapping("claude-opus-4-5", "claude-sonnet-4-5"),)
     assert amp.force_model_mappings is True
-    assert config.warnings == ()
+    # logging-to-file is not acted on: reported, never silently inert
+    assert config.warnings == ("config.yaml: accepted but not supported: logging-to-file",)
 
 
 def test_nested_block():

@@ -142,7 +142,23 @@ def test_files_without_a_known_type_are_ignored_and_named_once(tmp_path, logged)
     authdir.scan()
     assert authdir.credentials() == []
     assert logged.count("auth file notes.json: has no `type` field; ignored") == 1
-    assert "auth file vertex-p.json: type 'vertex' is not supported by cliproxy; ignored" in logged
+    unserved = [line for line in logged if "types cliproxy does not serve" in line]
+    assert unserved == [
+        "auth-dir: token files of types cliproxy does not serve are ignored: vertex-p.json (vertex)"
+    ]
+
+
+def test_unserved_token_files_are_named_in_one_warning(tmp_path, logged):
+    write_file(tmp_path, "vertex-p.json", {"type": "vertex", "project_id": "p"})
+    write_file(tmp_path, "qwen-a.json", {"type": "qwen"})
+    authdir = make(tmp_path)
+    authdir.scan()
+    authdir.scan()
+    unserved = [line for line in logged if "types cliproxy does not serve" in line]
+    assert unserved == [
+        "auth-dir: token files of types cliproxy does not serve are ignored: "
+        "qwen-a.json (qwen), vertex-p.json (vertex)"
+    ]
 
 
 def test_a_damaged_file_is_skipped_named_and_never_touched(tmp_path, logged):
