@@ -329,3 +329,36 @@ def test_gemini_dialect_schemas_reach_json_schema_targets_cleaned(target, stream
         for name in t if isinstance(t, list) else [t]:
             assert name == name.lower(), out
     assert "propertyOrdering" not in found and "example" not in found and "nullable" not in found
+
+
+def test_gemini_to_gemini_fills_empty_function_response_names_from_the_calls():
+    body = {
+        "contents": [
+            {"role": "user", "parts": [{"text": "go"}]},
+            {
+                "role": "model",
+                "parts": [
+                    {"functionCall": {"name": "Read", "args": {}}},
+                    {"functionCall": {"name": "Grep", "args": {}}},
+                ],
+            },
+            {
+                "role": "user",
+                "parts": [
+                    {"functionResponse": {"name": "", "response": {"result": "a"}}},
+                    {"functionResponse": {"response": {"result": "b"}}},
+                ],
+            },
+        ]
+    }
+    out = translate_request(Format.GEMINI, Format.GEMINI, body, model="g", stream=False)
+    names = [p["functionResponse"]["name"] for p in out["contents"][2]["parts"]]
+    assert names == ["Read", "Grep"]
+    assert body["contents"][2]["parts"][0]["functionResponse"]["name"] == ""  # not modified
+    untouched = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    assert (
+        translate_request(Format.GEMINI, Format.GEMINI, untouched, model="g", stream=False)[
+            "contents"
+        ]
+        is untouched["contents"]
+    )
