@@ -151,3 +151,22 @@ def test_response_schemas_keep_additional_properties_for_gemini():
     }
     assert clean_schema_for_gemini(schema, response=True)["additionalProperties"] is False
     assert "additionalProperties" not in clean_schema_for_gemini(schema)
+
+
+def test_object_schema_gives_every_nested_object_its_properties():
+    schema = {
+        "type": "object",
+        "properties": {
+            "nested": {"type": "object"},
+            "list": {"type": "array", "items": {"type": "object"}},
+            "either": {"anyOf": [{"type": "object"}, {"type": "string"}]},
+            "properties": {"type": "string"},
+        },
+    }
+    out = object_schema(schema)
+    props = out["properties"]
+    assert props["nested"] == {"type": "object", "properties": {}}
+    assert props["list"]["items"] == {"type": "object", "properties": {}}
+    assert props["either"]["anyOf"][0] == {"type": "object", "properties": {}}
+    assert props["properties"] == {"type": "string"}  # a property name, not a keyword
+    assert schema["properties"]["nested"] == {"type": "object"}  # the input is not modified

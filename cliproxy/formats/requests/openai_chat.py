@@ -43,6 +43,7 @@ from cliproxy.formats.requests.ir import (
     ToolResult,
     coalesce,
 )
+from cliproxy.formats.requests.schema import object_schema
 
 # ---- parsing ------------------------------------------------------------------------------
 
@@ -449,7 +450,7 @@ def _emit_tool(tool: Tool) -> JSONObject:
     fn: JSONObject = {"name": tool.name}
     if tool.description:
         fn["description"] = tool.description
-    fn["parameters"] = tool.parameters or {"type": "object", "properties": {}}
+    fn["parameters"] = object_schema(tool.parameters)
     return {"type": "function", "function": fn}
 
 

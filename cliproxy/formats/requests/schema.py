@@ -226,11 +226,36 @@ def _drop_unsupported(node: JSONObject, drop: frozenset[str]) -> None:
 
 
 def object_schema(schema: JSON) -> JSONObject:
-    """A tool input schema as Claude and the Responses API want it: an object with properties."""
+    """A tool input schema as Claude and the OpenAI APIs want it: an object with properties,
+    and every nested `type: object` with a `properties` map too (some OpenAI-compatible
+    servers refuse an object schema without one)."""
     if not isinstance(schema, dict):
         return {"type": "object", "properties": {}}
     out = dict(schema)
     out.setdefault("type", "object")
+    filled = _with_properties(out)
+    assert isinstance(filled, dict)
+    return filled
+
+
+_SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
+_SUBSCHEMA_MAPS = ("properties", "$defs", "definitions", "patternProperties")
+
+
+def _with_properties(node: JSON) -> JSON:
+    """A copy of schema `node` where each `type: object` node has a `properties` map."""
+    if not isinstance(node, dict):
+        return node
+    out = dict(node)
+    for key in _SUBSCHEMA_MAPS:
+        if isinstance(out.get(key), dict):
+            out[key] = {k: _with_properties(v) for k, v in out[key].items()}
+    for key in _SUBSCHEMA_LISTS:
+        if isinstance(out.get(key), list):
+            out[key] = [_with_properties(v) for v in out[key]]
+    for key in ("items", "additionalProperties", "not"):
+        if isinstance(out.get(key), dict):
+            out[key] = _with_properties(out[key])
     if out.get("type") == "object" and not isinstance(out.get("properties"), dict):
         out["properties"] = {}
     return out
