@@ -67,6 +67,8 @@ class Context:
     warnings: list[str] = field(default_factory=list)
     #: every key path a typed read asked for, list indexes as `[]` (for the defaults test)
     asked: set[str] = field(default_factory=set)
+    #: (key path, line, value) of every present key read only for its shape (`Section.keep`)
+    kept: list[tuple[str, int | None, object]] = field(default_factory=list)
 
     def error(self, path: str, line: int | None, message: str) -> ConfigError:
         return ConfigError(message, path, line, self.source)
@@ -123,6 +125,8 @@ class Section:
         """Accept a key we do not act on, checking only its shape; returns its plain value."""
         self._read.add(key)
         value = self.data.get(key)
+        if value is not None:
+            self.ctx.kept.append((self.path_of(key), self.line_of(key), value))
         wrong_bool = isinstance(value, bool) and bool not in kinds
         if value is not None and kinds and (wrong_bool or not isinstance(value, kinds)):
             wanted = " or ".join(sorted({kind_of(k()) for k in kinds}))

@@ -20,6 +20,7 @@ from ._providers import (
     read_openai_compat,
 )
 from ._store import read_store
+from ._unsupported import report_unsupported
 from ._yaml import YamlMap, load_tree, plain
 from .errors import ConfigError
 from .model import (
@@ -136,6 +137,7 @@ def build_config(
     for key, kinds in KEPT_KEYS.items():
         top.keep(key, *kinds)
     top.finish()
+    report_unsupported(ctx, raw)
     # Warnings are complete only once every section (and the unknown keys) has been seen.
     return dataclasses.replace(config, warnings=tuple(ctx.warnings))
 

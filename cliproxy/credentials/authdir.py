@@ -91,6 +91,10 @@ def _truthy(value: Any) -> bool:
     return bool(value)
 
 
+#: `_reported` marker of a file whose type no executor serves (followed by the type)
+_UNSERVED = "unserved:"
+
+
 class AuthDir:
     """The accounts in one directory.
 
@@ -123,6 +127,7 @@ class AuthDir:
         self._stats: dict[str, tuple[int, int, int]] = {}
         #: file name -> the problem already logged (each problem is logged once)
         self._reported: dict[str, str] = {}
+        self._unserved: tuple[str, ...] = ()
         self._dir_problem = ""
         self._subscribers: list[Subscriber] = []
         #: files holding keys, not logins (Vertex service accounts)
@@ -231,6 +236,7 @@ class AuthDir:
         for table in (self._stats, self._reported):
             for name in [n for n in table if n not in present]:
                 del table[name]
+        self._warn_unserved()
         if changed:
             for callback in list(self._subscribers):
                 try:
@@ -262,7 +268,7 @@ class AuthDir:
         try:
             spec = spec_for(kind)
         except KeyError:
-            self._report(name, f"type {kind!r} is not supported by cliproxy; ignored", "info")
+            self._reported[name] = f"{_UNSERVED}{kind}"  # named in one warning by scan()
             return self._drop(name)
         if self._reported.pop(name, "").startswith("skipped:") and entry is not None:
             self.log.info("auth file {name} is readable again", name=name)
@@ -282,6 +288,21 @@ class AuthDir:
             email=str(found.record.get("email") or "(no email)"),
         )
         return True
+
+    def _warn_unserved(self) -> None:
+        """One warning naming every token file of a type no executor serves (when that
+        list changes)."""
+        unserved = tuple(
+            f"{n} ({p.removeprefix(_UNSERVED)})"
+            for n, p in sorted(self._reported.items())
+            if p.startswith(_UNSERVED)
+        )
+        if unserved and unserved != self._unserved:
+            self.log.warn(
+                "auth-dir: token files of types cliproxy does not serve are ignored: {files}",
+                files=", ".join(unserved),
+            )
+        self._unserved = unserved
 
     def _drop(self, name: str) -> bool:
         return self._entries.pop(name, None) is not None

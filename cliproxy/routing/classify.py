@@ -19,6 +19,7 @@ from cliproxy.formats import Format, family_of
 from cliproxy.formats.errors import upstream_error_object
 from cliproxy.registry import UnknownModel
 from cliproxy.routing.results import RouteError
+from cliproxy.upstream.resets import quota_reset
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +59,10 @@ def is_model_unsupported(status: int, body: bytes) -> bool:
 
 
 def parse_retry_after(headers: Headers | None, body: bytes, now: float) -> float | None:
-    """Seconds from Retry-After (delta or HTTP date), or Gemini's RetryInfo retryDelay."""
+    """Seconds from a provider's quota reset (upstream/resets.py), else from Retry-After."""
+    reset = quota_reset(headers, body, now)
+    if reset is not None:
+        return reset.seconds
     values = headers.getRawHeaders(b"retry-after") if headers is not None else None
     if values:
         raw = values[0].decode("latin-1").strip()

@@ -37,6 +37,7 @@ def test_flat_keys_from_the_amp_guide():
     assert amp.restrict_management_to_localhost is False
     assert amp.model_mappings == (ModelMapping("claude-opus-4-5", "claude-sonnet-4-5"),)
     assert amp.force_model_mappings is True
+    # logging-to-file is acted on (cliproxy.observe.logfiles): nothing to report
     assert config.warnings == ()
 
 

@@ -276,3 +276,89 @@ def test_gemini_passthrough_does_not_add_a_model():
 def test_bad_gemini_bodies(body):
     with pytest.raises(TranslationError):
         translate_request(Format.GEMINI, Format.CLAUDE, body, model="c", stream=False)
+
+
+def _router_call() -> dict:
+    """Shaped like the Gemini CLI's model-router call: a Gemini-dialect response schema."""
+    schema = {
+        "type": "OBJECT",
+        "propertyOrdering": ["reasoning", "model_choice"],
+        "properties": {
+            "reasoning": {"type": "STRING", "example": "because"},
+            "model_choice": {"anyOf": [{"type": "STRING", "enum": ["flash", "pro"]}]},
+        },
+        "required": ["reasoning", "model_choice"],
+    }
+    tool = {
+        "name": "pick",
+        "parametersJsonSchema": {
+            "type": "OBJECT",
+            "properties": {"n": {"type": "INTEGER", "nullable": True}},
+            "propertyOrdering": ["n"],
+        },
+    }
+    return {
+        "contents": [{"role": "user", "parts": [{"text": "route this"}]}],
+        "tools": [{"functionDeclarations": [tool]}],
+        "generationConfig": {"responseMimeType": "application/json", "responseSchema": schema},
+    }
+
+
+def _walk(node, found):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "type":
+                found.append(v)
+            if k in ("propertyOrdering", "nullable", "example"):
+                found.append(k)
+            _walk(v, found)
+    elif isinstance(node, list):
+        for v in node:
+            _walk(v, found)
+
+
+@pytest.mark.parametrize("target", [Format.CLAUDE, Format.OPENAI_CHAT, Format.OPENAI_RESPONSES])
+@pytest.mark.parametrize("stream", [False, True])
+def test_gemini_dialect_schemas_reach_json_schema_targets_cleaned(target, stream):
+    out = translate_request(Format.GEMINI, target, _router_call(), model="m", stream=stream)
+    found: list = []
+    _walk(out, found)
+    schema_types = [t for t in found if t not in ("function", "json_schema", "custom", "text")]
+    assert "object" in str(schema_types) and "integer" in str(schema_types)
+    for t in schema_types:
+        for name in t if isinstance(t, list) else [t]:
+            assert name == name.lower(), out
+    assert "propertyOrdering" not in found and "example" not in found and "nullable" not in found
+
+
+def test_gemini_to_gemini_fills_empty_function_response_names_from_the_calls():
+    body = {
+        "contents": [
+            {"role": "user", "parts": [{"text": "go"}]},
+            {
+                "role": "model",
+                "parts": [
+                    {"functionCall": {"name": "Read", "args": {}}},
+                    {"functionCall": {"name": "Grep", "args": {}}},
+                ],
+            },
+            {
+                "role": "user",
+                "parts": [
+                    {"functionResponse": {"name": "", "response": {"result": "a"}}},
+                    {"functionResponse": {"response": {"result": "b"}}},
+                ],
+            },
+        ]
+    }
+    out = translate_request(Format.GEMINI, Format.GEMINI, body, model="g", stream=False)
+    names = [p["functionResponse"]["name"] for p in out["contents"][2]["parts"]]
+    assert names == ["Read", "Grep"]
+    assert body["contents"][2]["parts"][0]["functionResponse"]["name"] == ""  # not modified
+    untouched = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    assert (
+        translate_request(Format.GEMINI, Format.GEMINI, untouched, model="g", stream=False)[
+            "contents"
+        ]
+        is untouched["contents"]
+    )

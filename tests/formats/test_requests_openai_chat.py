@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from cliproxy.formats import Format
@@ -237,7 +239,8 @@ def test_chat_response_format_json_schema_reaches_every_target():
     assert claude["output_config"]["format"] == {"type": "json_schema", "schema": WEATHER_SCHEMA}
     gemini = translate_request(Format.OPENAI_CHAT, Format.GEMINI, body, model="m", stream=False)
     assert gemini["generationConfig"]["responseMimeType"] == "application/json"
-    assert "additionalProperties" not in gemini["generationConfig"]["responseJsonSchema"]
+    # responseJsonSchema honours additionalProperties (tool schemas drop it)
+    assert gemini["generationConfig"]["responseJsonSchema"]["additionalProperties"] is False
     resp = translate_request(
         Format.OPENAI_CHAT, Format.OPENAI_RESPONSES, body, model="m", stream=False
     )
@@ -325,3 +328,39 @@ def test_call_ids_reused_across_turns_are_made_unique_and_stay_paired():
         ("call_0", 'r{"n":1}'),
         ("call_0_2", 'r{"n":2}'),
     ]
+
+
+def test_chat_cache_control_and_metadata_user_reach_claude():
+    body = {
+        "metadata": {"user_id": "u-1"},
+        "messages": [
+            {"role": "system", "content": "rules", "cache_control": {"type": "ephemeral"}},
+            {
+                "role": "user",
+                "cache_control": {"type": "ephemeral", "ttl": "1h"},
+                "content": [
+                    {"type": "text", "text": "own", "cache_control": {"type": "ephemeral"}},
+                ],
+            },
+            {"role": "user", "content": "second", "cache_control": {"type": "ephemeral"}},
+        ],
+        "tools": [
+            {
+                "type": "function",
+                "function": {"name": "f", "parameters": {"type": "object"}},
+                "cache_control": {"type": "ephemeral"},
+            }
+        ],
+    }
+    out = translate_request(Format.OPENAI_CHAT, Format.CLAUDE, body, model="c", stream=False)
+    assert out["system"] == [
+        {"type": "text", "text": "rules", "cache_control": {"type": "ephemeral"}}
+    ]
+    blocks = out["messages"][0]["content"]
+    assert blocks[0]["cache_control"] == {"type": "ephemeral"}  # the part's own wins
+    assert blocks[1]["cache_control"] == {"type": "ephemeral"}
+    assert out["tools"][0]["cache_control"] == {"type": "ephemeral"}
+    assert out["metadata"] == {"user_id": "u-1"}
+    # other targets never see cache_control
+    gemini = translate_request(Format.OPENAI_CHAT, Format.GEMINI, body, model="g", stream=False)
+    assert "cache_control" not in json.dumps(gemini)

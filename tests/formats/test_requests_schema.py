@@ -118,3 +118,55 @@ def test_object_schema_and_lowercase_types():
         "properties": {"type": {"type": "string"}},
         "items": {"type": "number"},
     }
+
+
+def test_gemini_dialect_becomes_json_schema_at_every_depth():
+    gem = {
+        "type": "OBJECT",
+        "propertyOrdering": ["choice", "propertyOrdering"],
+        "properties": {
+            "choice": {
+                "anyOf": [{"type": "STRING", "example": "x"}, {"type": "INTEGER"}],
+                "nullable": True,
+            },
+            "propertyOrdering": {"type": "ARRAY", "items": {"type": "BOOLEAN", "nullable": True}},
+            "both": {"type": ["STRING", "NULL"]},
+        },
+    }
+    assert lowercase_types(gem) == {
+        "type": "object",
+        "properties": {
+            "choice": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+            "propertyOrdering": {"type": "array", "items": {"type": ["boolean", "null"]}},
+            "both": {"type": ["string", "null"]},
+        },
+    }
+
+
+def test_response_schemas_keep_additional_properties_for_gemini():
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "string"}},
+        "additionalProperties": False,
+    }
+    assert clean_schema_for_gemini(schema, response=True)["additionalProperties"] is False
+    assert "additionalProperties" not in clean_schema_for_gemini(schema)
+
+
+def test_object_schema_gives_every_nested_object_its_properties():
+    schema = {
+        "type": "object",
+        "properties": {
+            "nested": {"type": "object"},
+            "list": {"type": "array", "items": {"type": "object"}},
+            "either": {"anyOf": [{"type": "object"}, {"type": "string"}]},
+            "properties": {"type": "string"},
+        },
+    }
+    out = object_schema(schema)
+    props = out["properties"]
+    assert props["nested"] == {"type": "object", "properties": {}}
+    assert props["list"]["items"] == {"type": "object", "properties": {}}
+    assert props["either"]["anyOf"][0] == {"type": "object", "properties": {}}
+    assert props["properties"] == {"type": "string"}  # a property name, not a keyword
+    assert schema["properties"]["nested"] == {"type": "object"}  # the input is not modified

@@ -359,6 +359,8 @@ def expected_usage(client: Format, e: Expected) -> dict[str, Any]:
         }
         if e.cached_tokens:
             out["prompt_tokens_details"] = {"cached_tokens": e.cached_tokens}
+            if e.cache_creation_tokens:  # CLIProxyAPI's cache-write field (Claude reports it)
+                out["prompt_tokens_details"]["cached_creation_tokens"] = e.cache_creation_tokens
         if e.reasoning_tokens:
             out["completion_tokens_details"] = {"reasoning_tokens": e.reasoning_tokens}
         return out

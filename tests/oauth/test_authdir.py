@@ -143,9 +143,25 @@ def test_files_without_a_known_type_are_ignored_and_named_once(tmp_path, logged)
     authdir.scan()
     assert authdir.credentials() == []
     assert logged.count("auth file notes.json: has no `type` field; ignored") == 1
-    assert "auth file kiro-p.json: type 'kiro' is not supported by cliproxy; ignored" in logged
     # a service-account file without its key is named with the missing field
     assert "auth file vertex-p.json: skipped: service_account is not a JSON object" in logged
+    unserved = [line for line in logged if "types cliproxy does not serve" in line]
+    assert unserved == [
+        "auth-dir: token files of types cliproxy does not serve are ignored: kiro-p.json (kiro)"
+    ]
+
+
+def test_unserved_token_files_are_named_in_one_warning(tmp_path, logged):
+    write_file(tmp_path, "kiro-p.json", {"type": "kiro"})
+    write_file(tmp_path, "qwen-a.json", {"type": "qwen"})
+    authdir = make(tmp_path)
+    authdir.scan()
+    authdir.scan()
+    unserved = [line for line in logged if "types cliproxy does not serve" in line]
+    assert unserved == [
+        "auth-dir: token files of types cliproxy does not serve are ignored: "
+        "kiro-p.json (kiro), qwen-a.json (qwen)"
+    ]
 
 
 def test_a_damaged_file_is_skipped_named_and_never_touched(tmp_path, logged):

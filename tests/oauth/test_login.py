@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import pytest
 import pytest_twisted
@@ -37,14 +38,31 @@ PROVIDER_FAKES = {"claude": FakeClaude, "codex": FakeCodex, "gemini": FakeCloudC
 MODELS = {"claude": "claude-sonnet-4-5-20250929", "codex": "gpt-5.4", "gemini": "gemini-2.5-pro"}
 
 
+def to_listener(uri: str, output: list[str]) -> str:
+    """`uri` (the registered redirect, e.g. localhost:1455) sent to the port the callback
+    server really listens on, which the login prints when they differ."""
+    ports = [m.group(1) for line in output for m in [_LISTENS.search(line)] if m]
+    if not ports:
+        return uri
+    return urlunsplit(urlsplit(uri)._replace(netloc=f"127.0.0.1:{ports[-1]}"))
+
+
+_LISTENS = re.compile(r"listens on 127\.0\.0\.1:(\d+)")
+
+
 class Browser:
-    """Grants consent at the fake identity provider, then follows the redirect (or not)."""
+    """Grants consent at the fake identity provider, then follows the redirect (or not).
+
+    The redirect names the provider's registered port; like a forwarded port would, the
+    browser reaches the callback server where it really listens (`output` says where).
+    """
 
     def __init__(self, follow: bool = True) -> None:
         self.follow = follow
         self.url: str | None = None
         self.location: defer.Deferred = defer.Deferred()
         self.page = ""
+        self.output: list[str] = []
 
     def __call__(self, url: str) -> bool:
         self.url = url
@@ -56,7 +74,7 @@ class Browser:
         await consent.content()
         location = consent.headers.getRawHeaders("location")[0]
         if self.follow:
-            landed = await treq.get(location)
+            landed = await treq.get(to_listener(location, self.output))
             self.page = (await landed.content()).decode()
         self.location.callback(location)
 
@@ -88,8 +106,14 @@ class Accounts:
             return {"codex_oauth": self.oauth, "codex_api": self.upstream}
         return {"google": self.oauth, "cloudcode": self.upstream}
 
+    def callback(self, uri: str) -> str:
+        """The registered redirect `uri`, at the port the callback server listens on."""
+        return to_listener(uri, self.output)
+
     def login(self, **kwargs):
         options = kwargs.pop("options", LoginOptions(callback_port=0))
+        if isinstance(kwargs.get("opener"), Browser):
+            kwargs["opener"].output = self.output
         http = UpstreamHTTP(reactor)
 
         async def go():
@@ -202,7 +226,7 @@ async def test_login_through_the_callback_then_serve(name, start_fake, start_pro
         assert [r.path for r in accounts.upstream.requests] == ["/v1internal:loadCodeAssist"]
     # single use: the callback server is gone
     with pytest.raises(ConnectionRefusedError):
-        await treq.get(await browser.location, persistent=False)
+        await treq.get(accounts.callback(await browser.location), persistent=False)
     await request_through_proxy(accounts, start_proxy)
 
 

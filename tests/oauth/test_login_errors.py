@@ -42,7 +42,7 @@ async def test_denied_consent_is_reported_and_nothing_is_saved(start_fake, tmp_p
     done = accounts.login(opener=None, lines=None)
     url = accounts.printed_url()
     q = query_of(url)
-    back = f"{q['redirect_uri']}?" + urlencode(
+    back = f"{accounts.callback(q['redirect_uri'])}?" + urlencode(
         {"error": "access_denied", "error_description": "The user said no", "state": q["state"]}
     )
     page = await (await treq.get(back)).text()
@@ -61,7 +61,7 @@ async def test_provider_error_other_than_denial_names_the_error(start_fake, tmp_
     accounts = Accounts("codex", start_fake, tmp_path)
     done = accounts.login(opener=None, lines=None)
     q = query_of(accounts.printed_url())
-    await treq.get(f"{q['redirect_uri']}?error=server_error&state={q['state']}")
+    await treq.get(f"{accounts.callback(q['redirect_uri'])}?error=server_error&state={q['state']}")
     assert "failed with error 'server_error'" in await failed(done)
 
 
@@ -70,7 +70,9 @@ async def test_a_callback_with_a_wrong_state_is_refused(start_fake, tmp_path):
     accounts = Accounts("codex", start_fake, tmp_path)
     done = accounts.login(opener=None, lines=None)
     q = query_of(accounts.printed_url())
-    response = await treq.get(f"{q['redirect_uri']}?code=stolen&state={'0' * 32}")
+    response = await treq.get(
+        f"{accounts.callback(q['redirect_uri'])}?code=stolen&state={'0' * 32}"
+    )
     assert response.code == 400
     assert "does not belong to this login" in await failed(done)
     nothing_saved(accounts)
@@ -137,7 +139,7 @@ async def test_an_unreachable_token_endpoint_is_explained(start_fake, tmp_path):
     await accounts.oauth.stop()  # the browser part is done by hand below
     done = accounts.login(opener=None, lines=LineQueue())
     q = query_of(accounts.printed_url())
-    await treq.get(f"{q['redirect_uri']}?code=c&state={q['state']}")
+    await treq.get(f"{accounts.callback(q['redirect_uri'])}?code=c&state={q['state']}")
     message = await failed(done)
     assert "could not reach it" in message and "ConnectionRefusedError" in message
 
@@ -279,3 +281,31 @@ async def test_gemini_all_projects_make_one_file_with_every_project(start_fake, 
     )
     assert os.path.basename(result.path) == "gemini-user@example.com-all.json"
     assert result.record["project_id"] == "p-a,p-b"
+
+
+@pytest_twisted.ensureDeferred
+async def test_gemini_service_check_failing_only_warns(start_fake, tmp_path):
+    accounts = Accounts("gemini", start_fake, tmp_path)
+    accounts.upstream.onboard_project = None
+    path = "/v1/projects/my-proj/services/cloudaicompanion.googleapis.com"
+    accounts.upstream.script("GET", path, Reply(status=403, json={"error": {"code": 403}}))
+    result = await accounts.login(
+        opener=Browser(), lines=None, options=LoginOptions(callback_port=0, project_id="my-proj")
+    )
+    assert result.record["project_id"] == "my-proj"
+    assert any(
+        line.startswith("warning: checking cloudaicompanion") and "continuing" in line
+        for line in accounts.output
+    ), accounts.output
+
+
+@pytest_twisted.ensureDeferred
+async def test_another_callback_port_keeps_the_registered_redirect(start_fake, tmp_path):
+    accounts = Accounts("codex", start_fake, tmp_path)
+    done = accounts.login(opener=Browser(), lines=None, options=LoginOptions(callback_port=0))
+    assert redirect_of(accounts.printed_url()) == "http://localhost:1455/auth/callback"
+    result = await done
+    assert result.record["type"] == "codex"
+    exchange = accounts.oauth.received("POST")[0]
+    assert exchange.params["redirect_uri"] == "http://localhost:1455/auth/callback"
+    assert any("ssh -L 1455:127.0.0.1:" in line for line in accounts.output)

@@ -203,8 +203,8 @@ class CallbackServer:
             raise LoginError(
                 f"cannot listen on 127.0.0.1:{port} for the sign-in callback "
                 f"({e.socketError}); is another login running? Choose another port with "
-                "--oauth-callback-port (the provider must accept that redirect), or paste "
-                "the final URL instead"
+                "--oauth-callback-port (the sign-in still returns to the registered port: "
+                "forward it there), or paste the final URL instead"
             ) from None
         self._port = listening
         address = listening.getHost()

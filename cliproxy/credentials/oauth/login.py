@@ -183,7 +183,9 @@ class _Flow:
         spec = self.spec
         server = CallbackServer(self.reactor, spec.callback_path, state, spec.title)
         port, listening = self._listen(server)
-        redirect_uri = spec.redirect_uri(port)
+        # the provider accepts only its registered redirect (OpenAI: localhost:1455), so the
+        # URI keeps the provider's port whatever port the callback server listens on
+        redirect_uri = spec.redirect_uri()
         url = spec.authorize_url(
             self.config.oauth_endpoints,
             redirect_uri=redirect_uri,
@@ -232,6 +234,13 @@ class _Flow:
                 f"Waiting up to {minutes:g} minutes for the browser to come back to "
                 f"{redirect_uri} ..."
             )
+            if port != self.spec.callback_port:
+                self.out(
+                    f"The callback listens on 127.0.0.1:{port}, not on the registered port "
+                    f"{self.spec.callback_port}: forward it (ssh -L "
+                    f"{self.spec.callback_port}:127.0.0.1:{port} <this machine>) or paste "
+                    "the final address."
+                )
         if self.lines is not None:
             self.out(
                 "If the browser runs on another machine, it ends on a page that does not "
@@ -240,7 +249,8 @@ class _Flow:
             )
             if listening:
                 self.out(
-                    f"Or forward the port first: ssh -L {port}:127.0.0.1:{port} <this machine>"
+                    "Or forward the port first: ssh -L "
+                    f"{self.spec.callback_port}:127.0.0.1:{port} <this machine>"
                 )
 
     async def _first_sign_in(self, server: CallbackServer, listening: bool) -> Redirect:
@@ -409,7 +419,13 @@ class _Flow:
             )
             if got != wanted_id:
                 self.out(f"Code Assist uses project {got} for {wanted_id}.")
-            await google.enable_service(http, ep.service_usage_url, token, got, proxy)
+            try:
+                await google.enable_service(http, ep.service_usage_url, token, got, proxy)
+            except google.GoogleError as e:  # optional: Code Assist may work without it
+                self.out(
+                    f"warning: {e}; continuing. If requests fail, enable "
+                    f"{google.SERVICE} for {got} in the Google Cloud console."
+                )
             if got not in projects:
                 projects.append(got)
         return projects

@@ -247,7 +247,7 @@ def emit(
         limit = caps.max_output if caps is not None else None
         max_tokens = min(DEFAULT_MAX_TOKENS, limit) if limit else DEFAULT_MAX_TOKENS
     body: JSONObject = {"model": model, "max_tokens": max_tokens, "messages": out}
-    system_blocks = [{"type": "text", "text": t.text} for t in system if t.text]
+    system_blocks = [_cached({"type": "text", "text": t.text}, t) for t in system if t.text]
     if system_blocks:
         body["system"] = system_blocks
     body["stream"] = stream
@@ -292,16 +292,23 @@ def _emit_tool_choice(conv: Conversation) -> JSONObject | None:
     return out
 
 
+def _cached(block: JSONObject, part: Text | Media | ToolResult | Tool) -> JSONObject:
+    """`block` with the client's `cache_control` breakpoint, if it set one on `part`."""
+    if part.cache is not None:
+        block["cache_control"] = dict(part.cache)
+    return block
+
+
 def _user_blocks(parts: list[Part]) -> list[JSONObject]:
     blocks: list[JSONObject] = []
     for part in parts:
         if isinstance(part, ToolResult):
-            blocks.append(_tool_result(part))
+            blocks.append(_cached(_tool_result(part), part))
         elif isinstance(part, Text):
             if part.text:
-                blocks.append({"type": "text", "text": part.text})
+                blocks.append(_cached({"type": "text", "text": part.text}, part))
         elif isinstance(part, Media):
-            blocks.append(_media_block(part))
+            blocks.append(_cached(_media_block(part), part))
     return blocks
 
 
@@ -361,7 +368,7 @@ def _assistant_blocks(parts: list[Part]) -> list[JSONObject]:
                 blocks.append({"type": "thinking", "thinking": part.text, "signature": sig})
         elif isinstance(part, Text):
             if part.text:
-                blocks.append({"type": "text", "text": part.text})
+                blocks.append(_cached({"type": "text", "text": part.text}, part))
         elif isinstance(part, ToolCall):
             blocks.append(
                 {
@@ -384,7 +391,7 @@ def _emit_tool(tool: Tool) -> JSONObject:
     if tool.description:
         fn["description"] = tool.description
     fn["input_schema"] = object_schema(tool.parameters)
-    return fn
+    return _cached(fn, tool)
 
 
 __all__ = ["DEFAULT_MAX_TOKENS", "emit", "parse", "parse_tools"]

@@ -215,9 +215,10 @@ def parse_tools(tools: JSONArray) -> list[Tool]:
                 continue
             schema = get(decl, "parametersJsonSchema", "parameters_json_schema")
             if not isinstance(schema, dict):
-                params = decl.get("parameters")
-                # `parameters` is Gemini's OpenAPI dialect: upper-case type names
-                schema = lowercase_types(params) if isinstance(params, dict) else None
+                schema = decl.get("parameters")
+            # Gemini's OpenAPI dialect (upper-case types, `propertyOrdering`) is accepted in
+            # both fields by Gemini; Claude, OpenAI and Codex want plain JSON Schema.
+            schema = lowercase_types(schema) if isinstance(schema, dict) else None
             out.append(Tool(decl["name"], as_str(decl.get("description")) or "", schema))
         if any(k in tool for k in ("googleSearch", "google_search", "googleSearchRetrieval")):
             out.append(Tool("web_search", kind="web_search"))
@@ -242,10 +243,9 @@ def _parse_tool_config(config: JSON) -> ToolChoice | None:
 def _parse_response_format(gen: JSONObject) -> ResponseFormat | None:
     schema = get(gen, "responseJsonSchema", "response_json_schema")
     if not isinstance(schema, dict):
-        legacy = get(gen, "responseSchema", "response_schema")
-        schema = lowercase_types(legacy) if isinstance(legacy, dict) else None
-    if schema is not None:
-        return ResponseFormat("json_schema", None, schema)
+        schema = get(gen, "responseSchema", "response_schema")
+    if isinstance(schema, dict):
+        return ResponseFormat("json_schema", None, lowercase_types(schema))
     if get(gen, "responseMimeType", "response_mime_type") == "application/json":
         return ResponseFormat("json_object")
     return None
@@ -426,7 +426,7 @@ def _emit_generation_config(conv: Conversation) -> JSONObject:
     if rf is not None and rf.type in ("json_object", "json_schema"):
         gen["responseMimeType"] = "application/json"
         if rf.type == "json_schema" and rf.schema is not None:
-            gen["responseJsonSchema"] = clean_schema_for_gemini(rf.schema)
+            gen["responseJsonSchema"] = clean_schema_for_gemini(rf.schema, response=True)
     return gen
 
 

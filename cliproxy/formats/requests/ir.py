@@ -21,6 +21,8 @@ from cliproxy.formats.json_types import JSONObject
 @dataclass
 class Text:
     text: str
+    #: a Claude `cache_control` breakpoint the client put on this part (Claude targets only)
+    cache: JSONObject | None = None
 
 
 @dataclass
@@ -37,6 +39,7 @@ class Media:
     file_id: str | None = None
     filename: str | None = None
     detail: str | None = None  # OpenAI image detail
+    cache: JSONObject | None = None  # a client `cache_control` (Claude targets only)
 
 
 @dataclass
@@ -53,6 +56,7 @@ class ToolResult:
     name: str | None
     content: list[Text | Media]
     is_error: bool = False
+    cache: JSONObject | None = None  # a client `cache_control` (Claude targets only)
 
 
 @dataclass
@@ -78,6 +82,7 @@ class Tool:
     parameters: JSONObject | None = None
     kind: str = "function"  # "function" | "web_search"
     options: JSONObject = field(default_factory=dict)  # web_search: allowed_domains, ...
+    cache: JSONObject | None = None  # a client `cache_control` (Claude targets only)
 
 
 @dataclass

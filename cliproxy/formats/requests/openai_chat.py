@@ -43,6 +43,7 @@ from cliproxy.formats.requests.ir import (
     ToolResult,
     coalesce,
 )
+from cliproxy.formats.requests.schema import object_schema
 
 # ---- parsing ------------------------------------------------------------------------------
 
@@ -68,6 +69,21 @@ def parse(body: JSONObject) -> Conversation:
 
 
 def _parse_message(msg: JSONObject, i: int, history: _CallHistory) -> Message | None:
+    """`messages[i]` as an IR message; a message-level `cache_control` (as Claude-minded
+    clients send it) marks the message's last part."""
+    message = _parse_role(msg, i, history)
+    cache = cache_control(msg)
+    if message is not None and cache is not None:
+        last = next(
+            (p for p in reversed(message.parts) if isinstance(p, Text | Media | ToolResult)),
+            None,
+        )
+        if last is not None and last.cache is None:  # the part's own breakpoint wins
+            last.cache = cache
+    return message
+
+
+def _parse_role(msg: JSONObject, i: int, history: _CallHistory) -> Message | None:
     """`messages[i]` as an IR message; None for roles the other formats have no use for."""
     role = msg.get("role")
     content = msg.get("content")
@@ -149,7 +165,8 @@ def _read_settings(conv: Conversation, body: JSONObject) -> None:
     conv.seed = as_int(body.get("seed"))
     conv.presence_penalty = as_number(body.get("presence_penalty"))
     conv.frequency_penalty = as_number(body.get("frequency_penalty"))
-    conv.user = as_str(body.get("user"))
+    # Claude-minded clients name the end user in `metadata.user_id` (CLIProxyAPI keeps it)
+    conv.user = as_str(body.get("user")) or as_str(get(body.get("metadata"), "user_id"))
     conv.response_format = openai_response_format(body.get("response_format"), nested=True)
 
 
@@ -182,6 +199,13 @@ def _parse_part(item: JSON) -> Part | None:
     if not isinstance(item, dict):
         return None
     kind = item.get("type")
+    part = _parse_content_part(item, kind)
+    if isinstance(part, Text | Media):
+        part.cache = cache_control(item)
+    return part
+
+
+def _parse_content_part(item: JSONObject, kind: JSON) -> Part | None:
     if kind in ("text", "input_text", "output_text", "refusal"):
         text = item.get("text") if kind != "refusal" else item.get("refusal")
         return Text(text) if isinstance(text, str) and text else None
@@ -232,6 +256,7 @@ def parse_tools(tools: JSON) -> list[Tool]:
                         name,
                         as_str(fn.get("description")) or "",
                         params if isinstance(params, dict) else None,
+                        cache=cache_control(tool) or cache_control(fn),
                     )
                 )
         elif "google_search" in tool or "googleSearch" in tool:
@@ -425,8 +450,14 @@ def _emit_tool(tool: Tool) -> JSONObject:
     fn: JSONObject = {"name": tool.name}
     if tool.description:
         fn["description"] = tool.description
-    fn["parameters"] = tool.parameters or {"type": "object", "properties": {}}
+    fn["parameters"] = object_schema(tool.parameters)
     return {"type": "function", "function": fn}
 
 
 __all__ = ["emit", "parse", "parse_tools"]
+
+
+def cache_control(obj: JSON) -> JSONObject | None:
+    """A Claude `cache_control` object some Chat clients put on parts, messages and tools."""
+    cache = obj.get("cache_control") if isinstance(obj, dict) else None
+    return dict(cache) if isinstance(cache, dict) and cache.get("type") else None

@@ -41,18 +41,22 @@ _DROP_KEYS = frozenset(
         "title",
     )
 )
+_RESPONSE_DROP_KEYS = _DROP_KEYS - {"additionalProperties"}
 _PLACEHOLDER_REASON = "Brief explanation of why you are calling this tool"
 
 
-def clean_schema_for_gemini(schema: JSON) -> JSONObject:
+def clean_schema_for_gemini(schema: JSON, *, response: bool = False) -> JSONObject:
     """A copy of `schema` reduced to what Gemini's function declarations accept.
 
     Unsupported keywords are removed and, where they carry meaning for the model (enums,
-    bounds, formats, alternatives), restated as a hint in `description`.
+    bounds, formats, alternatives), restated as a hint in `description`. A `response`
+    schema (`generationConfig.responseJsonSchema`) keeps `additionalProperties`, which
+    Gemini's structured output honours.
     """
     if not isinstance(schema, dict):
         return {"type": "object", "properties": {}}
-    cleaned, _nullable = _clean(copy.deepcopy(schema))
+    drop = _RESPONSE_DROP_KEYS if response else _DROP_KEYS
+    cleaned, _nullable = _clean(copy.deepcopy(schema), drop)
     return cleaned
 
 
@@ -78,17 +82,17 @@ def _rank(member: JSON) -> int:
     return 0
 
 
-def _clean(node: JSONObject) -> tuple[JSONObject, bool]:
+def _clean(node: JSONObject, drop: frozenset[str]) -> tuple[JSONObject, bool]:
     """Clean one schema node (children first); returns it and whether it admitted null."""
     if "$ref" in node:
         return _ref_stub(node), False
     # Children first: the parent's decisions (required, nullable) depend on them.
-    _clean_children(node)
-    _hint_constraints(node)
+    _clean_children(node, drop)
+    _hint_constraints(node, drop)
     _merge_all_of(node)
     node, nullable = _collapse_unions(node)
     nullable = _single_type(node) or nullable
-    _drop_unsupported(node)
+    _drop_unsupported(node, drop)
     return node, nullable
 
 
@@ -102,7 +106,7 @@ def _ref_stub(node: JSONObject) -> JSONObject:
     return out
 
 
-def _clean_children(node: JSONObject) -> None:
+def _clean_children(node: JSONObject, drop: frozenset[str]) -> None:
     """Clean properties, items and union members in place; a nullable property is optional."""
     props = node.get("properties")
     if isinstance(props, dict):
@@ -111,7 +115,7 @@ def _clean_children(node: JSONObject) -> None:
             child = props[key]
             if not isinstance(child, dict):
                 continue
-            cleaned, nullable = _clean(child)
+            cleaned, nullable = _clean(child, drop)
             if nullable:
                 _hint(cleaned, "nullable")
                 if isinstance(required, list) and key in required:
@@ -119,16 +123,16 @@ def _clean_children(node: JSONObject) -> None:
             props[key] = cleaned
     items = node.get("items")
     if isinstance(items, dict):
-        node["items"] = _clean(items)[0]
+        node["items"] = _clean(items, drop)[0]
     elif isinstance(items, list):
-        node["items"] = [_clean(i)[0] if isinstance(i, dict) else i for i in items]
+        node["items"] = [_clean(i, drop)[0] if isinstance(i, dict) else i for i in items]
     for key in ("allOf", "anyOf", "oneOf"):
         members = node.get(key)
         if isinstance(members, list):
-            node[key] = [_clean(m)[0] if isinstance(m, dict) else m for m in members]
+            node[key] = [_clean(m, drop)[0] if isinstance(m, dict) else m for m in members]
 
 
-def _hint_constraints(node: JSONObject) -> None:
+def _hint_constraints(node: JSONObject, drop: frozenset[str]) -> None:
     """Enums become string enums; constraints Gemini ignores survive as description hints."""
     if "const" in node and "enum" not in node:
         node["enum"] = [node["const"]]
@@ -138,7 +142,7 @@ def _hint_constraints(node: JSONObject) -> None:
         node["type"] = "string"
         if 2 <= len(enum) <= 10:
             _hint(node, "Allowed: " + ", ".join(node["enum"]))
-    if node.get("additionalProperties") is False:
+    if node.get("additionalProperties") is False and "additionalProperties" in drop:
         _hint(node, "No extra properties allowed")
     for key in _HINT_KEYS:
         if key in node:
@@ -196,10 +200,10 @@ def _single_type(node: JSONObject) -> bool:
     return "null" in kind
 
 
-def _drop_unsupported(node: JSONObject) -> None:
+def _drop_unsupported(node: JSONObject, drop: frozenset[str]) -> None:
     """Drop keywords Gemini rejects, placeholder properties and required names not declared."""
     for key in list(node):
-        if key in _DROP_KEYS or key.startswith("x-"):
+        if key in drop or key.startswith("x-"):
             del node[key]
     props = node.get("properties")
     if isinstance(props, dict):
@@ -222,28 +226,78 @@ def _drop_unsupported(node: JSONObject) -> None:
 
 
 def object_schema(schema: JSON) -> JSONObject:
-    """A tool input schema as Claude and the Responses API want it: an object with properties."""
+    """A tool input schema as Claude and the OpenAI APIs want it: an object with properties,
+    and every nested `type: object` with a `properties` map too (some OpenAI-compatible
+    servers refuse an object schema without one)."""
     if not isinstance(schema, dict):
         return {"type": "object", "properties": {}}
     out = dict(schema)
     out.setdefault("type", "object")
+    filled = _with_properties(out)
+    assert isinstance(filled, dict)
+    return filled
+
+
+_SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
+_SUBSCHEMA_MAPS = ("properties", "$defs", "definitions", "patternProperties")
+
+
+def _with_properties(node: JSON) -> JSON:
+    """A copy of schema `node` where each `type: object` node has a `properties` map."""
+    if not isinstance(node, dict):
+        return node
+    out = dict(node)
+    for key in _SUBSCHEMA_MAPS:
+        if isinstance(out.get(key), dict):
+            out[key] = {k: _with_properties(v) for k, v in out[key].items()}
+    for key in _SUBSCHEMA_LISTS:
+        if isinstance(out.get(key), list):
+            out[key] = [_with_properties(v) for v in out[key]]
+    for key in ("items", "additionalProperties", "not"):
+        if isinstance(out.get(key), dict):
+            out[key] = _with_properties(out[key])
     if out.get("type") == "object" and not isinstance(out.get("properties"), dict):
         out["properties"] = {}
     return out
 
 
+#: keys of Gemini's OpenAPI-style `Schema` that JSON Schema (Claude, OpenAI, Codex) lacks
+_GEMINI_ONLY_KEYS = frozenset({"propertyOrdering", "property_ordering", "example", "nullable"})
+#: keys whose value is a map of property names to schemas (the names are not keywords)
+_SCHEMA_MAPS = frozenset({"properties", "$defs", "definitions", "patternProperties"})
+
+
 def lowercase_types(schema: JSON) -> JSON:
-    """A copy of a Gemini OpenAPI-style schema with `type: OBJECT` etc. in JSON-schema case."""
+    """A copy of a Gemini-dialect schema as plain JSON Schema.
+
+    Type names are lower-cased (`OBJECT` -> `object`, also inside type lists), Gemini-only
+    keys (`propertyOrdering`, `example`) are dropped and `nullable: true` becomes a type list
+    with `"null"`, at every depth: properties, items, `anyOf`/`oneOf`/`allOf` branches.
+    Property names are never treated as keywords.
+    """
     if isinstance(schema, list):
         return [lowercase_types(v) for v in schema]
     if not isinstance(schema, dict):
         return schema
     out: JSONObject = {}
     for key, value in schema.items():
-        if key == "type" and isinstance(value, str):
-            out[key] = value.lower()
-        elif key == "properties" and isinstance(value, dict):
+        if key in _GEMINI_ONLY_KEYS:
+            continue
+        if key == "type":
+            out[key] = _lower_type(value)
+        elif key in _SCHEMA_MAPS and isinstance(value, dict):
             out[key] = {k: lowercase_types(v) for k, v in value.items()}
         else:
             out[key] = lowercase_types(value)
+    if schema.get("nullable") is True and isinstance(out.get("type"), str):
+        if out["type"] != "null":
+            out["type"] = [out["type"], "null"]
     return out
+
+
+def _lower_type(value: JSON) -> JSON:
+    if isinstance(value, str):
+        return value.lower()
+    if isinstance(value, list):
+        return [v.lower() if isinstance(v, str) else v for v in value]
+    return value

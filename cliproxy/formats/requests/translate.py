@@ -22,6 +22,7 @@ from cliproxy.formats import Format
 from cliproxy.formats.json_types import JSON, JSONObject
 from cliproxy.formats.requests import claude, gemini, openai_chat, responses, thinking
 from cliproxy.formats.requests.errors import TranslationError
+from cliproxy.formats.requests.gemini_fixups import backfill_function_response_names
 from cliproxy.formats.requests.ir import Conversation, orphan_results_as_text, unique_call_ids
 from cliproxy.formats.requests.limits import clamp_output_tokens
 from cliproxy.formats.requests.tool_map import rename_tools
@@ -98,9 +99,10 @@ def translate_request(
 
     `model` is the upstream model name (suffix already stripped; see parse_thinking_suffix).
     Same format in and out: a shallow copy with only `model` set (Gemini keeps its model in
-    the URL, so its body is left alone). `model_caps` is the catalog's thinking entry for the
-    model (see thinking.ModelCaps.from_dict) and decides, for example, adaptive vs budget
-    thinking on Claude. Raises TranslationError, and nothing else, for a malformed body.
+    the URL; its body only gets empty `functionResponse` names filled in). `model_caps` is
+    the catalog's thinking entry for the model (see thinking.ModelCaps.from_dict) and
+    decides, for example, adaptive vs budget thinking on Claude. Raises TranslationError,
+    and nothing else, for a malformed body.
     """
     if not isinstance(body, dict):
         raise TranslationError("request body must be a JSON object")
@@ -108,6 +110,8 @@ def translate_request(
         out = dict(body)
         if dst is not Format.GEMINI:
             out["model"] = model
+        else:
+            out = backfill_function_response_names(out)
         caps = thinking.ModelCaps.from_dict(model_caps)
         return clamp_output_tokens(dst, out, caps.max_output if caps is not None else None)
     conv = parse_request(src, body)

@@ -32,6 +32,7 @@ _FINISH = {
     "tool_use": TOOL_USE,
     "pause_turn": PAUSE,
     "refusal": CONTENT_FILTER,
+    "sensitive": CONTENT_FILTER,
 }
 
 _ERROR_STATUS = {
@@ -62,6 +63,7 @@ def usage_from_claude(raw: JSONObject) -> Usage:
         output_tokens=as_int(raw.get("output_tokens")),
         cached_tokens=cached,
         cache_creation_tokens=creation,
+        cache_creation_reported="cache_creation_input_tokens" in raw,
         seen=True,
     )
 

@@ -22,6 +22,9 @@ from cliproxy.formats.responses_side.ir import (
 )
 from cliproxy.formats.sse import SSEEvent
 
+#: call items -> the field holding their arguments (a freeform tool's `input` is raw text)
+_CALLS = {"function_call": "arguments", "custom_tool_call": "input"}
+
 
 def usage_from_responses(raw: JSONObject) -> Usage:
     return openai_usage(raw, "input", "output")
@@ -81,6 +84,7 @@ class ResponsesDecoder(Decoder):
         self._reasoning: dict[ToolKey, _Reasoning] = {}
         self._text_items: set[ToolKey] = set()  # message items whose text came as deltas
         self._tools: dict[ToolKey, bool] = {}  # tool key → arguments already sent
+        self._by_call_id: dict[str, ToolKey] = {}  # a call's key, for events that lack it
         self._tools_seen = False
         self._anything = False
 
@@ -112,7 +116,7 @@ class ResponsesDecoder(Decoder):
             return
         kind = item.get("type")
         key = _key(obj, item)
-        if kind == "function_call":
+        if kind in _CALLS:
             self._start_tool(key, item)
         elif kind == "reasoning":
             self._reasoning[key] = _Reasoning(opt_str(item.get("encrypted_content")) or "")
@@ -124,6 +128,7 @@ class ResponsesDecoder(Decoder):
         self._tools[key] = False
         self._tools_seen = self._anything = True
         call_id = opt_str(item.get("call_id")) or self.new_call_id()
+        self._by_call_id[call_id] = key
         self.sink.tool_start(key, call_id, name)
         return True
 
@@ -155,16 +160,23 @@ class ResponsesDecoder(Decoder):
         self._anything = True
         self.sink.text(delta)
 
-    def _args_delta(self, obj: JSONObject) -> None:
+    def _open_call(self, obj: JSONObject) -> ToolKey:
+        """The call an argument event is for; one without id or index means the open one."""
         key = _key(obj, None)
+        if key not in self._tools and len(self._tools) == 1:
+            return next(iter(self._tools))
+        return key
+
+    def _args_delta(self, obj: JSONObject) -> None:
+        key = self._open_call(obj)
         delta = obj.get("delta")
         if key in self._tools and isinstance(delta, str) and delta:
             self._tools[key] = True
             self.sink.tool_args(key, delta)
 
     def _args_done(self, obj: JSONObject) -> None:
-        key = _key(obj, None)
-        args = obj.get("arguments")
+        key = self._open_call(obj)
+        args = obj.get("arguments", obj.get("input"))
         if self._tools.get(key) is False and isinstance(args, str) and args:
             self._tools[key] = True
             self.sink.tool_args(key, args)
@@ -200,11 +212,13 @@ class ResponsesDecoder(Decoder):
                     sink.text(text)
             self._text_items.discard(key)
             sink.block_end()
-        elif kind == "function_call":
+        elif kind in _CALLS:
+            if key not in self._tools:  # `added` named it by index or call id, `done` by id
+                key = self._by_call_id.pop(opt_str(item.get("call_id")) or "", key)
             if key not in self._tools and not self._start_tool(key, item):
                 return
             if self._tools.pop(key) is False:
-                args = item.get("arguments")
+                args = item.get(_CALLS[kind])
                 if isinstance(args, str) and args:
                     sink.tool_args(key, args)
             sink.tool_end(key)
@@ -256,6 +270,8 @@ _HANDLERS = {
     "response.refusal.delta": ResponsesDecoder._text_delta,
     "response.function_call_arguments.delta": ResponsesDecoder._args_delta,
     "response.function_call_arguments.done": ResponsesDecoder._args_done,
+    "response.custom_tool_call_input.delta": ResponsesDecoder._args_delta,
+    "response.custom_tool_call_input.done": ResponsesDecoder._args_done,
     "response.output_item.done": ResponsesDecoder._item_done,
     "response.completed": ResponsesDecoder._completed,
     "response.incomplete": ResponsesDecoder._completed,
@@ -273,6 +289,8 @@ def _key(obj: JSONObject, item: JSONObject | None) -> ToolKey:
     if isinstance(item_id, str) and item_id:
         return item_id
     index: ToolKey = obj.get("output_index")
+    if index is None and item is not None:
+        index = opt_str(item.get("call_id"))  # neither id nor index: the call id tells apart
     return index
 
 
@@ -292,8 +310,8 @@ def message_from_responses(body: JSONObject, *, nonce: str | None = None) -> Mes
             msg.add_thinking(summary_text(item), opt_str(item.get("encrypted_content")) or "")
         elif kind == "message":
             msg.add_text(message_text(item))
-        elif kind == "function_call":
-            args = item.get("arguments")
+        elif kind in _CALLS:
+            args = item.get(_CALLS[kind])
             msg.blocks.append(
                 ToolCallBlock(
                     id=opt_str(item.get("call_id")) or opt_str(item.get("id")) or "",

@@ -39,8 +39,15 @@ def chat_usage(usage: Usage) -> JSONObject:
         "completion_tokens": usage.output_tokens,
         "total_tokens": usage.total_tokens,
     }
+    details: JSONObject = {}
     if usage.cached_tokens:
-        out["prompt_tokens_details"] = {"cached_tokens": usage.cached_tokens}
+        details["cached_tokens"] = usage.cached_tokens
+    if usage.cache_creation_tokens or usage.cache_creation_reported:
+        # CLIProxyAPI's field for the prompt tokens written to the cache (Claude, Codex)
+        details.setdefault("cached_tokens", usage.cached_tokens)
+        details["cached_creation_tokens"] = usage.cache_creation_tokens
+    if details:
+        out["prompt_tokens_details"] = details
     if usage.reasoning_tokens:
         out["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
     return out

@@ -45,6 +45,8 @@ class Usage:
     cache_creation_tokens: int = 0
     reasoning_tokens: int = 0
     seen: bool = False
+    #: the provider gave a cache-write figure (even 0): Chat usage then carries it
+    cache_creation_reported: bool = False
 
     @property
     def total_tokens(self) -> int:
@@ -63,6 +65,7 @@ class Usage:
         self.output_tokens = other.output_tokens
         self.cached_tokens = other.cached_tokens
         self.cache_creation_tokens = other.cache_creation_tokens
+        self.cache_creation_reported = other.cache_creation_reported
         self.reasoning_tokens = other.reasoning_tokens
         self.seen = other.seen
 
@@ -97,11 +100,25 @@ def openai_usage(raw: JSONObject, prompt: str, completion: str) -> Usage:
         cached_tokens=as_int(in_details.get("cached_tokens"))
         if isinstance(in_details, dict)
         else 0,
+        cache_creation_tokens=_cache_write(in_details),
+        cache_creation_reported=isinstance(in_details, dict)
+        and any(k in in_details for k in _CACHE_WRITE),
         reasoning_tokens=as_int(out_details.get("reasoning_tokens"))
         if isinstance(out_details, dict)
         else 0,
         seen=True,
     )
+
+
+def _cache_write(details: JSON) -> int:
+    """Prompt tokens written to the cache: Responses' `cache_write_tokens` (Codex), or the
+    `cached_creation_tokens` CLIProxyAPI puts in Chat usage."""
+    if not isinstance(details, dict):
+        return 0
+    return sum(as_int(details.get(k)) for k in _CACHE_WRITE)
+
+
+_CACHE_WRITE = ("cache_write_tokens", "cached_creation_tokens")
 
 
 def dumps(obj: JSON) -> bytes:
