@@ -263,6 +263,7 @@ def emit(
     names = call_names(messages)
     contents: list[JSONObject] = []
     last_calls: list[str] = []
+    separate = False  # the last content is a standalone turn
     for msg in coalesce(messages):
         if msg.role == "user":
             parts = _user_parts(msg.parts, last_calls, names)
@@ -273,10 +274,11 @@ def emit(
             role = "model"
         if not parts:
             continue
-        if contents and contents[-1]["role"] == role:
+        if contents and contents[-1]["role"] == role and not (msg.standalone or separate):
             contents[-1]["parts"].extend(parts)
         else:
             contents.append({"role": role, "parts": parts})
+        separate = msg.standalone
     if contents and contents[-1]["role"] == "model":
         # Gemini answers a trailing unanswered call with an empty response: leave it out.
         kept = [p for p in contents[-1]["parts"] if "functionCall" not in p]

@@ -73,6 +73,9 @@ Part = Text | Media | ToolCall | ToolResult | Thinking
 class Message:
     role: str  # "system" | "user" | "assistant"
     parts: list[Part]
+    #: a turn of its own, never merged with its neighbours (a Claude client's mid-conversation
+    #: system message, carried as a user `<system-reminder>` turn: see system_reminder)
+    standalone: bool = False
 
 
 @dataclass
@@ -129,6 +132,8 @@ class Conversation:
     response_format: ResponseFormat | None = None
     reasoning: Reasoning | None = None
     user: str | None = None
+    #: an OpenAI processing tier ("priority", ...); Claude clients' `speed: fast` is priority
+    service_tier: str | None = None
 
 
 def coalesce(messages: list[Message]) -> list[Message]:
@@ -139,10 +144,15 @@ def coalesce(messages: list[Message]) -> list[Message]:
     """
     out: list[Message] = []
     for msg in messages:
-        if out and msg.role != "system" and out[-1].role == msg.role:
+        if (
+            out
+            and msg.role != "system"
+            and out[-1].role == msg.role
+            and not (msg.standalone or out[-1].standalone)
+        ):
             out[-1] = Message(msg.role, out[-1].parts + msg.parts)
         else:
-            out.append(Message(msg.role, list(msg.parts)))
+            out.append(Message(msg.role, list(msg.parts), msg.standalone))
     for msg in out:
         if msg.role == "user":
             results = [p for p in msg.parts if isinstance(p, ToolResult)]
@@ -221,6 +231,19 @@ def hoist_system(conv: Conversation) -> tuple[list[Text], list[Message]]:
         # instructions become it (Go's Gemini translator does the same for a lone system message).
         return [], [Message("user", list(system))]
     return system, rest
+
+
+def system_reminder(texts: list[str]) -> Message | None:
+    """A Claude client's mid-conversation system message as the user turn other targets get.
+
+    The Messages API has no system role inside `messages`; Claude Code sends one anyway. For
+    other providers it becomes a user turn of its own, the text inside `<system-reminder>`
+    tags as Claude Code itself writes reminders (CLIProxyAPI does the same); None when empty.
+    """
+    text = "\n".join(t for t in texts if t)
+    if not text.strip():
+        return None
+    return Message("user", [Text(f"<system-reminder>\n{text}\n</system-reminder>")], True)
 
 
 def call_names(messages: list[Message]) -> dict[str, str]:

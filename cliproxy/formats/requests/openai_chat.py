@@ -16,6 +16,7 @@ from cliproxy.formats.requests._wire import (
     audio_mime,
     content_items,
     data_url,
+    default_filename,
     function_of,
     get,
     json_text,
@@ -168,6 +169,7 @@ def _read_settings(conv: Conversation, body: JSONObject) -> None:
     # Claude-minded clients name the end user in `metadata.user_id` (CLIProxyAPI keeps it)
     conv.user = as_str(body.get("user")) or as_str(get(body.get("metadata"), "user_id"))
     conv.response_format = openai_response_format(body.get("response_format"), nested=True)
+    conv.service_tier = as_str(body.get("service_tier"))
 
 
 def _thought_signature(tool_call: JSONObject) -> str | None:
@@ -213,6 +215,9 @@ def _parse_content_part(item: JSONObject, kind: JSON) -> Part | None:
         image = item.get("image_url")
         url = image.get("url") if isinstance(image, dict) else image
         detail = as_str(get(image, "detail"))
+        file_id = as_str(get(image, "file_id"))
+        if file_id and not url:  # an uploaded image, as Responses' input_image takes it
+            return Media("image", file_id=file_id, detail=detail)
         return media_from_url("image", url, detail=detail)
     if kind == "input_audio":
         audio = item.get("input_audio")
@@ -230,6 +235,8 @@ def _parse_content_part(item: JSONObject, kind: JSON) -> Part | None:
         if as_str(f.get("file_id")):
             mime = mime_from_name(filename)
             return Media(kind_of_mime(mime), mime, file_id=f["file_id"], filename=filename)
+        if as_str(f.get("file_url")):
+            return media_from_url("document", f["file_url"], filename=filename)
     return None
 
 
@@ -394,7 +401,7 @@ def _user_part(part: Text | Media) -> JSONObject:
         f: JSONObject = {}
         if part.data is not None:
             f["file_data"] = data_url(part.mime, part.data)
-            f["filename"] = part.filename or _default_filename(part.mime)
+            f["filename"] = part.filename or default_filename(part.mime)
         else:
             f["file_id"] = part.file_id
             if part.filename:
@@ -404,11 +411,6 @@ def _user_part(part: Text | Media) -> JSONObject:
         return {"type": "file", "file": {"file_id": part.file_id}}
     fallback = media_fallback_text(part)
     return {"type": "text", "text": fallback.text}
-
-
-def _default_filename(mime: str | None) -> str:
-    sub = (mime or "application/octet-stream").split("/", 1)[-1]
-    return "document." + {"plain": "txt", "octet-stream": "bin"}.get(sub, sub)
 
 
 def _emit_assistant(parts: list[Part]) -> JSONObject:
