@@ -190,6 +190,35 @@ def unique_call_ids(messages: list[Message]) -> None:
                     part.id = latest[part.id]
 
 
+def dedupe_results(messages: list[Message]) -> None:
+    """Keep, in place, one result per call: the last one sent, where the first one stood.
+
+    A client that retried a tool sends a second result for the same call (after unique_call_ids
+    a repeated id means the same call); Claude and the Responses API refuse two results for
+    one call, and Gemini would pair the spare with nothing.
+    """
+    last: dict[str, ToolResult] = {}
+    for msg in messages:
+        for part in msg.parts:
+            if isinstance(part, ToolResult) and part.id:
+                last[part.id] = part
+    placed: set[str] = set()
+    emptied: list[Message] = []
+    for msg in messages:
+        kept: list[Part] = []
+        for part in msg.parts:
+            if isinstance(part, ToolResult) and part.id in last:
+                if part.id in placed:
+                    continue
+                placed.add(part.id)
+                part = last[part.id]
+            kept.append(part)
+        if msg.parts and not kept:
+            emptied.append(msg)
+        msg.parts = kept
+    messages[:] = [m for m in messages if not any(m is e for e in emptied)]
+
+
 def orphan_results_as_text(messages: list[Message]) -> None:
     """Turn, in place, tool results that answer no call of the latest assistant turn into text.
 

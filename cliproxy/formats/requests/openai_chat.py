@@ -157,7 +157,10 @@ def _read_settings(conv: Conversation, body: JSONObject) -> None:
     """Sampling, limits and output format from the top level of the body into `conv`."""
     if isinstance(body.get("parallel_tool_calls"), bool):
         conv.parallel_tool_calls = body["parallel_tool_calls"]
-    conv.max_tokens = as_int(body.get("max_completion_tokens")) or as_int(body.get("max_tokens"))
+    # both present: `max_tokens` wins (CLIProxyAPI reads them in that order)
+    conv.max_tokens = as_int(body.get("max_tokens"))
+    if conv.max_tokens is None:
+        conv.max_tokens = as_int(body.get("max_completion_tokens"))
     conv.temperature = as_number(body.get("temperature"))
     conv.top_p = as_number(body.get("top_p"))
     conv.top_k = as_int(body.get("top_k"))
