@@ -235,8 +235,27 @@ def test_dangling_call_is_left_out_and_names_are_sanitised():
         "tools": [{"type": "function", "function": {"name": "9 bad/name"}}],
     }
     out = translate_request(Format.OPENAI_CHAT, Format.GEMINI, chat, model="g", stream=False)
-    assert out["contents"][-1] == {"role": "model", "parts": [{"text": "calling"}]}
+    # the whole trailing model turn goes (a prefill Gemini does not take), not only the call
+    assert out["contents"] == [{"role": "user", "parts": [{"text": "go"}]}]
     assert out["tools"][0]["functionDeclarations"][0]["name"] == "_9_bad_name"
+    chat["messages"][1] = {"role": "assistant", "content": "Sure, the answer is"}
+    out = translate_request(Format.OPENAI_CHAT, Format.GEMINI, chat, model="g", stream=False)
+    assert [c["role"] for c in out["contents"]] == ["user"]
+    lone = {"messages": [{"role": "assistant", "content": "hello"}]}
+    out = translate_request(Format.OPENAI_CHAT, Format.GEMINI, lone, model="g", stream=False)
+    assert out["contents"] == [{"role": "model", "parts": [{"text": "hello"}]}]
+
+
+def test_video_reaches_gemini_and_openai_compatible_servers():
+    video = {"type": "video_url", "video_url": {"url": "data:video/mp4;base64,AAAA"}}
+    chat = {"messages": [{"role": "user", "content": [video, {"type": "text", "text": "what?"}]}]}
+    out = translate_request(Format.OPENAI_CHAT, Format.GEMINI, chat, model="g", stream=False)
+    assert out["contents"][0]["parts"] == [
+        {"inlineData": {"mimeType": "video/mp4", "data": "AAAA"}},
+        {"text": "what?"},
+    ]
+    back = translate_request(Format.GEMINI, Format.OPENAI_CHAT, out, model="o", stream=False)
+    assert back["messages"][0]["content"][0] == video
 
 
 def test_gemini_cli_envelope_is_unwrapped():

@@ -121,6 +121,8 @@ def kind_of_mime(mime: str | None) -> str:
         return "image"
     if mime and mime.startswith("audio/"):
         return "audio"
+    if mime and mime.startswith("video/"):
+        return "video"
     return "document"
 
 

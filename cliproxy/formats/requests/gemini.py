@@ -279,13 +279,12 @@ def emit(
         else:
             contents.append({"role": role, "parts": parts})
         separate = msg.standalone
-    if contents and contents[-1]["role"] == "model":
-        # Gemini answers a trailing unanswered call with an empty response: leave it out.
-        kept = [p for p in contents[-1]["parts"] if "functionCall" not in p]
-        if kept:
-            contents[-1]["parts"] = kept
-        else:
-            contents.pop()
+    if len(contents) > 1 and contents[-1]["role"] == "model":
+        # A trailing model turn (an assistant prefill, or a call nobody answered) is left
+        # out: Gemini wants a conversation to end with a user turn or function response,
+        # and has no prefill. (A conversation of one model turn is left as it is: without
+        # it there would be nothing to send.)
+        contents.pop()
 
     body: JSONObject = {"contents": contents}
     texts = [{"text": t.text} for t in system if t.text]

@@ -32,7 +32,7 @@ class Media:
     Exactly one of `data`, `url`, `file_id` is normally set.
     """
 
-    kind: str  # "image" | "document" | "audio"
+    kind: str  # "image" | "document" | "audio" | "video"
     mime: str | None = None
     data: str | None = None  # base64, no data: prefix
     url: str | None = None

@@ -222,6 +222,9 @@ def _parse_content_part(item: JSONObject, kind: JSON) -> Part | None:
         if file_id and not url:  # an uploaded image, as Responses' input_image takes it
             return Media("image", file_id=file_id, detail=detail)
         return media_from_url("image", url, detail=detail)
+    if kind == "video_url":  # not OpenAI's, but vLLM-style servers and CLIProxyAPI take it
+        video = item.get("video_url")
+        return media_from_url("video", video.get("url") if isinstance(video, dict) else video)
     if kind == "input_audio":
         audio = item.get("input_audio")
         data = as_str(get(audio, "data"))
@@ -395,6 +398,9 @@ def _user_part(part: Text | Media) -> JSONObject:
         if part.detail:
             image["detail"] = part.detail
         return {"type": "image_url", "image_url": image}
+    if part.kind == "video" and (part.data is not None or part.url):
+        url = data_url(part.mime, part.data) if part.data is not None else part.url
+        return {"type": "video_url", "video_url": {"url": url}}
     if part.kind == "audio" and part.data is not None:
         return {
             "type": "input_audio",

@@ -443,7 +443,7 @@ def _input_part(part: Text | Media) -> JSONObject:
             out["image_url"] = data_url(part.mime, part.data) if part.data is not None else part.url
         out["detail"] = part.detail or "auto"
         return out
-    if part.kind == "document" and (part.data is not None or part.url or part.file_id):
+    if part.kind in ("document", "video") and (part.data is not None or part.url or part.file_id):
         out = {"type": "input_file"}
         if part.data is not None:
             out["file_data"] = data_url(part.mime, part.data)
