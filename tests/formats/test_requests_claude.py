@@ -348,3 +348,30 @@ def test_claude_passthrough_only_sets_model():
 def test_bad_claude_bodies(body):
     with pytest.raises(TranslationError):
         translate_request(Format.CLAUDE, Format.OPENAI_CHAT, body, model="o", stream=False)
+
+
+@pytest.mark.parametrize("signature", [None, ""])
+def test_unsigned_thinking_goes_to_chat_as_reasoning_content(signature):
+    thinking = {"type": "thinking", "thinking": "prior reasoning"}
+    if signature is not None:
+        thinking["signature"] = signature
+    body = {
+        "stop_sequences": ["</block>"],
+        "messages": [
+            {"role": "user", "content": "read it"},
+            {
+                "role": "assistant",
+                "content": [
+                    thinking,
+                    {"type": "tool_use", "id": "c1", "name": "Read", "input": {}},
+                ],
+            },
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": "c1", "content": "ok"}],
+            },
+        ],
+    }
+    out = translate_request(Format.CLAUDE, Format.OPENAI_CHAT, body, model="ds", stream=False)
+    assert out["messages"][1]["reasoning_content"] == "prior reasoning"
+    assert out["stop"] == ["</block>"]  # a list, even of one

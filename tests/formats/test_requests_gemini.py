@@ -146,7 +146,7 @@ def test_gemini_to_chat_and_responses():
     tool_msgs = [m for m in chat["messages"] if m["role"] == "tool"]
     assert [m["tool_call_id"] for m in tool_msgs] == [c["id"] for c in assistant["tool_calls"]]
     assert chat["reasoning_effort"] == "medium"
-    assert chat["top_k"] == 40 and chat["stop"] == "END" and chat["max_tokens"] == 4096
+    assert chat["top_k"] == 40 and chat["stop"] == ["END"] and chat["max_tokens"] == 4096
     assert chat["tool_choice"] == "auto"
     assert chat["response_format"]["type"] == "json_schema"
 
@@ -381,3 +381,40 @@ def test_gemini_to_gemini_fills_empty_function_response_names_from_the_calls():
         ]
         is untouched["contents"]
     )
+
+
+@pytest.mark.parametrize("key", ["id", "call_id", "callId"])
+def test_explicit_call_ids_reach_chat(key):
+    body = {
+        "contents": [
+            {"role": "user", "parts": [{"text": "look"}]},
+            {
+                "role": "model",
+                "parts": [{"functionCall": {"name": "lookup", key: "call_gw_1", "args": {}}}],
+            },
+            {
+                "role": "user",
+                "parts": [
+                    {"functionResponse": {"name": "lookup", key: "call_gw_1", "response": {}}}
+                ],
+            },
+        ]
+    }
+    chat = translate_request(Format.GEMINI, Format.OPENAI_CHAT, body, model="o", stream=False)
+    assert chat["messages"][1]["tool_calls"][0]["id"] == "call_gw_1"
+    assert chat["messages"][2]["tool_call_id"] == "call_gw_1"
+
+
+def test_a_thought_only_model_turn_is_not_an_empty_assistant_message():
+    body = {
+        "contents": [
+            {"role": "user", "parts": [{"text": "hi"}]},
+            {"role": "model", "parts": [{"thought": True, "text": "hmm", "thoughtSignature": "x"}]},
+            {"role": "user", "parts": [{"text": "continue"}]},
+        ]
+    }
+    chat = translate_request(Format.GEMINI, Format.OPENAI_CHAT, body, model="o", stream=False)
+    assert chat["messages"] == [
+        {"role": "user", "content": "hi"},
+        {"role": "user", "content": "continue"},
+    ]

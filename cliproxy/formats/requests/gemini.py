@@ -132,18 +132,24 @@ def _parse_content_part(raw: JSONObject, model: bool, ids: _CallIds) -> Part | N
     if isinstance(call, dict) and model:
         name = as_str(call.get("name")) or ""
         args = args_text(call.get("args"))
-        call_id = ids.call(name, args, as_str(call.get("id")))
+        call_id = ids.call(name, args, _given_id(call))
         sig = as_str(get(raw, "thoughtSignature", "thought_signature"))
         return ToolCall(call_id, name, args, sig)
     if isinstance(response, dict) and not model:
         name = as_str(response.get("name")) or ""
-        call_id = ids.response(name, as_str(response.get("id")))
+        call_id = ids.response(name, _given_id(response))
         content_parts, is_error = _response_content(response.get("response"))
         return ToolResult(call_id, name, content_parts, is_error)
     part = _parse_part(raw)
     if part is not None and (model or not isinstance(part, Thinking)):
         return part
     return None
+
+
+def _given_id(part: JSONObject) -> str | None:
+    """The id a client gave a functionCall or functionResponse: Gemini's `id`, or the
+    `call_id`/`callId` some gateways put there to carry an OpenAI call id through."""
+    return as_str(get(part, "id", "callId", "call_id")) or None
 
 
 def _read_generation_config(conv: Conversation, gen: JSON) -> None:

@@ -309,7 +309,11 @@ def emit(
         elif msg.role == "user":
             messages.extend(_emit_user(msg.parts))
         else:
-            messages.append(_emit_assistant(msg.parts))
+            assistant = _emit_assistant(msg.parts)
+            # a turn with nothing left to say (only another provider's hidden thoughts) is
+            # left out rather than sent as an empty assistant message
+            if assistant["content"] or len(assistant) > 2:
+                messages.append(assistant)
 
     body: JSONObject = {"model": model, "messages": messages, "stream": stream}
     if stream:
@@ -332,7 +336,7 @@ def emit(
     # top_k is not OpenAI's, but CLIProxyAPI sends it and OpenAI-compatible servers take it.
     _put(body, "top_k", conv.top_k)
     if conv.stop:
-        body["stop"] = conv.stop[0] if len(conv.stop) == 1 else list(conv.stop)
+        body["stop"] = list(conv.stop)
     _put(body, "n", conv.n)
     _put(body, "seed", conv.seed)
     _put(body, "presence_penalty", conv.presence_penalty)
@@ -431,12 +435,15 @@ def _emit_assistant(parts: list[Part]) -> JSONObject:
     else:
         # null beside tool calls is what the OpenAI SDKs themselves send back
         msg["content"] = None if calls else ""
+    # Unsigned thinking (a DeepSeek or Kimi answer a Claude client replays, with an empty
+    # signature) goes back as reasoning_content, which those servers want with a tool-call
+    # turn; another provider's signed thinking means nothing here.
     reasoning = [
         p.text
         for p in parts
         if isinstance(p, Thinking)
         and p.text
-        and (p.signature is None or signature_provider(p.signature)[0] == "openai")
+        and (not p.signature or signature_provider(p.signature)[0] == "openai")
     ]
     if reasoning:
         msg["reasoning_content"] = "\n\n".join(reasoning)
