@@ -35,7 +35,7 @@ from cliproxy.routing.classify import (
     AttemptFailure,
     is_model_unsupported,
     is_request_invalid,
-    parse_retry_after,
+    retry_hint,
 )
 from cliproxy.routing.results import (
     BootstrapSink,
@@ -212,7 +212,8 @@ class Attempt:
             raise
         except Exception:
             raw = b""
-        retry_after = parse_retry_after(response.headers, raw, self.services.clock.seconds())
+        hint = retry_hint(response.headers, raw, self.services.clock.seconds())
+        retry_after = hint.seconds
         invalid = is_request_invalid(status, raw)
         if not invalid:
             cooldown = self.pool.mark_failure(
@@ -221,6 +222,7 @@ class Attempt:
                 status,
                 retry_after,
                 model_unsupported=is_model_unsupported(status, raw),
+                reason=hint.reason,
             )
             log.info(
                 "upstream {cred} answered {status} for {model}; resting {cooldown:.0f}s",
