@@ -289,7 +289,6 @@ def test_upstream_style_config_loads_without_warnings(monkeypatch, tmp_path):
         "codex-header-defaults",
         "payload",
         "ws-auth",
-        "streaming.bootstrap-retries",
     }
     assert config.host == "" and config.port == 8317
     assert config.api_keys == ("sk-client-one-1111", "sk-client-two-2222")
