@@ -145,7 +145,7 @@ class Attempt:
 
     def _call(self, body: dict[str, Any]) -> UpstreamCall | AttemptFailure:
         try:
-            return self.executor.build(
+            call = self.executor.build(
                 self.cred,
                 model=self.model,
                 body=body,
@@ -156,6 +156,11 @@ class Attempt:
                 # client's answer (a JSON array when its alt is not sse)
                 alt=None,
             )
+            defaults = {
+                "claude": self.config.claude_header_defaults,
+                "codex": self.config.codex_header_defaults,
+            }.get(self.executor.provider, ())
+            return self.executor.with_header_defaults(call, self.cred, self.req.headers, defaults)
         except (UnsupportedAction, UpstreamConfigError) as e:
             log.warn(
                 "credential {cred} cannot serve {model}: {error}",

@@ -28,9 +28,14 @@ def test_check_config_prints_them(tmp_path, capsys):
     from cliproxy.cli import check_config
 
     path = tmp_path / "config.yaml"
-    path.write_text("host: 127.0.0.1\nport: 8317\nclaude-header-defaults: {user-agent: x}\n")
+    path.write_text(
+        "host: 127.0.0.1\nport: 8317\n"
+        "claude-header-defaults: {user-agent: x, stabilize-device-profile: true}\n"
+    )
     assert check_config(str(path)) == 0
-    assert "accepted but not supported: claude-header-defaults" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "accepted but not supported: claude-header-defaults.stabilize-device-profile" in err
+    assert "claude-header-defaults.user-agent" not in err
 
 
 def test_inert_keys_have_no_reader_outside_the_config_package():
