@@ -64,8 +64,6 @@ KEPT_KEYS: dict[str, tuple[type, ...]] = {
     "codex": (dict,),
     "antigravity-signature-cache-enabled": (bool,),
     "antigravity-signature-bypass-strict": (bool,),
-    "claude-header-defaults": (dict,),
-    "codex-header-defaults": (dict,),
     "payload": (dict,),
     # Newer CLIProxyAPI releases; accepted so their configs load without noise.
     "save-cooldown-status": (bool,),
@@ -217,6 +215,31 @@ def _streaming(sec: Section) -> Streaming:
     )
 
 
+#: `claude-header-defaults` keys that set a header (upstream/claude.py names which)
+CLAUDE_HEADER_KEYS = ("user-agent", "package-version", "runtime-version", "os", "arch", "timeout")
+
+
+def _header_values(sec: Section, keys: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    out = []
+    for key in keys:
+        value = sec.string(key)
+        if "\r" in value or "\n" in value:
+            raise sec.error(key, "a header value must be on one line")
+        if value:
+            out.append((key, value))
+    return tuple(out)
+
+
+def _claude_headers(sec: Section) -> tuple[tuple[str, str], ...]:
+    sec.keep("timezone", str)
+    sec.keep("stabilize-device-profile", bool)
+    return _header_values(sec, CLAUDE_HEADER_KEYS)
+
+
+def _codex_headers(sec: Section) -> tuple[tuple[str, str], ...]:
+    return _header_values(sec, ("user-agent", "beta-features"))
+
+
 def _limits(sec: Section) -> Limits:
     default = Limits()
     return Limits(
@@ -275,6 +298,8 @@ def _read(top: Section, source_path: str, raw: dict[str, object]) -> Config:
         max_retry_interval=top.seconds("max-retry-interval", 0),
         disable_cooling=cooling,
         nonstream_keepalive_interval=top.seconds("nonstream-keepalive-interval", 0),
+        claude_header_defaults=_subsection(top, "claude-header-defaults", _claude_headers),
+        codex_header_defaults=_subsection(top, "codex-header-defaults", _codex_headers),
         routing=_subsection(top, "routing", _routing),
         model_catalog=_subsection(top, "model-catalog", _model_catalog),
         streaming=_subsection(top, "streaming", _streaming),

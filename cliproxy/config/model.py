@@ -337,6 +337,10 @@ class Config:
     max_retry_interval: float = 0
     disable_cooling: bool = False
     nonstream_keepalive_interval: float = 0
+    #: `claude-header-defaults`: (YAML key, value) pairs, e.g. ("user-agent", "claude-cli/…")
+    claude_header_defaults: tuple[tuple[str, str], ...] = ()
+    #: `codex-header-defaults`: (YAML key, value) pairs (`user-agent`, `beta-features`)
+    codex_header_defaults: tuple[tuple[str, str], ...] = ()
     routing: Routing = Routing()
     model_catalog: ModelCatalogConfig = ModelCatalogConfig()
     streaming: Streaming = Streaming()

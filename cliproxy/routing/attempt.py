@@ -35,7 +35,7 @@ from cliproxy.routing.classify import (
     AttemptFailure,
     is_model_unsupported,
     is_request_invalid,
-    parse_retry_after,
+    retry_hint,
 )
 from cliproxy.routing.results import (
     BootstrapSink,
@@ -145,7 +145,7 @@ class Attempt:
 
     def _call(self, body: dict[str, Any]) -> UpstreamCall | AttemptFailure:
         try:
-            return self.executor.build(
+            call = self.executor.build(
                 self.cred,
                 model=self.model,
                 body=body,
@@ -156,6 +156,11 @@ class Attempt:
                 # client's answer (a JSON array when its alt is not sse)
                 alt=None,
             )
+            defaults = {
+                "claude": self.config.claude_header_defaults,
+                "codex": self.config.codex_header_defaults,
+            }.get(self.executor.provider, ())
+            return self.executor.with_header_defaults(call, self.cred, self.req.headers, defaults)
         except (UnsupportedAction, UpstreamConfigError) as e:
             log.warn(
                 "credential {cred} cannot serve {model}: {error}",
@@ -212,7 +217,8 @@ class Attempt:
             raise
         except Exception:
             raw = b""
-        retry_after = parse_retry_after(response.headers, raw, self.services.clock.seconds())
+        hint = retry_hint(response.headers, raw, self.services.clock.seconds())
+        retry_after = hint.seconds
         invalid = is_request_invalid(status, raw)
         if not invalid:
             cooldown = self.pool.mark_failure(
@@ -221,6 +227,7 @@ class Attempt:
                 status,
                 retry_after,
                 model_unsupported=is_model_unsupported(status, raw),
+                reason=hint.reason,
             )
             log.info(
                 "upstream {cred} answered {status} for {model}; resting {cooldown:.0f}s",

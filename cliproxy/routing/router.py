@@ -3,7 +3,9 @@
 
 It resolves the model, asks the pool for the credentials in the order to try them, runs
 one `Attempt` per credential until one answers, and, when a whole round fails, waits out
-the shortest cooldown (within `request-retry`) before another round.
+the shortest cooldown (within `request-retry`) before another round. A stream whose round
+failed before any byte reached the client is first re-run at once, up to
+`streaming.bootstrap-retries` times (core.md §1.7).
 """
 
 from __future__ import annotations
@@ -25,6 +27,17 @@ from cliproxy.upstream.http import UpstreamHTTP
 from cliproxy.usage import UsageBook
 
 log = Logger()
+
+#: failures a streaming request's bootstrap retry re-runs (core.md §1.7): no answer, the
+#: account refused, timed out or rate-limited, upstream trouble
+BOOTSTRAP_STATUSES = frozenset({0, 401, 402, 403, 408, 429})
+
+
+def bootstrap_retryable(failure: AttemptFailure) -> bool:
+    """Whether a round that failed before the client saw anything is worth re-running."""
+    if failure.request_invalid:
+        return False
+    return failure.status in BOOTSTRAP_STATUSES or failure.status >= 500
 
 
 class Router:
@@ -72,10 +85,22 @@ class Router:
         except SelectionError as e:
             raise selection_error(e) from e
         round_number = 0
+        bootstrap = config.streaming.bootstrap_retries if req.stream else 0
+        outcome = await self._round(req, resolution, config)
         while True:
-            outcome = await self._round(req, resolution, config)
             if not isinstance(outcome, AttemptFailure):
                 return outcome
+            if bootstrap > 0 and bootstrap_retryable(outcome):
+                bootstrap -= 1
+                log.info(
+                    "stream for {model} failed before its first byte ({status}); "
+                    "bootstrap retry, {left} left",
+                    model=req.model,
+                    status=outcome.status,
+                    left=bootstrap,
+                )
+                outcome = await self._round(req, resolution, config, fallback=outcome)
+                continue
             delay = self.pool.retry_delay(
                 resolution.candidates,
                 round_number,
@@ -95,14 +120,25 @@ class Router:
             )
             await task.deferLater(self.reactor, delay, lambda: None)
             round_number += 1
+            outcome = await self._round(req, resolution, config)
 
     async def _round(
-        self, req: ClientRequest, resolution: Resolution, config: Config
+        self,
+        req: ClientRequest,
+        resolution: Resolution,
+        config: Config,
+        fallback: AttemptFailure | None = None,
     ) -> JSONResult | StreamResult | AttemptFailure:
-        """One pass over the ready credentials: the first answer, or the last failure."""
+        """One pass over the ready credentials: the first answer, or the last failure.
+
+        `fallback` is the failure a bootstrap retry repeats: when no credential is ready
+        for it (all resting after that failure), that failure stands.
+        """
         try:
             ordered = self.pool.order(resolution.candidates, resolution.base_model)
         except SelectionError as e:
+            if fallback is not None:
+                return fallback
             raise selection_error(e) from e
         session = self.affinity.key_for(req.headers, req.body) if self.affinity else ""
         if session and self.affinity:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -20,7 +20,7 @@ from cliproxy.credentials.model import Credential
 from cliproxy.credentials.net import HTTPRequester
 from cliproxy.formats import Format
 from cliproxy.upstream.body import accept_encoding
-from cliproxy.upstream.headers import HeaderMap
+from cliproxy.upstream.headers import HeaderMap, lookup
 
 #: the actions an executor may be asked to build
 ACTIONS = ("generate", "count_tokens", "models", "compact")
@@ -130,6 +130,40 @@ class Executor:
             proxy_url=proxy_url,
             timeout_headers=timeout,
         )
+
+    def with_header_defaults(
+        self,
+        call: UpstreamCall,
+        cred: Credential,
+        client_headers: Mapping[str, str],
+        defaults: tuple[tuple[str, str], ...],
+    ) -> UpstreamCall:
+        """`call` with the config's `<provider>-header-defaults` applied (core.md §2.5/§2.6).
+
+        `defaults` are (YAML key, value) pairs; each key in `header_defaults` replaces the
+        executor's built-in value of its header, unless the client's own value is kept
+        (`keeps_client_header`) or the credential's `headers:` set it.
+        """
+        table = self.header_defaults
+        if not defaults or not table or call.action == "models":
+            return call
+        own = {name.lower() for name, _ in cred.headers}
+        headers = HeaderMap(call.headers)
+        for key, value in defaults:
+            name = table.get(key)
+            if name is None or name.lower() in own:
+                continue
+            if self.keeps_client_header(client_headers, name) and lookup(client_headers, name):
+                continue
+            headers[name] = value
+        return replace(call, headers=headers.to_dict())
+
+    #: `<provider>-header-defaults` YAML key -> the header it sets (empty: none apply)
+    header_defaults: Mapping[str, str] = {}
+
+    def keeps_client_header(self, client_headers: Mapping[str, str], name: str) -> bool:
+        """Whether the client's own value of header `name` wins over a configured default."""
+        return True
 
     # -- helpers for subclasses ----------------------------------------------------------
 

@@ -58,6 +58,17 @@ CLIENT_DEFAULTS = (
 )
 
 
+#: `claude-header-defaults` keys and the header each replaces the built-in value of
+HEADER_DEFAULTS = {
+    "user-agent": "User-Agent",
+    "package-version": "X-Stainless-Package-Version",
+    "runtime-version": "X-Stainless-Runtime-Version",
+    "os": "X-Stainless-Os",
+    "arch": "X-Stainless-Arch",
+    "timeout": "X-Stainless-Timeout",
+}
+
+
 def merge_betas(*sources: Any) -> str:
     """Comma-joined beta names from header values and body `betas` (str or list), deduplicated."""
     seen: dict[str, None] = {}
@@ -84,6 +95,7 @@ class ClaudeExecutor(Executor):
     provider = "claude"
     format = Format.CLAUDE
     kinds = ("claude-api-key",)
+    header_defaults = HEADER_DEFAULTS
 
     def build(
         self,
@@ -156,7 +168,8 @@ class ClaudeExecutor(Executor):
     def _identity(self, h: HeaderMap, client_headers: Mapping[str, str]) -> None:
         """Claude Code's client fingerprint; an API key keeps the client's own values."""
         for name, default in CLIENT_DEFAULTS:
-            h[name] = lookup(client_headers, name) or default
+            own = self.keeps_client_header(client_headers, name)
+            h[name] = (own and lookup(client_headers, name)) or default
 
     @staticmethod
     def _auth(h: HeaderMap, cred: Credential, base: str) -> None:

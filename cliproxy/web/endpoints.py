@@ -92,6 +92,22 @@ FORWARDED_HEADERS = (
     b"user-agent",
     b"openai-beta",
     b"x-stainless-helper-method",
+    # Claude Code's fingerprint, kept by Claude executors for Claude Code and API keys
+    b"x-app",
+    b"x-stainless-retry-count",
+    b"x-stainless-runtime",
+    b"x-stainless-lang",
+    b"x-stainless-timeout",
+    b"x-stainless-runtime-version",
+    b"x-stainless-package-version",
+    b"x-stainless-os",
+    b"x-stainless-arch",
+    # the Codex CLI's own headers, copied by Codex executors (core.md §2.5)
+    b"version",
+    b"originator",
+    b"x-codex-turn-metadata",
+    b"x-client-request-id",
+    b"x-codex-beta-features",
 )
 
 
