@@ -15,6 +15,7 @@ from cliproxy.credentials.net import HTTPRequester, IClientReactor
 from cliproxy.credentials.pool import CredentialPool
 from cliproxy.management.access import ManagementAccess
 from cliproxy.management.ampcode import ampcode_tree
+from cliproxy.management.api_call import APICall
 from cliproxy.management.authfiles import AuthFileDeps, auth_files_tree
 from cliproxy.management.lists import KEY_LISTS, CompatList, ConfigMap, KeyList, StringList
 from cliproxy.management.logs import logs_children
@@ -109,6 +110,7 @@ def build_management(parts: ManagementParts) -> Management:
     if parts.reactor is not None and parts.http is not None:
         logins = OAuthLogins(store, parts.reactor, parts.http, parts.authdir.scan)
         oauth_children(tree, logins)
+        tree.putChild(b"api-call", APICall(store, view.all, parts.http, parts.clock))
     tree.putChild(b"panel-status", PanelStatus(deps, view, parts.amp_routes))
     page = MetricsPage(parts.metrics, lambda inner: ManagementGate(access, inner))
     panel = PanelPage(store, parts.environ)
