@@ -21,6 +21,7 @@ from cliproxy.management.lists import KEY_LISTS, CompatList, ConfigMap, KeyList,
 from cliproxy.management.logs import logs_children
 from cliproxy.management.oauth import OAuthLogins, oauth_children
 from cliproxy.management.panel import PanelPage, PanelStatus
+from cliproxy.management.panel_fetch import PanelFetcher
 from cliproxy.management.resource import ManagementGate, Node
 from cliproxy.management.settings import (
     SCALARS,
@@ -113,7 +114,10 @@ def build_management(parts: ManagementParts) -> Management:
         tree.putChild(b"api-call", APICall(store, view.all, parts.http, parts.clock))
     tree.putChild(b"panel-status", PanelStatus(deps, view, parts.amp_routes))
     page = MetricsPage(parts.metrics, lambda inner: ManagementGate(access, inner))
-    panel = PanelPage(store, parts.environ)
+    fetcher = (
+        None if parts.http is None else PanelFetcher(lambda: store.current, parts.http, parts.clock)
+    )
+    panel = PanelPage(store, parts.environ, fetcher)
     return Management(ManagementGate(access, tree), page, panel)
 
 
