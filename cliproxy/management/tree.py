@@ -36,6 +36,7 @@ from cliproxy.management.usage import CredentialView, MetricsPage, usage_childre
 from cliproxy.management.writer import ConfigWriter
 from cliproxy.observe.metrics import Metrics
 from cliproxy.observe.statistics import UsageStatistics
+from cliproxy.registry import ModelRegistry
 from cliproxy.usage import UsageBook
 
 
@@ -57,6 +58,8 @@ class ManagementParts:
     #: for OAuth logins started from the API (none without them)
     reactor: IClientReactor | None = None
     http: HTTPRequester | None = None
+    #: the live model registry (auth-files/models)
+    registry: Callable[[], ModelRegistry] | None = None
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,7 @@ def build_management(parts: ManagementParts) -> Management:
     for key in ("oauth-excluded-models", "oauth-model-alias"):
         tree.putChild(key.encode("ascii"), ConfigMap(store, writer, key))
     tree.putChild(b"ampcode", ampcode_tree(store, writer))
-    deps = AuthFileDeps(parts.authdir, parts.pool, parts.usage, parts.clock.seconds)
+    deps = AuthFileDeps(parts.authdir, parts.pool, parts.usage, parts.clock.seconds, parts.registry)
     tree.putChild(b"auth-files", auth_files_tree(deps))
     view = CredentialView(store, parts.authdir, parts.pool, parts.clock.seconds)
     usage_children(tree, parts.statistics, view)
