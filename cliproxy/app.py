@@ -286,6 +286,7 @@ def _operations(
         _amp_routes(amp_module),
         reactor,
         serving.http,
+        lambda: serving.catalog.registry,
     )
     mount(root, build_management(parts))
     return _Operations(writer, statistics, metrics)

@@ -21,6 +21,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import Request
 
 from cliproxy.credentials.authdir import Account, AuthDir
+from cliproxy.credentials.model import Credential
 from cliproxy.credentials.pool import CredentialPool
 from cliproxy.credentials.store import MAX_FILE_BYTES, write_auth_file
 from cliproxy.management.resource import (
@@ -32,6 +33,7 @@ from cliproxy.management.resource import (
     query_all,
     read_json,
 )
+from cliproxy.registry import ModelRegistry
 from cliproxy.usage import UsageBook
 
 
@@ -54,6 +56,8 @@ class AuthFileDeps:
     pool: CredentialPool
     usage: UsageBook
     now: Callable[[], float]
+    #: the live model registry (for `auth-files/models`)
+    registry: Callable[[], ModelRegistry] | None = None
 
 
 class _AuthEndpoint(Endpoint):
@@ -278,11 +282,31 @@ class Fields(Status):
 
 
 class Models(_AuthEndpoint):
+    """GET `?name=`: the models an auth file's credentials serve now (the live registry)."""
+
     def render_GET(self, request: Request) -> bytes:
-        name = query(request, "name") or ""
+        name = (query(request, "name") or "").strip()
+        if not name:
+            raise BadRequest("name is required")
+
+        def mine(cred: Credential, _model: str = "") -> bool:
+            return cred.id == name or cred.id.startswith(name + ":")
+
         models: list[dict[str, Any]] = []
+        registry = self.deps.registry
+        if registry is not None:
+            for info in registry().list_models(mine):
+                entry: dict[str, Any] = {"id": info.id}
+                if info.display_name:
+                    entry["display_name"] = info.display_name
+                if info.providers:
+                    entry["type"] = info.providers[0]
+                if info.owned_by:
+                    entry["owned_by"] = info.owned_by
+                models.append(entry)
+            return answer(request, {"models": models})
         for cred in self.deps.authdir.credentials():
-            if cred.id == name or cred.id.startswith(name + ":"):
+            if mine(cred):
                 for m in cred.models:
                     models.append({"id": m.alias, "display_name": m.alias, "type": cred.provider})
         return answer(request, {"models": models})

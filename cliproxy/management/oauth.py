@@ -33,7 +33,7 @@ from cliproxy.credentials.oauth.callback import (
     parse_pasted,
     redirect_from_query,
 )
-from cliproxy.credentials.oauth.login import LOGIN_TIMEOUT, LoginOptions, _Flow
+from cliproxy.credentials.oauth.login import LOGIN_TIMEOUT, LoginFlow, LoginOptions
 from cliproxy.credentials.oauth.pkce import PKCE, new_state
 from cliproxy.credentials.oauth.providers import CLAUDE, CODEX, GEMINI, ProviderSpec
 from cliproxy.management.resource import BadRequest, Endpoint, answer, query, read_json
@@ -120,7 +120,7 @@ class OAuthLogins:
         return 200
 
     async def _finish(self, p: Pending, got: Redirect) -> None:
-        flow = _Flow(
+        flow = LoginFlow(
             p.spec,
             config=self.store.current,
             reactor=self.reactor,

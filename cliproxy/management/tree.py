@@ -15,11 +15,13 @@ from cliproxy.credentials.net import HTTPRequester, IClientReactor
 from cliproxy.credentials.pool import CredentialPool
 from cliproxy.management.access import ManagementAccess
 from cliproxy.management.ampcode import ampcode_tree
+from cliproxy.management.api_call import APICall
 from cliproxy.management.authfiles import AuthFileDeps, auth_files_tree
 from cliproxy.management.lists import KEY_LISTS, CompatList, ConfigMap, KeyList, StringList
 from cliproxy.management.logs import logs_children
 from cliproxy.management.oauth import OAuthLogins, oauth_children
 from cliproxy.management.panel import PanelPage, PanelStatus
+from cliproxy.management.panel_fetch import PanelFetcher
 from cliproxy.management.resource import ManagementGate, Node
 from cliproxy.management.settings import (
     SCALARS,
@@ -34,6 +36,7 @@ from cliproxy.management.usage import CredentialView, MetricsPage, usage_childre
 from cliproxy.management.writer import ConfigWriter
 from cliproxy.observe.metrics import Metrics
 from cliproxy.observe.statistics import UsageStatistics
+from cliproxy.registry import ModelRegistry
 from cliproxy.usage import UsageBook
 
 
@@ -55,6 +58,8 @@ class ManagementParts:
     #: for OAuth logins started from the API (none without them)
     reactor: IClientReactor | None = None
     http: HTTPRequester | None = None
+    #: the live model registry (auth-files/models)
+    registry: Callable[[], ModelRegistry] | None = None
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,7 @@ def build_management(parts: ManagementParts) -> Management:
     for key in ("oauth-excluded-models", "oauth-model-alias"):
         tree.putChild(key.encode("ascii"), ConfigMap(store, writer, key))
     tree.putChild(b"ampcode", ampcode_tree(store, writer))
-    deps = AuthFileDeps(parts.authdir, parts.pool, parts.usage, parts.clock.seconds)
+    deps = AuthFileDeps(parts.authdir, parts.pool, parts.usage, parts.clock.seconds, parts.registry)
     tree.putChild(b"auth-files", auth_files_tree(deps))
     view = CredentialView(store, parts.authdir, parts.pool, parts.clock.seconds)
     usage_children(tree, parts.statistics, view)
@@ -109,9 +114,13 @@ def build_management(parts: ManagementParts) -> Management:
     if parts.reactor is not None and parts.http is not None:
         logins = OAuthLogins(store, parts.reactor, parts.http, parts.authdir.scan)
         oauth_children(tree, logins)
+        tree.putChild(b"api-call", APICall(store, view.all, parts.http, parts.clock))
     tree.putChild(b"panel-status", PanelStatus(deps, view, parts.amp_routes))
     page = MetricsPage(parts.metrics, lambda inner: ManagementGate(access, inner))
-    panel = PanelPage(store, parts.environ)
+    fetcher = (
+        None if parts.http is None else PanelFetcher(lambda: store.current, parts.http, parts.clock)
+    )
+    panel = PanelPage(store, parts.environ, fetcher)
     return Management(ManagementGate(access, tree), page, panel)
 
 

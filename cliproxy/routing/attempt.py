@@ -44,6 +44,7 @@ from cliproxy.routing.results import (
     RawHeaders,
     RouteError,
     StreamResult,
+    UpstreamExchange,
 )
 from cliproxy.upstream import UnsupportedAction, UpstreamCall, UpstreamConfigError, executor_for
 from cliproxy.upstream.body import read_body
@@ -116,6 +117,7 @@ class Attempt:
         self.upstream_stream = req.stream or (
             self.executor.always_streams and req.action == "generate"
         )
+        self.exchange: UpstreamExchange | None = None  # for the request log
 
     async def run(self) -> Outcome:
         req = self.req
@@ -170,8 +172,16 @@ class Attempt:
             )
             return AttemptFailure(501, str(e).encode())
 
+    def _transcribe(self, call: UpstreamCall) -> UpstreamExchange | None:
+        if self.req.transcript is None:
+            return None
+        ex = UpstreamExchange.of(call.method, call.url, call.headers, call.body)
+        self.req.transcript.append(ex)
+        return ex
+
     async def _send(self, call: UpstreamCall) -> IResponse | AttemptFailure:
         cred, model, config = self.cred, self.model, self.config
+        ex = self.exchange = self._transcribe(call)
         self.timing.start()
         try:
             response: IResponse = await self.executor.send(
@@ -184,9 +194,11 @@ class Attempt:
             self.pool.mark_cancelled(cred, model)
             raise
         except HeaderTimeout as e:
+            UpstreamExchange.failed(ex, e)
             log.warn("upstream {cred} did not answer {model} in time", cred=cred.label, model=model)
             return AttemptFailure(504, str(e).encode())
         except Exception as e:
+            UpstreamExchange.failed(ex, e)
             log.warn(
                 "upstream {cred} unreachable for {model}: {error}",
                 cred=cred.label,
@@ -195,6 +207,8 @@ class Attempt:
             )
             self._record(502, self.req.stream)
             return AttemptFailure(502, b"upstream unreachable: " + type(e).__name__.encode())
+        if ex is not None:
+            ex.answered(response.code, response.headers.getAllRawHeaders())
         self.timing.mark_first_byte()
         return response
 
@@ -204,6 +218,8 @@ class Attempt:
         except defer.CancelledError:
             self.pool.mark_cancelled(self.cred, self.model)
             raise
+        if self.exchange is not None:
+            self.exchange.received(body)
         return body
 
     # -- a refusal -------------------------------------------------------------------------
@@ -299,7 +315,7 @@ class Attempt:
         sink = BootstrapSink()
         reader = sink.reader = deliver_stream(
             response,
-            sink.on_data,
+            sink.on_data if self.exchange is None else self.exchange.tee(sink.on_data),
             sink.on_end,
             idle_timeout=self.config.streaming.idle_timeout_seconds,
             clock=self.services.clock,

@@ -213,6 +213,7 @@ class InferenceResource(ApiResource):
         creq.client_key = state.client_key
         creq.headers = _client_headers(request)
         creq.route = answer_filter(request).route
+        creq.transcript = state.upstream  # for the request log
         state.log_fields["model"] = creq.model
         d = defer.ensureDeferred(self.backend.router.handle(creq))
         request.notifyFinish().addErrback(lambda _: d.cancel())

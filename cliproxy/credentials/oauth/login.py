@@ -45,7 +45,15 @@ from cliproxy.credentials.store import (
     write_auth_file,
 )
 
-__all__ = ["LineQueue", "LoginError", "LoginOptions", "LoginResult", "open_browser", "run_login"]
+__all__ = [
+    "LineQueue",
+    "LoginError",
+    "LoginFlow",
+    "LoginOptions",
+    "LoginResult",
+    "open_browser",
+    "run_login",
+]
 
 log = Logger()
 
@@ -152,7 +160,10 @@ def _first_of(*ds: defer.Deferred[_T]) -> defer.Deferred[_T]:
     return out
 
 
-class _Flow:
+class LoginFlow:
+    """One login's steps for `spec` (authorize URL, callback or paste, code exchange, token
+    file): `run_login` drives it from the CLI, the management API from its endpoints."""
+
     def __init__(
         self,
         spec: ProviderSpec,
@@ -485,7 +496,7 @@ async def run_login(
         LoginError: with the message to show.
     """
     options = options or LoginOptions()
-    flow = _Flow(
+    flow = LoginFlow(
         spec,
         config=config,
         reactor=reactor,
@@ -508,3 +519,7 @@ async def run_login(
     out(f"Saved {path} (mode 0600). A running cliproxy picks it up within seconds.")
     log.info("login saved {path}", path=path)
     return LoginResult(path, email, record)
+
+
+#: the former private name, for code written against it
+_Flow = LoginFlow
