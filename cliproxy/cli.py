@@ -4,9 +4,10 @@
 The daemon itself runs under twistd: `twistd -n cliproxy --config config.yaml` (Debian's
 python3-twisted names the command `twistd3`; `--help` names the one installed here).
 
-`cliproxy login claude|codex|gemini` signs in to a subscription account and saves its
-token file in `auth-dir`. CLIProxyAPI's spellings work too: `cliproxy --claude-login`,
-`--codex-login`, `--login` (Gemini), with `--project_id`, `--no-browser` and
+`cliproxy login claude|codex|gemini|antigravity|kimi` signs in to a subscription account
+and saves its token file in `auth-dir`. CLIProxyAPI's spellings work too: `cliproxy
+--claude-login`, `--codex-login`, `--login` (Gemini), `--antigravity-login`, `--kimi-login`,
+with `--project_id`, `--no-browser` and
 `--oauth-callback-port` (one or two leading dashes, as Go's flag package allows).
 """
 
@@ -23,12 +24,20 @@ from typing import Any
 from cliproxy import __version__
 
 #: CLIProxyAPI's login flags -> our provider names
-LEGACY_LOGINS = {"--claude-login": "claude", "--codex-login": "codex", "--login": "gemini"}
+LEGACY_LOGINS = {
+    "--claude-login": "claude",
+    "--codex-login": "codex",
+    "--login": "gemini",
+    "--antigravity-login": "antigravity",
+    "--kimi-login": "kimi",
+}
 #: Go's flag package takes `-name` like `--name`; these are the names we accept that way
 _GO_FLAGS = (
     "claude-login",
     "codex-login",
     "login",
+    "antigravity-login",
+    "kimi-login",
     "no-browser",
     "project_id",
     "project-id",
@@ -86,12 +95,15 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--config", "-c", default="config.yaml")
     login = sub.add_parser(
         "login",
-        help="sign in to a Claude, Codex (ChatGPT) or Google (Gemini CLI) account",
+        help="sign in to a Claude, Codex (ChatGPT), Google (Gemini CLI, Antigravity) or Kimi "
+        "account, or import a Vertex service account",
         description="Sign in to a subscription account and save its token file in auth-dir. "
         "On a machine without a browser, open the printed address elsewhere and paste the "
         "address the browser ends up on.",
     )
-    login.add_argument("provider", choices=("claude", "codex", "gemini", "vertex", "kimi"))
+    login.add_argument(
+        "provider", choices=("claude", "codex", "gemini", "antigravity", "vertex", "kimi")
+    )
     _login_options(login)
     login.add_argument(
         "--import",

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from cliproxy.credentials.model import Credential
+from cliproxy.upstream.antigravity import AntigravityExecutor
 from cliproxy.upstream.base import Executor
 from cliproxy.upstream.claude import ClaudeExecutor
 from cliproxy.upstream.claude_oauth import ClaudeOAuthExecutor
@@ -44,6 +45,7 @@ for _executor in (
     GeminiCLIExecutor(),
     VertexServiceAccountExecutor(),
     KimiExecutor(),
+    AntigravityExecutor(),
 ):
     register(_executor)
 

@@ -1,8 +1,7 @@
 """An auth-dir holding one file of every type CLIProxyAPI writes.
 
-Served: claude, codex, gemini (-> gemini-cli), vertex, kimi. Still ignored, each with one
-log line naming the file and its type: antigravity (its Cloud Code dialect is not
-implemented) and xai (its OAuth files need Grok Build's chat proxy; xai-api-key works).
+Served: claude, codex, gemini (-> gemini-cli), vertex, kimi, antigravity. Still ignored,
+with one log line naming the file and its type: xai.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from tests.fakes.vertex import service_account_json
 from tests.oauth.kit import T0, claude_file, codex_file, gemini_file, write_file
 from tests.oauth.test_authdir import logged  # noqa: F401  (fixture)
 
-UNSUPPORTED = {"antigravity", "xai"}
+UNSUPPORTED = {"xai"}
 
 
 def test_every_cliproxyapi_type_loads_or_is_named(tmp_path, logged):  # noqa: F811
@@ -33,7 +32,14 @@ def test_every_cliproxyapi_type_loads_or_is_named(tmp_path, logged):  # noqa: F8
     authdir = AuthDir(lambda: str(tmp_path), task.Clock(), OAuthEndpoints)
     authdir.scan()
     creds = authdir.credentials()
-    assert sorted(c.provider for c in creds) == ["claude", "codex", "gemini-cli", "kimi", "vertex"]
+    assert sorted(c.provider for c in creds) == [
+        "antigravity",
+        "claude",
+        "codex",
+        "gemini-cli",
+        "kimi",
+        "vertex",
+    ]
     for cred in creds:
         assert executor_for(cred).kinds  # each has its executor
     unserved = [line for line in logged if "types cliproxy does not serve" in line]
