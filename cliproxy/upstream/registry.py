@@ -17,6 +17,7 @@ from cliproxy.upstream.openai_compat import OpenAICompatExecutor
 from cliproxy.upstream.vertex import VertexExecutor
 from cliproxy.upstream.vertex_sa import VertexServiceAccountExecutor
 from cliproxy.upstream.xai import XAIExecutor
+from cliproxy.upstream.xai_oauth import XAIOAuthExecutor
 
 
 class NoExecutor(LookupError):
@@ -46,6 +47,7 @@ for _executor in (
     VertexServiceAccountExecutor(),
     KimiExecutor(),
     AntigravityExecutor(),
+    XAIOAuthExecutor(),
 ):
     register(_executor)
 

@@ -289,7 +289,7 @@ XAI = ProviderSpec(
 )
 
 PROVIDERS = {p.name: p for p in (CLAUDE, CODEX, GEMINI, ANTIGRAVITY)}
-_BY_FILE_TYPE = {p.file_type: p for p in (*PROVIDERS.values(), KIMI)}
+_BY_FILE_TYPE = {p.file_type: p for p in (*PROVIDERS.values(), KIMI, XAI)}
 
 
 def spec_for(name_or_type: str) -> ProviderSpec:
