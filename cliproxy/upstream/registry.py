@@ -14,7 +14,7 @@ from cliproxy.upstream.gemini import GeminiExecutor
 from cliproxy.upstream.gemini_cli import GeminiCLIExecutor
 from cliproxy.upstream.kimi import KimiExecutor
 from cliproxy.upstream.openai_compat import OpenAICompatExecutor
-from cliproxy.upstream.vertex import VertexExecutor
+from cliproxy.upstream.vertex_key import VertexKeyExecutor
 from cliproxy.upstream.vertex_sa import VertexServiceAccountExecutor
 from cliproxy.upstream.xai import XAIExecutor
 from cliproxy.upstream.xai_oauth import XAIOAuthExecutor
@@ -36,7 +36,7 @@ def register(executor: Executor) -> None:
 for _executor in (
     ClaudeExecutor(),
     GeminiExecutor(),
-    VertexExecutor(),
+    VertexKeyExecutor(),
     CodexExecutor(),
     OpenAICompatExecutor(),
     XAIExecutor(),
