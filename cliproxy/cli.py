@@ -4,10 +4,11 @@
 The daemon itself runs under twistd: `twistd -n cliproxy --config config.yaml` (Debian's
 python3-twisted names the command `twistd3`; `--help` names the one installed here).
 
-`cliproxy login claude|codex|gemini` signs in to a subscription account and saves its
-token file in `auth-dir`. CLIProxyAPI's spellings work too: `cliproxy --claude-login`,
-`--codex-login`, `--login` (Gemini), with `--project_id`, `--no-browser` and
-`--oauth-callback-port` (one or two leading dashes, as Go's flag package allows).
+`cliproxy login claude|codex|gemini|antigravity|kimi|xai` signs in to a subscription account
+and saves its token file in `auth-dir`. CLIProxyAPI's spellings work too: `cliproxy
+--claude-login`, `--codex-login`, `--login` (Gemini), `--antigravity-login`, `--kimi-login`,
+`--xai-login`, with `--project_id`, `--no-browser` and `--oauth-callback-port` (one or two
+leading dashes, as Go's flag package allows).
 """
 
 from __future__ import annotations
@@ -23,12 +24,22 @@ from typing import Any
 from cliproxy import __version__
 
 #: CLIProxyAPI's login flags -> our provider names
-LEGACY_LOGINS = {"--claude-login": "claude", "--codex-login": "codex", "--login": "gemini"}
+LEGACY_LOGINS = {
+    "--claude-login": "claude",
+    "--codex-login": "codex",
+    "--login": "gemini",
+    "--antigravity-login": "antigravity",
+    "--kimi-login": "kimi",
+    "--xai-login": "xai",
+}
 #: Go's flag package takes `-name` like `--name`; these are the names we accept that way
 _GO_FLAGS = (
     "claude-login",
     "codex-login",
     "login",
+    "antigravity-login",
+    "kimi-login",
+    "xai-login",
     "no-browser",
     "project_id",
     "project-id",
@@ -86,12 +97,15 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--config", "-c", default="config.yaml")
     login = sub.add_parser(
         "login",
-        help="sign in to a Claude, Codex (ChatGPT) or Google (Gemini CLI) account",
+        help="sign in to a Claude, Codex (ChatGPT), Google (Gemini CLI, Antigravity), Kimi or "
+        "xAI account, or import a Vertex service account",
         description="Sign in to a subscription account and save its token file in auth-dir. "
         "On a machine without a browser, open the printed address elsewhere and paste the "
         "address the browser ends up on.",
     )
-    login.add_argument("provider", choices=("claude", "codex", "gemini", "vertex", "kimi"))
+    login.add_argument(
+        "provider", choices=("claude", "codex", "gemini", "antigravity", "vertex", "kimi", "xai")
+    )
     _login_options(login)
     login.add_argument(
         "--import",
@@ -220,14 +234,16 @@ def vertex_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def kimi_login(args: argparse.Namespace) -> int:
-    """`cliproxy login kimi`: Kimi Code's device login (open the address anywhere)."""
+def device_login(args: argparse.Namespace) -> int:
+    """`cliproxy login kimi|xai`: a device login (open the address anywhere)."""
     from twisted.internet import defer, task
 
     from cliproxy.config import ConfigError
-    from cliproxy.credentials.oauth.kimi_login import KimiLoginError, kimi_device_login
+    from cliproxy.credentials.oauth.device import DeviceLoginError
+    from cliproxy.credentials.oauth.kimi_login import kimi_device_login
+    from cliproxy.credentials.oauth.xai_login import xai_device_login
 
-    name = "cliproxy login kimi"
+    name = f"cliproxy login {args.provider}"
     try:
         config = login_config(args.config)
     except ConfigError as e:
@@ -239,17 +255,16 @@ def kimi_login(args: argparse.Namespace) -> int:
         from cliproxy.upstream.http import UpstreamHTTP
 
         http = UpstreamHTTP(reactor)
+        show = lambda text: print(text, flush=True)  # noqa: E731
+        endpoints = config.oauth_endpoints
         try:
-            path = await kimi_device_login(
-                http,
-                reactor,
-                config.oauth_endpoints.kimi,
-                config.auth_dir,
-                lambda text: print(text, flush=True),
-            )
-            print(f"Kimi authentication successful: {path}", flush=True)
+            if args.provider == "xai":
+                path = await xai_device_login(http, reactor, endpoints.xai, config.auth_dir, show)
+            else:
+                path = await kimi_device_login(http, reactor, endpoints.kimi, config.auth_dir, show)
+            print(f"{args.provider} authentication successful: {path}", flush=True)
             outcome["code"] = 0
-        except KimiLoginError as e:
+        except DeviceLoginError as e:
             print(f"{name}: {e}", file=sys.stderr, flush=True)
         finally:
             await http.close()
@@ -371,8 +386,8 @@ def _main(argv: list[str] | None) -> int:
         return check_config(args.config)
     if args.command == "login" and args.provider == "vertex":
         return vertex_import(args)
-    if args.command == "login" and args.provider == "kimi":
-        return kimi_login(args)
+    if args.command == "login" and args.provider in ("kimi", "xai"):
+        return device_login(args)
     if args.command == "login":
         return login(args)
     _parser().print_help()

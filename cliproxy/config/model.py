@@ -276,6 +276,35 @@ class KimiEndpoints:
     api_url: str = KIMI_API_URL
 
 
+ANTIGRAVITY_API_URL = "https://daily-cloudcode-pa.googleapis.com"
+ANTIGRAVITY_USERINFO_URL = "https://www.googleapis.com/oauth2/v2/userinfo"
+
+
+@dataclass(frozen=True, slots=True)
+class AntigravityEndpoints:
+    """`oauth-endpoints.antigravity`: Google login, Cloud Code (generation and project setup)."""
+
+    authorize_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    token_url: str = GOOGLE_TOKEN_URL
+    userinfo_url: str = ANTIGRAVITY_USERINFO_URL
+    api_url: str = ANTIGRAVITY_API_URL
+    code_assist_url: str = CODE_ASSIST_URL
+
+
+XAI_ISSUER_URL = "https://auth.x.ai"
+XAI_CHAT_PROXY_URL = "https://cli-chat-proxy.grok.com/v1"
+
+
+@dataclass(frozen=True, slots=True)
+class XAIEndpoints:
+    """`oauth-endpoints.xai`: xAI's device login (OIDC discovery at the issuer) and the
+    Grok CLI chat proxy that OAuth accounts chat through."""
+
+    issuer_url: str = XAI_ISSUER_URL
+    token_url: str = ""
+    api_url: str = XAI_CHAT_PROXY_URL
+
+
 @dataclass(frozen=True, slots=True)
 class OAuthEndpoints:
     """`oauth-endpoints:` (ours): every URL a login or a subscription account talks to."""
@@ -284,6 +313,8 @@ class OAuthEndpoints:
     codex: CodexEndpoints = CodexEndpoints()
     gemini: GeminiEndpoints = GeminiEndpoints()
     kimi: KimiEndpoints = KimiEndpoints()
+    antigravity: AntigravityEndpoints = AntigravityEndpoints()
+    xai: XAIEndpoints = XAIEndpoints()
 
 
 def escape_endpoint_argument(value: str) -> str:

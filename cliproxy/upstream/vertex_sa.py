@@ -22,20 +22,16 @@ from cliproxy.credentials.keyfiles import DEFAULT_LOCATION, service_account_of
 from cliproxy.credentials.model import Credential
 from cliproxy.credentials.net import HTTPRequester
 from cliproxy.credentials.service_account import ServiceAccountToken, TokenUnavailable
-from cliproxy.upstream.base import UnsupportedAction, UpstreamCall, UpstreamConfigError, base_url
+from cliproxy.upstream.base import UpstreamCall, UpstreamConfigError, base_url
 from cliproxy.upstream.body import read_body
 from cliproxy.upstream.gemini import GeminiExecutor
-from cliproxy.upstream.imagen import gemini_answer, imagen_request, is_imagen
-from cliproxy.upstream.oauth_call import BufferedResponse, local_error
+from cliproxy.upstream.imagen import imagen_body, imagen_response, is_imagen
+from cliproxy.upstream.oauth_call import local_error
 from cliproxy.upstream.vertex import VertexExecutor
 
 __all__ = ["ServiceAccountCall", "VertexServiceAccountExecutor"]
 
 log = Logger()
-
-#: an Imagen answer (base64 images) is read whole, up to this size
-IMAGEN_LIMIT = 64 * 1024 * 1024
-
 
 @dataclass(frozen=True)
 class ServiceAccountCall(UpstreamCall):
@@ -68,12 +64,7 @@ class VertexServiceAccountExecutor(VertexExecutor):
             raise UpstreamConfigError(f"credential {cred.label} carries no service account")
         imagen = is_imagen(model) and action == "generate"
         if imagen:
-            if stream:
-                raise UnsupportedAction(f"Imagen model {model!r} answers once: ask with stream off")
-            try:
-                body = imagen_request(body)
-            except ValueError as e:
-                raise UnsupportedAction(str(e)) from None
+            body = imagen_body(model, body, stream)
         # VertexExecutor refuses Imagen (API keys); here it is served through :predict
         builder = GeminiExecutor if imagen else VertexExecutor
         call = builder.build(
@@ -124,9 +115,8 @@ class VertexServiceAccountExecutor(VertexExecutor):
                 proxy_url=proxy_url,
                 timeout_headers=timeout,
             )
-            if call.imagen and response.code == 200:
-                data = await read_body(response, IMAGEN_LIMIT)
-                return BufferedResponse(200, gemini_answer(data, call.imagen))
+            if call.imagen:
+                response = await imagen_response(response, call.imagen)
             if response.code != 401 or attempt == 2:
                 return response
             log.info("{account}: Vertex answered 401; minting a new token", account=call.account)

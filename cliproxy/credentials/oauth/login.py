@@ -26,10 +26,10 @@ from twisted.python.failure import Failure
 
 from cliproxy.config.model import Config
 from cliproxy.credentials.net import HTTPRequester, IClientReactor
-from cliproxy.credentials.oauth import google
+from cliproxy.credentials.oauth import antigravity, google
 from cliproxy.credentials.oauth.callback import CallbackServer, LoginError, Redirect, parse_pasted
 from cliproxy.credentials.oauth.pkce import PKCE, new_state
-from cliproxy.credentials.oauth.providers import CLAUDE, CODEX, GEMINI, ProviderSpec
+from cliproxy.credentials.oauth.providers import ANTIGRAVITY, CLAUDE, CODEX, ProviderSpec
 from cliproxy.credentials.oauth.records import (
     claude_record,
     codex_identity,
@@ -356,6 +356,8 @@ class LoginFlow:
             if self.spec is CODEX:
                 record = codex_record(answer, now)
                 return record, codex_identity(record["id_token"])["plan_type"]
+            if self.spec is ANTIGRAVITY:
+                return await self._antigravity(answer, now), ""
             return await self._gemini(answer, now), ""
         except OAuthError as e:
             raise LoginError(e.message) from None
@@ -375,13 +377,23 @@ class LoginFlow:
         return gemini_record(
             answer,
             now,
-            spec=GEMINI,
+            spec=self.spec,
             token_url=ep.token_url,
             email=email,
             project_id=",".join(projects),
             auto=auto,
             checked=True,
         )
+
+    async def _antigravity(self, answer: dict[str, Any], now: float) -> dict[str, Any]:
+        ep = self.config.oauth_endpoints.antigravity
+        token = str(answer["access_token"])
+        email = await google.fetch_email(self.http, ep.userinfo_url, token, self.proxy)
+        self.out(f"Signed in to Google as {email}.")
+        self.out("Looking up your Antigravity project ...")
+        project = await antigravity.discover_project(self.http, ep, token, self.clock, self.proxy)
+        self.out(f"Using project {project}.")
+        return antigravity.antigravity_record(answer, now, email, project)
 
     async def _discover_project(self, token: str, email: str) -> str:
         """The Code Assist project Google picks for this account (no --project_id)."""

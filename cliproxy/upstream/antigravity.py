@@ -1,0 +1,191 @@
+# -*- test-case-name: tests.upstream.test_antigravity -*-
+"""Antigravity accounts (auth file `type: "antigravity"`): Cloud Code's v1internal API as
+Google's Antigravity IDE calls it (CLIProxyAPI's `antigravity_executor.go`).
+
+Same envelope and answers as Gemini CLI accounts (`{"project","model","request"}` in,
+`{"response": ...}` out, unwrapped here), with Antigravity's additions: `userAgent:
+"antigravity"`, `requestType` (`agent`, or `image_gen` for image models), a `requestId`
+(`agent-<uuid>`; `image_gen/<ms>/<uuid>/12`), and `request.sessionId`, stable per
+conversation (a hash of its first user text), which keeps it on the same backend cache.
+`request.safetySettings` is not sent. Tool schemas go as `parameters`, cleaned for
+Gemini; Claude models get `toolConfig.functionCallingConfig.mode: VALIDATED`, other
+models lose `generationConfig.maxOutputTokens` (as CLIProxyAPI sends them).
+
+Base URL: the file's `base_url`, else `oauth-endpoints.antigravity.api-url` (the daily
+Cloud Code host). Headers: bearer token and `User-Agent: antigravity/hub/<version>
+darwin/arm64` (a file's `user_agent` overrides). A file without `project_id` gets one from
+`loadCodeAssist`/`onboardUser` before its first request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from twisted.logger import Logger
+
+from cliproxy.config.model import ANTIGRAVITY_API_URL, AntigravityEndpoints
+from cliproxy.credentials.model import Credential
+from cliproxy.credentials.net import HTTPRequester
+from cliproxy.credentials.oauth import antigravity as account
+from cliproxy.credentials.oauth.google import GoogleError
+from cliproxy.formats.requests.schema import clean_schema_for_gemini
+from cliproxy.upstream.base import UpstreamCall, base_url, json_bytes
+from cliproxy.upstream.gemini_cli import GeminiCLIExecutor, envelope_request
+from cliproxy.upstream.headers import HeaderMap
+from cliproxy.upstream.oauth_call import (
+    BufferedResponse,
+    OAuthCall,
+    local_error,
+    oauth_call,
+    require_holder,
+)
+
+__all__ = ["AntigravityExecutor", "antigravity_payload", "session_id"]
+
+log = Logger()
+
+
+def session_id(request: dict[str, Any]) -> str:
+    """`-<n>`: from a hash of the first user text, so one conversation keeps its id."""
+    for content in request.get("contents") or ():
+        if isinstance(content, dict) and content.get("role") == "user":
+            parts = content.get("parts") or [{}]
+            text = parts[0].get("text") if isinstance(parts[0], dict) else None
+            if isinstance(text, str) and text:
+                digest = hashlib.sha256(text.encode("utf-8")).digest()
+                return "-" + str(int.from_bytes(digest[:8], "big") & 0x7FFFFFFFFFFFFFFF)
+    return "-" + str(uuid.uuid4().int % 9_000_000_000_000_000_000)
+
+
+def _clean_tools(tools: Any) -> Any:
+    if not isinstance(tools, list):
+        return tools
+    out = []
+    for tool in tools:
+        if isinstance(tool, dict) and isinstance(tool.get("functionDeclarations"), list):
+            decls = []
+            for decl in tool["functionDeclarations"]:
+                if isinstance(decl, dict):
+                    decl = dict(decl)
+                    schema = decl.pop("parametersJsonSchema", None)
+                    if schema is None:
+                        schema = decl.pop("parameters", None)
+                    if schema is not None:
+                        decl["parameters"] = clean_schema_for_gemini(schema)
+                decls.append(decl)
+            tool = dict(tool, functionDeclarations=decls)
+        out.append(tool)
+    return out
+
+
+def antigravity_payload(model: str, body: dict[str, Any], project: str) -> dict[str, Any]:
+    """The Cloud Code envelope Antigravity sends for a Gemini `body`."""
+    request = envelope_request(body)
+    request.pop("safetySettings", None)
+    image = "image" in model
+    payload: dict[str, Any] = {"model": model, "userAgent": "antigravity"}
+    payload["requestType"] = "image_gen" if image else "agent"
+    if project:
+        payload["project"] = project
+    if image:
+        payload["requestId"] = f"image_gen/{int(time.time() * 1000)}/{uuid.uuid4()}/12"
+    else:
+        payload["requestId"] = f"agent-{uuid.uuid4()}"
+        request["sessionId"] = session_id(request)
+    if request.get("tools"):
+        request["tools"] = _clean_tools(request["tools"])
+    if "claude" in model:
+        config = dict(request.get("toolConfig") or {})
+        config["functionCallingConfig"] = dict(
+            config.get("functionCallingConfig") or {}, mode="VALIDATED"
+        )
+        request["toolConfig"] = config
+    elif isinstance(request.get("generationConfig"), dict):
+        request["generationConfig"] = {
+            k: v for k, v in request["generationConfig"].items() if k != "maxOutputTokens"
+        }
+    payload["request"] = request
+    return payload
+
+
+def _code_assist_url(base: str) -> str:
+    """Where `loadCodeAssist` goes: the production host for the default daily one."""
+    return AntigravityEndpoints().code_assist_url if base == ANTIGRAVITY_API_URL else base
+
+
+class AntigravityExecutor(GeminiCLIExecutor):
+    """POST {base}/v1internal:generateContent | :streamGenerateContent?alt=sse | :countTokens."""
+
+    provider = "antigravity"
+    kinds = ("oauth:antigravity",)
+
+    def build(
+        self,
+        cred: Credential,
+        *,
+        model: str,
+        body: dict[str, Any],
+        stream: bool,
+        action: str = "generate",
+        client_headers: Mapping[str, str] | None = None,
+        alt: str | None = None,
+    ) -> UpstreamCall:
+        self._check_action(action, ("generate", "count_tokens"), self.provider)
+        holder = require_holder(cred)
+        base = base_url(cred, ANTIGRAVITY_API_URL)
+        model = model.removeprefix("models/")
+        if action == "count_tokens":
+            stream = False
+            payload: dict[str, Any] = {"request": envelope_request(body, count=True)}
+            url = f"{base}/v1internal:countTokens"
+        else:
+            project = str(cred.option("project_id") or holder.discovered_project or "")
+            payload = antigravity_payload(model, body, project)
+            method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+            url = f"{base}/v1internal:{method}"
+        h = HeaderMap()
+        h["Content-Type"] = "application/json"
+        h["Accept"] = "text/event-stream" if stream else "application/json"
+        h["Accept-Encoding"] = "identity"  # unwrapped as it arrives
+        own = str(holder.record.get("user_agent") or "").strip()
+        h["User-Agent"] = own or account.USER_AGENT
+        call = UpstreamCall(
+            "POST", url, self._custom(h, cred), json_bytes(payload), stream, self.provider, action
+        )
+        return oauth_call(call, holder, cred.id)
+
+    async def before_send(
+        self, http: HTTPRequester, call: OAuthCall, token: str, proxy_url: str | None
+    ) -> OAuthCall | BufferedResponse:
+        if call.action != "generate":
+            return call
+        payload = json.loads(call.body)
+        if payload.get("project"):
+            return call
+        holder = call.holder
+        assert holder is not None
+        if not holder.discovered_project:
+            base = call.url.split("/v1internal:", 1)[0]
+            endpoints = AntigravityEndpoints(api_url=base, code_assist_url=_code_assist_url(base))
+            try:
+                holder.discovered_project = await account.discover_project(
+                    http, endpoints, token, holder.clock, proxy_url
+                )
+            except GoogleError as e:
+                return local_error(
+                    503,
+                    f"{call.account}: antigravity auth missing project_id ({e.message})",
+                    "auth_unavailable",
+                )
+            log.info(
+                "{account}: using Antigravity project {project}",
+                account=call.account,
+                project=holder.discovered_project,
+            )
+        payload["project"] = holder.discovered_project
+        return oauth_call(call, holder, call.account, body=json_bytes(payload))
