@@ -43,6 +43,9 @@ setup(
         "bcrypt>=3.2",
         "ruamel.yaml>=0.17",
         "prometheus_client>=0.16",
+        # The Responses WebSocket mode (GET /v1/responses upgraded, Codex CLI): autobahn
+        # does the handshake and the framing. Debian 12: python3-autobahn 22.7.
+        "autobahn>=22.7",
     ],
     extras_require={
         # The shared PostgreSQL store (`store:` / PGSTORE_DSN, cliproxy.store) needs psycopg2;

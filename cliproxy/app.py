@@ -56,6 +56,7 @@ from cliproxy.web.guard import KeyGuard
 from cliproxy.web.http import CliproxySite
 from cliproxy.web.models import GeminiModels, OpenAIModels
 from cliproxy.web.resources import Container, Health, Index, Root
+from cliproxy.web.responses_socket import ResponsesSocket
 
 if TYPE_CHECKING:  # psycopg2 is needed only with a store
     from cliproxy.store.shared import SharedStore
@@ -351,7 +352,8 @@ def build_root(store: ConfigStore, catalog: Catalog, backend: Backend, amp: AmpM
     chat.putChild(b"completions", guard(endpoints.chat))
     v1.putChild(b"chat", chat)
     v1.putChild(b"completions", guard(endpoints.completions))
-    v1.putChild(b"responses", guard(endpoints.responses))
+    responses = guard(ResponsesSocket(endpoints.responses, backend))
+    v1.putChild(b"responses", responses)
     messages = Messages(backend)
     messages.isLeaf = False
     messages.putChild(b"count_tokens", endpoints.count_tokens)
@@ -360,5 +362,11 @@ def build_root(store: ConfigStore, catalog: Catalog, backend: Backend, amp: AmpM
     v1beta = Container()
     v1beta.putChild(b"models", guard(GeminiModels(catalog, backend)))
     root.putChild(b"v1beta", v1beta)
+    # the Codex CLI's own paths (`chatgpt_base_url = http://host:port/backend-api/codex`)
+    codex = Container()
+    codex.putChild(b"responses", responses)
+    backend_api = Container()
+    backend_api.putChild(b"codex", codex)
+    root.putChild(b"backend-api", backend_api)
     mount_amp(root, amp, endpoints, catalog, api_keys)
     return root

@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from twisted.internet import defer
+from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 from twisted.web.iweb import IResponse
 
 from cliproxy.formats import Format
 from cliproxy.formats.sse import SSEEvent
-from cliproxy.upstream.stream import StreamReader
+from cliproxy.upstream.stream import StreamReader, deliver_stream
 from cliproxy.usage import Usage
 
 #: filtered upstream response headers, as `Headers.getAllRawHeaders()` gives them
@@ -38,6 +39,10 @@ class ClientRequest:
     route: str = "local"
     #: where each upstream call is recorded for the request log (None: not recorded)
     transcript: list[UpstreamExchange] | None = None
+    #: a credential id to try first (a Responses WebSocket session's credential)
+    pinned: str | None = None
+    #: set by routing: the id of the credential that answered
+    served_by: str | None = None
 
 
 #: the most of each upstream body an `UpstreamExchange` keeps
@@ -210,3 +215,14 @@ class StreamResult:
     #: the reader already started and its first bytes (routing waits for them so it can
     #: fail over before answering); None: the relay starts reading itself
     started: BootstrapSink | None = None
+
+    def read_into(
+        self, target: StreamTarget, clock: IReactorTime, idle_timeout: float
+    ) -> StreamReader | None:
+        """Send the upstream body to `target` (what came already first); the reader."""
+        if self.started is not None:
+            self.started.attach(target)
+            return self.started.reader
+        return deliver_stream(
+            self.response, target.on_data, target.on_end, idle_timeout=idle_timeout, clock=clock
+        )

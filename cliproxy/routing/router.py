@@ -143,6 +143,9 @@ class Router:
         session = self.affinity.key_for(req.headers, req.body) if self.affinity else ""
         if session and self.affinity:
             ordered = self.affinity.prefer(ordered, session, resolution.base_model)
+        if req.pinned:  # tried first while it is ready; otherwise the pool's order
+            pin = req.pinned
+            ordered = sorted(ordered, key=lambda c: c.credential.id != pin)
         last: AttemptFailure | None = None
         limit = config.max_retry_credentials
         for tried, candidate in enumerate(ordered):
@@ -150,6 +153,7 @@ class Router:
                 break
             outcome = await self._attempt(req, candidate, resolution)
             if not isinstance(outcome, AttemptFailure):
+                req.served_by = candidate.credential.id
                 if session and self.affinity:
                     self.affinity.bind(
                         session, ordered, resolution.base_model, candidate.credential

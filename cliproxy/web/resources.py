@@ -21,6 +21,7 @@ ENDPOINTS = [
     "POST /v1/chat/completions",
     "POST /v1/completions",
     "POST /v1/responses",
+    "GET /v1/responses (WebSocket)",
     "POST /v1/messages",
     "POST /v1/messages/count_tokens",
     "GET /v1beta/models",
