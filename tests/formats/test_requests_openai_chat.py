@@ -422,3 +422,29 @@ def test_a_repeated_tool_result_keeps_the_last_answer_in_the_first_place():
         if "functionResponse" in p
     ]
     assert answers == ["one", "two"]
+
+
+def test_a_gemini_generation_config_in_a_chat_body_supplies_missing_settings():
+    body = {
+        "messages": [{"role": "user", "content": "hi"}],
+        "temperature": 0.1,
+        "generationConfig": {
+            "temperature": 0.9,
+            "topK": 5,
+            "maxOutputTokens": 77,
+            "responseSchema": {"type": "string"},
+        },
+        "response_format": {"type": "json_object"},
+    }
+    out = translate_request(Format.OPENAI_CHAT, Format.GEMINI, body, model="g", stream=False)
+    assert out["generationConfig"] == {
+        "temperature": 0.1,  # the Chat field wins
+        "topK": 5,
+        "maxOutputTokens": 77,
+        "responseMimeType": "application/json",
+    }
+    out = translate_request(Format.OPENAI_CHAT, Format.CLAUDE, body, model="c", stream=False)
+    assert (out["max_tokens"], out["top_k"]) == (77, 5)
+    body["generationConfig"] = "not an object"
+    out = translate_request(Format.OPENAI_CHAT, Format.GEMINI, body, model="g", stream=False)
+    assert "topK" not in out["generationConfig"]

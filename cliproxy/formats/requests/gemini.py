@@ -95,7 +95,7 @@ def parse(body: JSONObject) -> Conversation:
 
     conv.tools = parse_tools(as_list(body.get("tools"), "tools"))
     conv.tool_choice = _parse_tool_config(get(body, "toolConfig", "tool_config"))
-    _read_generation_config(conv, get(body, "generationConfig", "generation_config"))
+    read_generation_config(conv, get(body, "generationConfig", "generation_config"))
     conv.reasoning = thinking.read(Format.GEMINI, body)
     return conv
 
@@ -152,7 +152,7 @@ def _given_id(part: JSONObject) -> str | None:
     return as_str(get(part, "id", "callId", "call_id")) or None
 
 
-def _read_generation_config(conv: Conversation, gen: JSON) -> None:
+def read_generation_config(conv: Conversation, gen: JSON) -> None:
     """Sampling settings from `generationConfig` into `conv`."""
     if not isinstance(gen, dict):
         return
@@ -437,4 +437,4 @@ def _emit_generation_config(conv: Conversation) -> JSONObject:
     return gen
 
 
-__all__ = ["emit", "parse", "parse_tools", "unwrap"]
+__all__ = ["emit", "parse", "parse_tools", "read_generation_config", "unwrap"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from cliproxy.formats import Format
 from cliproxy.formats.json_types import JSON, JSONObject
-from cliproxy.formats.requests import thinking
+from cliproxy.formats.requests import gemini, thinking
 from cliproxy.formats.requests._wire import (
     args_text,
     as_int,
@@ -173,6 +173,33 @@ def _read_settings(conv: Conversation, body: JSONObject) -> None:
     conv.user = as_str(body.get("user")) or as_str(get(body.get("metadata"), "user_id"))
     conv.response_format = openai_response_format(body.get("response_format"), nested=True)
     conv.service_tier = as_str(body.get("service_tier"))
+    _gemini_generation_config(conv, body.get("generationConfig"))
+
+
+#: the settings a Chat body's Gemini-style `generationConfig` may supply
+_GEMINI_SETTINGS = (
+    "temperature",
+    "top_p",
+    "top_k",
+    "max_tokens",
+    "stop",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+)
+
+
+def _gemini_generation_config(conv: Conversation, gen: JSON) -> None:
+    """The sampling settings of a Gemini `generationConfig` object inside a Chat body (a
+    CLIProxyAPI extension some clients use), where the Chat fields do not set them. Its
+    response schema is not read: `response_format` is the Chat way to ask for one."""
+    if not isinstance(gen, dict):
+        return
+    extra = Conversation()
+    gemini.read_generation_config(extra, gen)
+    for name in _GEMINI_SETTINGS:
+        if getattr(conv, name) is None:
+            setattr(conv, name, getattr(extra, name))
 
 
 def _thought_signature(tool_call: JSONObject) -> str | None:
