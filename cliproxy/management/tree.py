@@ -28,6 +28,7 @@ from cliproxy.management.settings import (
     ConfigJSON,
     ConfigYAML,
     LatestVersion,
+    NoPlugins,
     ProxyURL,
     RoutingStrategy,
     ScalarEndpoint,
@@ -83,6 +84,7 @@ def build_management(parts: ManagementParts) -> Management:
     tree.putChild(b"config", ConfigJSON(store))
     tree.putChild(b"config.yaml", ConfigYAML(writer))
     tree.putChild(b"latest-version", LatestVersion())
+    tree.putChild(b"plugins", NoPlugins())
     nested: dict[str, Node] = {}
     for name, scalar in SCALARS.items():
         cls = ProxyURL if name == "proxy-url" else ScalarEndpoint

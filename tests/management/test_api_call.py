@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 import pytest_twisted
 from twisted.logger import globalLogPublisher
@@ -22,6 +23,17 @@ def _account(tmp_path, name="me.json", **record):
     (tmp_path / "auth" / name).write_text(json.dumps(body))
 
 
+async def _models_as_account(s, fake, method="GET", **headers):
+    """api-call: GET the fake's /v1/models with me.json's token."""
+    call = {
+        "auth_index": "me.json",
+        "method": method,
+        "url": fake.url + "/v1/models",
+        "header": {"Authorization": "Bearer $TOKEN$", **headers},
+    }
+    return await s.call("POST", "/api-call", call)
+
+
 def _closed_port() -> int:
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -38,16 +50,8 @@ async def test_token_of_an_auth_file_is_substituted_and_the_reply_relayed(
     path = config_file(tmp_path)
     _account(tmp_path)
     s = served_factory(path)
-    status, body, _ = await s.call(
-        "POST",
-        "/api-call",
-        {
-            "auth_index": "me.json",
-            "method": "get",
-            "url": fake.url + "/v1/models",
-            "header": {"Authorization": "Bearer $TOKEN$", "anthropic-version": "2023-06-01"},
-        },
-    )
+    headers = {"anthropic-version": "2023-06-01"}
+    status, body, _ = await _models_as_account(s, fake, "get", **headers)
     assert status == 200, body
     assert set(body) == {"status_code", "header", "body"}
     assert body["status_code"] == 200
@@ -167,3 +171,24 @@ async def test_unreachable_upstream_is_502_and_nothing_secret_is_logged(tmp_path
     assert "api-call failed" in logged
     for secret in (FILE_TOKEN, "query-secret-77", "body-secret-55"):
         assert secret not in logged
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_expired_account_token_is_refreshed_before_the_call(
+    tmp_path, served_factory, start_fake
+):
+    from tests.fakes.oauth import FakeOAuth
+
+    oauth = start_fake(FakeOAuth, flavor="claude")
+    oauth.refresh_tokens.add("rt-account-1")
+    fake = start_fake(FakeClaude)
+    endpoints = f"oauth-endpoints:\n  claude:\n    token-url: {oauth.url}/v1/oauth/token\n"
+    path = config_file(tmp_path, endpoints)
+    _account(tmp_path, refresh_token="rt-account-1", expired="2020-01-01T00:00:00Z")
+    s = served_factory(path)
+    s.clock.advance(time.time())  # the account's token expired long ago
+    status, body, _ = await _models_as_account(s, fake)
+    assert status == 200 and body["status_code"] == 200, body
+    sent = fake.last.header("authorization").removeprefix("Bearer ")
+    assert sent != FILE_TOKEN and sent in oauth.access_tokens
+    assert json.loads((tmp_path / "auth" / "me.json").read_text())["access_token"] == sent

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest.mock import ANY
+
 import pytest_twisted
 
 from cliproxy.config import load_config
@@ -127,6 +129,9 @@ async def test_compat_and_oauth_maps_and_strategy(tmp_path, served_factory):
     assert (await s.call("DELETE", "/proxy-url"))[0] == 200
     assert (await s.call("GET", "/proxy-url"))[1] == {"proxy-url": ""}
     assert (await s.call("GET", "/latest-version"))[1]["latest-version"]
+    plugins = {"plugins_enabled": False, "plugins_dir": "plugins", "plugins": []}
+    assert await s.call("GET", "/plugins") == (200, plugins, ANY)
+    assert (await s.call("PATCH", "/plugins/x/enabled", {"enabled": True}))[0] == 405
 
 
 @pytest_twisted.ensureDeferred
