@@ -49,6 +49,7 @@ from cliproxy.upstream import UnsupportedAction, UpstreamCall, UpstreamConfigErr
 from cliproxy.upstream.body import read_body
 from cliproxy.upstream.headers import filter_response_headers
 from cliproxy.upstream.http import HeaderTimeout, UpstreamHTTP
+from cliproxy.upstream.payload import apply_payload_rules, client_protocol, provider_protocol
 from cliproxy.upstream.stream import deliver_stream
 from cliproxy.usage import CallTiming, Usage, UsageBook, usage_of
 
@@ -131,6 +132,16 @@ class Attempt:
             thinking_suffix=self.thinking_suffix,
             stream=self.upstream_stream,
         )
+        if self.config.payload.any() and req.action in ("generate", "compact"):
+            body = apply_payload_rules(
+                self.config.payload,
+                body,
+                model=self.model,
+                requested_model=req.model,
+                protocol=provider_protocol(self.executor.provider, self.provider),
+                from_protocol=client_protocol(req.format),
+                headers=req.headers,
+            )
         call = self._call(body)
         if isinstance(call, AttemptFailure):
             return call
