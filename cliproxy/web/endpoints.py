@@ -31,6 +31,7 @@ from cliproxy.formats.completions import (
 from cliproxy.formats.errors import error_body, error_object
 from cliproxy.formats.json_types import JSONObject
 from cliproxy.routing import ClientRequest, JSONResult, RouteError, Router, StreamResult
+from cliproxy.routing.keepalive import NonStreamKeepAlive
 from cliproxy.web.errors import error_response, json_bytes
 from cliproxy.web.jsonbody import too_deep_message
 from cliproxy.web.relay import relay_stream
@@ -148,6 +149,10 @@ def _write_json(
     headers: dict[str, str],
     passthrough: Sequence[tuple[bytes, list[bytes]]] = (),
 ) -> None:
+    if request.startedWriting:  # keep-alive newlines went out: the 200 and headers stand
+        request.write(body)
+        request.finish()
+        return
     request.setResponseCode(status)
     for name, values in passthrough:
         request.responseHeaders.setRawHeaders(name, values)
@@ -215,6 +220,10 @@ class InferenceResource(ApiResource):
         creq.route = answer_filter(request).route
         state.log_fields["model"] = creq.model
         d = defer.ensureDeferred(self.backend.router.handle(creq))
+        interval = self.backend.config().nonstream_keepalive_interval
+        if interval > 0 and not creq.stream and creq.action == "generate" and not d.called:
+            request.setHeader(b"content-type", b"application/json")
+            d.addBoth(NonStreamKeepAlive(self.backend.reactor, request.write, interval).stop)
         request.notifyFinish().addErrback(lambda _: d.cancel())
         d.addCallback(self.answer, request, creq)
         d.addErrback(self.fail, request, creq)
