@@ -171,7 +171,7 @@ class Attempt:
                 "claude": self.config.claude_header_defaults,
                 "codex": self.config.codex_header_defaults,
             }.get(self.executor.provider, ())
-            return self.executor.with_header_defaults(call, self.cred, self.req.headers, defaults)
+            return self.executor.finish(call, self.cred, self.req.headers, defaults)
         except (UnsupportedAction, UpstreamConfigError) as e:
             log.warn(
                 "credential {cred} cannot serve {model}: {error}",

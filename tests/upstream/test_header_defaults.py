@@ -136,3 +136,16 @@ async def test_codex_key_entries_ignore_codex_header_defaults(start_fake, start_
     assert (await post(proxy.url, "gpt-codex-fake"))[0] == 200
     assert codex.last.header("user-agent").startswith("codex-tui/")
     assert codex.last.header("x-codex-beta-features") is None
+
+
+@pytest_twisted.ensureDeferred
+async def test_dollar_header_values_copy_the_named_client_header(start_fake, start_proxy):
+    claude = start_fake(FakeClaude, keys={"sk-ant-test-1"})
+    own = "    headers: {X-Tenant: $X-Client-Tenant, X-Missing: $X-Nothing, X-Key: $Authorization}"
+    own = own + "\n"
+    proxy = start_proxy(claude_key_config(claude, "", own))
+    code, raw = await post(proxy.url, "claude-fake", {"X-Client-Tenant": "acme"})
+    assert code == 200, raw
+    assert claude.last.header("x-tenant") == "acme"
+    assert claude.last.header("x-missing") is None  # no such client header: not sent
+    assert claude.last.header("x-key") is None  # a client's credential is never copied
