@@ -15,6 +15,7 @@ from cliproxy.credentials.model import Credential
 from cliproxy.formats import Format
 from cliproxy.formats.requests import codex_fixups
 from cliproxy.upstream.base import Executor, UpstreamCall, base_url, json_bytes
+from cliproxy.upstream.codex_items import sanitize_input_ids
 from cliproxy.upstream.headers import HeaderMap, lookup
 
 DEFAULT_USER_AGENT = (
@@ -103,6 +104,7 @@ class CodexExecutor(Executor):
 
         # every client format ends here, so this is where the backend's body rules apply
         payload = codex_fixups({k: v for k, v in body.items() if k not in _DROPPED})
+        payload = sanitize_input_ids(payload)
         payload["model"] = model
         lite = is_responses_lite(payload, client_headers)
         if not lite and self._wants_image_tool(cred, model):
