@@ -642,3 +642,47 @@ def test_an_empty_call_is_dropped_and_the_stop_is_not_tool_use():
     events = _claude_events(_calls([{"index": 0, "function": {"name": "", "arguments": ""}}]))
     assert not [e for e in events if e["type"] == "content_block_start"]
     assert events[-2]["delta"]["stop_reason"] == "end_turn"
+
+
+def test_codex_images_reach_chat_clients_once_each():
+    import json as _json
+
+    from cliproxy.formats import Format
+    from cliproxy.formats.responses_side import stream_translator, translate_response
+    from cliproxy.formats.sse import SSEDecoder
+
+    partial = {
+        "type": "response.image_generation_call.partial_image",
+        "item_id": "ig_1",
+        "output_format": "png",
+        "partial_image_b64": "aGk=",
+    }
+    item = {"id": "ig_1", "type": "image_generation_call", "output_format": "webp"}
+    events = [
+        partial,
+        partial,
+        {"type": "response.output_item.done", "item": {**item, "result": "aGk="}},
+        {"type": "response.output_item.done", "item": {**item, "result": "Ynll"}},
+        {"type": "response.completed", "response": {"id": "r", "status": "completed"}},
+    ]
+    wire = "".join(f"data: {_json.dumps(e)}\n\n" for e in events).encode()
+    translator = stream_translator(Format.OPENAI_RESPONSES, Format.OPENAI_CHAT, model="m")
+    out = b"".join(b"".join(translator.feed(ev)) for ev in SSEDecoder().feed(wire))
+    chunks = [
+        _json.loads(line[6:]) for line in out.decode().splitlines() if line.startswith("data: {")
+    ]
+    urls = [
+        image["image_url"]["url"]
+        for c in chunks
+        for image in c["choices"][0]["delta"].get("images", [])
+    ]
+    assert urls == ["data:image/png;base64,aGk=", "data:image/webp;base64,Ynll"]
+    whole = translate_response(
+        Format.OPENAI_RESPONSES,
+        Format.OPENAI_CHAT,
+        {"id": "r", "status": "completed", "output": [{**item, "result": "Ynll"}]},
+        model="m",
+    )
+    assert whole["choices"][0]["message"]["images"] == [
+        {"type": "image_url", "image_url": {"url": "data:image/webp;base64,Ynll"}, "index": 0}
+    ]

@@ -242,6 +242,8 @@ class Message:
     finish: str | None = None
     stop_sequence: str | None = None
     usage: Usage = field(default_factory=Usage)
+    #: images the model made, as `data:` URLs (Codex's image_generation_call results)
+    images: list[str] = field(default_factory=list)
 
     def add_text(self, text: str) -> None:
         if not text:
@@ -338,6 +340,9 @@ class Encoder:
 
     def block_end(self) -> None:
         """The current text or thinking block is complete; more of the same kind starts anew."""
+
+    def image(self, url: str) -> None:
+        """An image the model made, as a `data:` URL (only Chat clients have a place for it)."""
 
     def tool_start(self, key: ToolKey, id: str, name: str, signature: str | None = None) -> None:
         raise NotImplementedError
