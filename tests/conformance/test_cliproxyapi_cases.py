@@ -28,7 +28,8 @@ from cliproxy.formats.requests.errors import TranslationError
 from cliproxy.formats.requests.thinking import parse_thinking_suffix
 from cliproxy.formats.responses_side import stream_translator, translate_response
 from cliproxy.formats.sse import SSEDecoder
-from cliproxy.routing.bodies import aggregate
+from cliproxy.registry.catalog import load_catalog
+from cliproxy.routing.bodies import aggregate, thinking_caps
 from cliproxy.upstream import executor_for
 from cliproxy.upstream.payload import apply_payload_rules, client_protocol, provider_protocol
 from tests.conformance.checks import check
@@ -118,7 +119,9 @@ def _credential(spec: dict[str, Any]) -> Credential:
     )
 
 
-def _send(case: dict[str, Any], cred: Credential) -> tuple[str, dict[str, str], Any]:
+def _send(
+    case: dict[str, Any], cred: Credential, catalog: bool = False
+) -> tuple[str, dict[str, str], Any]:
     src = FORMATS[case["client_format"]]
     model, suffix = parse_thinking_suffix(case.get("model") or "m")
     route = case.get("client_route", "")
@@ -131,8 +134,12 @@ def _send(case: dict[str, Any], cred: Credential) -> tuple[str, dict[str, str], 
             body["stream"] = True
     executor = executor_for(cred)
     upstream_stream = stream or (executor.always_streams and action == "generate")
-    out = translate_request(src, executor.format, body, model=model, stream=upstream_stream)
-    out = apply_thinking(executor.format, out, suffix)
+    # the executor set runs with the shipped catalog's limits, as the router passes them
+    caps = thinking_caps(load_catalog().find(model)) if catalog else None
+    out = translate_request(
+        src, executor.format, body, model=model, stream=upstream_stream, model_caps=caps
+    )
+    out = apply_thinking(executor.format, out, suffix, model_caps=caps)
     client_headers = case.get("client_headers") or {}
     config = parse_config(json.dumps(case.get("config") or {}))
     if config.payload.any():
@@ -157,9 +164,9 @@ def _send(case: dict[str, Any], cred: Credential) -> tuple[str, dict[str, str], 
     return call.url, call.headers, json.loads(call.body) if call.body else {}
 
 
-def _run(case: dict[str, Any], cred: Credential) -> None:
+def _run(case: dict[str, Any], cred: Credential, catalog: bool = False) -> None:
     try:
-        url, headers, body = _send(case, cred)
+        url, headers, body = _send(case, cred, catalog)
     except TranslationError as e:
         pytest.fail(f"translation refused: {e}")
     failures = []
@@ -175,7 +182,7 @@ def test_translator_case(case):
 
 @pytest.mark.parametrize("case", _cases("cliproxyapi-executor-cases"))
 def test_executor_case(case):
-    _run(case, _credential(case["credential"]))
+    _run(case, _credential(case["credential"]), catalog=True)
 
 
 # ---- response cases: the upstream's answer -> what the client receives ------------------
