@@ -169,3 +169,21 @@ async def test_rules_shape_what_each_provider_receives(start_fake, start_proxy):
     code, raw = await post(chat_url, chat("gpt-fake", stream=True, stream_options={"a": 1}))
     assert code == 200, raw
     assert oai.last.json["stream_options"]["a"] == 1  # no tools: the filter does not apply
+
+
+@pytest_twisted.ensureDeferred
+async def test_header_conditions_see_the_clients_headers(start_fake, start_proxy):
+    oai = start_fake(FakeOpenAI, keys={"sk-oai-test-1"})
+    rules = (
+        "payload:\n  override:\n"
+        '    - models: [{name: "gpt-*", headers: {X-Client-Tier: "tenant-*-eu"}}]\n'
+        "      params: {temperature: 0.1}\n"
+    )
+    proxy = start_proxy(providers(oai=oai, extra=rules))
+    url = proxy.url + "/v1/chat/completions"
+    code, raw = await post(url, chat("gpt-fake", temperature=0.9), {"X-Client-Tier": "tenant-7-eu"})
+    assert code == 200, raw
+    assert oai.last.json["temperature"] == 0.1
+    code, raw = await post(url, chat("gpt-fake", temperature=0.9), {"X-Client-Tier": "tenant-7-us"})
+    assert code == 200, raw
+    assert oai.last.json["temperature"] == 0.9
