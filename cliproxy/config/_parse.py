@@ -12,6 +12,7 @@ from ._amp import read_amp
 from ._browser import check_cors_keys, read_allowed_hosts, read_cors
 from ._fields import Context, Section, kind_of
 from ._oauth import read_oauth_endpoints
+from ._payload import read_payload
 from ._providers import (
     read_key_list,
     read_legacy_gemini,
@@ -64,7 +65,6 @@ KEPT_KEYS: dict[str, tuple[type, ...]] = {
     "codex": (dict,),
     "antigravity-signature-cache-enabled": (bool,),
     "antigravity-signature-bypass-strict": (bool,),
-    "payload": (dict,),
     # Newer CLIProxyAPI releases; accepted so their configs load without noise.
     "save-cooldown-status": (bool,),
     "transient-error-cooldown-seconds": (int,),
@@ -300,6 +300,7 @@ def _read(top: Section, source_path: str, raw: dict[str, object]) -> Config:
         nonstream_keepalive_interval=top.seconds("nonstream-keepalive-interval", 0),
         claude_header_defaults=_subsection(top, "claude-header-defaults", _claude_headers),
         codex_header_defaults=_subsection(top, "codex-header-defaults", _codex_headers),
+        payload=_subsection(top, "payload", read_payload),
         routing=_subsection(top, "routing", _routing),
         model_catalog=_subsection(top, "model-catalog", _model_catalog),
         streaming=_subsection(top, "streaming", _streaming),

@@ -114,6 +114,47 @@ class ModelCatalogConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PayloadModelRule:
+    """One `payload.<kind>[].models[]` item: which requests a payload rule applies to."""
+
+    name: str
+    protocol: str = ""
+    from_protocol: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+    #: (JSON path, value) pairs the request must have (`match`) or must not (`not-match`)
+    match: tuple[tuple[str, object], ...] = ()
+    not_match: tuple[tuple[str, object], ...] = ()
+    exist: tuple[str, ...] = ()
+    not_exist: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadRule:
+    """One payload rule: where it applies and its (JSON path, value) params (filter: value
+    None). `*-raw` values are already parsed from their JSON text."""
+
+    models: tuple[PayloadModelRule, ...]
+    params: tuple[tuple[str, object], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadRules:
+    """`payload:` rules (core.md §5), applied in field order (upstream/payload.py)."""
+
+    default: tuple[PayloadRule, ...] = ()
+    default_raw: tuple[PayloadRule, ...] = ()
+    override: tuple[PayloadRule, ...] = ()
+    override_raw: tuple[PayloadRule, ...] = ()
+    filter: tuple[PayloadRule, ...] = ()
+
+    def any(self) -> bool:
+        """Whether there is any rule at all."""
+        return bool(
+            self.default or self.default_raw or self.override or self.override_raw or self.filter
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ModelEntry:
     """An upstream model `name` offered to clients as `alias` (alias defaults to name)."""
 
@@ -372,6 +413,7 @@ class Config:
     claude_header_defaults: tuple[tuple[str, str], ...] = ()
     #: `codex-header-defaults`: (YAML key, value) pairs (`user-agent`, `beta-features`)
     codex_header_defaults: tuple[tuple[str, str], ...] = ()
+    payload: PayloadRules = PayloadRules()
     routing: Routing = Routing()
     model_catalog: ModelCatalogConfig = ModelCatalogConfig()
     streaming: Streaming = Streaming()

@@ -50,6 +50,7 @@ from cliproxy.upstream import UnsupportedAction, UpstreamCall, UpstreamConfigErr
 from cliproxy.upstream.body import read_body
 from cliproxy.upstream.headers import filter_response_headers
 from cliproxy.upstream.http import HeaderTimeout, UpstreamHTTP
+from cliproxy.upstream.payload import apply_payload_rules, client_protocol, provider_protocol
 from cliproxy.upstream.stream import deliver_stream
 from cliproxy.usage import CallTiming, Usage, UsageBook, usage_of
 
@@ -133,6 +134,16 @@ class Attempt:
             thinking_suffix=self.thinking_suffix,
             stream=self.upstream_stream,
         )
+        if self.config.payload.any() and req.action in ("generate", "compact"):
+            body = apply_payload_rules(
+                self.config.payload,
+                body,
+                model=self.model,
+                requested_model=req.model,
+                protocol=provider_protocol(self.executor.provider, self.provider),
+                from_protocol=client_protocol(req.format),
+                headers=req.headers,
+            )
         call = self._call(body)
         if isinstance(call, AttemptFailure):
             return call
@@ -162,7 +173,7 @@ class Attempt:
                 "claude": self.config.claude_header_defaults,
                 "codex": self.config.codex_header_defaults,
             }.get(self.executor.provider, ())
-            return self.executor.with_header_defaults(call, self.cred, self.req.headers, defaults)
+            return self.executor.finish(call, self.cred, self.req.headers, defaults)
         except (UnsupportedAction, UpstreamConfigError) as e:
             log.warn(
                 "credential {cred} cannot serve {model}: {error}",

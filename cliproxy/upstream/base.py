@@ -20,7 +20,7 @@ from cliproxy.credentials.model import Credential
 from cliproxy.credentials.net import HTTPRequester
 from cliproxy.formats import Format
 from cliproxy.upstream.body import accept_encoding
-from cliproxy.upstream.headers import HeaderMap, lookup
+from cliproxy.upstream.headers import CLIENT_CREDENTIAL_HEADERS, HeaderMap, lookup
 
 #: the actions an executor may be asked to build
 ACTIONS = ("generate", "count_tokens", "models", "compact")
@@ -104,8 +104,8 @@ class Executor:
             body: the translated request; it is not modified.
             stream: whether the upstream is asked to stream.
             action: "generate", "count_tokens" or "models".
-            client_headers: the client's request headers; only named, non-credential
-                headers are copied (e.g. `anthropic-beta`).
+            client_headers: the client's request headers (never its credentials); only
+                named ones are copied (e.g. `anthropic-beta`).
             alt: Gemini's `alt` query value, when the client gave one.
 
         Raises:
@@ -131,31 +131,40 @@ class Executor:
             timeout_headers=timeout,
         )
 
-    def with_header_defaults(
+    def finish(
         self,
         call: UpstreamCall,
         cred: Credential,
         client_headers: Mapping[str, str],
-        defaults: tuple[tuple[str, str], ...],
+        defaults: tuple[tuple[str, str], ...] = (),
     ) -> UpstreamCall:
-        """`call` with the config's `<provider>-header-defaults` applied (core.md §2.5/§2.6).
+        """`call` with what `build` leaves to the router: the config's
+        `<provider>-header-defaults` (core.md §2.5/§2.6) and the credential's `$NAME` header
+        values, which copy the client's header NAME (and send nothing without one).
 
         `defaults` are (YAML key, value) pairs; each key in `header_defaults` replaces the
         executor's built-in value of its header, unless the client's own value is kept
         (`keeps_client_header`) or the credential's `headers:` set it.
         """
-        table = self.header_defaults
-        if not defaults or not table or call.action == "models":
+        table = self.header_defaults if call.action != "models" else {}
+        refs = [(name, value[1:]) for name, value in cred.headers if value.startswith("$")]
+        if not (defaults and table) and not refs:
             return call
         own = {name.lower() for name, _ in cred.headers}
         headers = HeaderMap(call.headers)
         for key, value in defaults:
-            name = table.get(key)
-            if name is None or name.lower() in own:
+            name = table.get(key, "")
+            if not name or name.lower() in own:
                 continue
             if self.keeps_client_header(client_headers, name) and lookup(client_headers, name):
                 continue
             headers[name] = value
+        for name, source in refs:
+            copied = lookup(client_headers, source) if source else None
+            if copied and source.lower() not in CLIENT_CREDENTIAL_HEADERS:
+                headers[name] = copied
+            else:
+                headers.pop(name)
         return replace(call, headers=headers.to_dict())
 
     #: `<provider>-header-defaults` YAML key -> the header it sets (empty: none apply)

@@ -19,6 +19,10 @@ DEFAULT_BASE_URL = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
 #: always asked for, as the reference does: thinking between tool calls
 INTERLEAVED_THINKING = "interleaved-thinking-2025-05-14"
+#: the beta an OAuth token (subscription account, or an `sk-ant-oat` key) needs
+OAUTH_BETA = "oauth-2025-04-20"
+#: how a Claude Code OAuth token pasted into a claude-api-key entry starts
+OAUTH_TOKEN_PREFIX = "sk-ant-oat"
 
 #: body fields a count_tokens call rejects ("Extra inputs are not permitted")
 _GENERATION_ONLY = (
@@ -144,7 +148,10 @@ class ClaudeExecutor(Executor):
         self._auth(h, cred, base)
         self._identity(h, client_headers)
         h["Anthropic-Beta"] = merge_betas(
-            lookup(client_headers, "anthropic-beta"), body_betas, INTERLEAVED_THINKING
+            lookup(client_headers, "anthropic-beta"),
+            body_betas,
+            INTERLEAVED_THINKING,
+            OAUTH_BETA if cred.api_key.startswith(OAUTH_TOKEN_PREFIX) else None,
         )
         h["Anthropic-Dangerous-Direct-Browser-Access"] = "true"
         self._accept(h, stream)
@@ -175,7 +182,7 @@ class ClaudeExecutor(Executor):
     def _auth(h: HeaderMap, cred: Credential, base: str) -> None:
         if not cred.api_key:
             return  # a key-less entry authenticates through its own `headers:`
-        if uses_x_api_key(base):
+        if uses_x_api_key(base) and not cred.api_key.startswith(OAUTH_TOKEN_PREFIX):
             h["x-api-key"] = cred.api_key
         else:
             h["Authorization"] = f"Bearer {cred.api_key}"

@@ -22,6 +22,7 @@ from cliproxy.credentials.model import Credential
 from cliproxy.upstream.base import UpstreamCall, base_url
 from cliproxy.upstream.claude import (
     INTERLEAVED_THINKING,
+    OAUTH_BETA,
     ClaudeExecutor,
     merge_betas,
 )
@@ -37,7 +38,6 @@ from cliproxy.upstream.oauth_call import OAuthSender, oauth_call, require_holder
 
 __all__ = ["CLAUDE_CODE_SYSTEM", "ClaudeOAuthExecutor", "DEFAULT_OAUTH_BETAS", "cloak_body"]
 
-OAUTH_BETA = "oauth-2025-04-20"
 DEFAULT_OAUTH_BETAS = ",".join(
     (
         "claude-code-20250219",

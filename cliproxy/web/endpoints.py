@@ -21,7 +21,6 @@ from twisted.web.server import NOT_DONE_YET, Request
 from zope.interface import Interface, implementer
 
 from cliproxy.config import Config
-from cliproxy.credentials.affinity import SESSION_HEADERS
 from cliproxy.formats import Family, Format, family_of
 from cliproxy.formats.completions import (
     CompletionsStream,
@@ -31,6 +30,8 @@ from cliproxy.formats.completions import (
 from cliproxy.formats.errors import error_body, error_object
 from cliproxy.formats.json_types import JSONObject
 from cliproxy.routing import ClientRequest, JSONResult, RouteError, Router, StreamResult
+from cliproxy.routing.keepalive import NonStreamKeepAlive
+from cliproxy.upstream.headers import CLIENT_CREDENTIAL_HEADERS, HOP_BY_HOP
 from cliproxy.web.errors import error_response, json_bytes
 from cliproxy.web.jsonbody import too_deep_message
 from cliproxy.web.relay import relay_stream
@@ -85,42 +86,18 @@ def answer_filter(request: Request) -> AnswerFilter:
     return found if isinstance(found, AnswerFilter) else _NO_FILTER
 
 
-#: client headers an executor may pass on (never credentials)
-FORWARDED_HEADERS = (
-    b"anthropic-beta",
-    b"anthropic-version",
-    b"user-agent",
-    b"openai-beta",
-    b"x-stainless-helper-method",
-    # Claude Code's fingerprint, kept by Claude executors for Claude Code and API keys
-    b"x-app",
-    b"x-stainless-retry-count",
-    b"x-stainless-runtime",
-    b"x-stainless-lang",
-    b"x-stainless-timeout",
-    b"x-stainless-runtime-version",
-    b"x-stainless-package-version",
-    b"x-stainless-os",
-    b"x-stainless-arch",
-    # the Codex CLI's own headers, copied by Codex executors (core.md §2.5)
-    b"version",
-    b"originator",
-    b"x-codex-turn-metadata",
-    b"x-client-request-id",
-    b"x-codex-beta-features",
-)
-
-
 class BadRequest(Exception):
     pass
 
 
 def _client_headers(request: Request) -> dict[str, str]:
-    out = {}
-    for name in FORWARDED_HEADERS + SESSION_HEADERS:  # session ids: routing's affinity
-        value = request.getHeader(name)
-        if value:
-            out[name.decode()] = value.decode("latin-1")
+    """The client's headers (lower-cased names, first values) that executors, payload rules
+    and session affinity may read: never its credentials, nor hop-by-hop ones."""
+    out: dict[str, str] = {}
+    for raw_name, values in request.requestHeaders.getAllRawHeaders():
+        name = raw_name.decode("latin-1").lower()
+        if values and name not in CLIENT_CREDENTIAL_HEADERS and name not in HOP_BY_HOP:
+            out.setdefault(name, values[0].decode("latin-1"))
     return out
 
 
@@ -148,6 +125,10 @@ def _write_json(
     headers: dict[str, str],
     passthrough: Sequence[tuple[bytes, list[bytes]]] = (),
 ) -> None:
+    if request.startedWriting:  # keep-alive newlines went out: the 200 and headers stand
+        request.write(body)
+        request.finish()
+        return
     request.setResponseCode(status)
     for name, values in passthrough:
         request.responseHeaders.setRawHeaders(name, values)
@@ -216,6 +197,10 @@ class InferenceResource(ApiResource):
         creq.transcript = state.upstream  # for the request log
         state.log_fields["model"] = creq.model
         d = defer.ensureDeferred(self.backend.router.handle(creq))
+        interval = self.backend.config().nonstream_keepalive_interval
+        if interval > 0 and not creq.stream and creq.action == "generate" and not d.called:
+            request.setHeader(b"content-type", b"application/json")
+            d.addBoth(NonStreamKeepAlive(self.backend.reactor, request.write, interval).stop)
         request.notifyFinish().addErrback(lambda _: d.cancel())
         d.addCallback(self.answer, request, creq)
         d.addErrback(self.fail, request, creq)

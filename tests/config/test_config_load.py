@@ -285,7 +285,6 @@ def test_upstream_style_config_loads_without_warnings(monkeypatch, tmp_path):
         "pprof",
         "plugins",
         "quota-exceeded",
-        "payload",
         "ws-auth",
     }
     assert config.host == "" and config.port == 8317

@@ -12,14 +12,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_inert_and_kept_keys_are_reported_once_each_and_off_values_are_not():
     config = parse_config(
-        "request-log: true\nws-auth: false\npayload: {default: [{models: [{name: m}]}]}\n"
+        "request-log: true\nws-auth: false\nquota-exceeded: {switch-project: true}\n"
         "pprof: {enable: false}\ncommercial-mode: true\nstreaming: {bootstrap-retries: 2}\n",
         "config.yaml",
     )
     # request-log (cliproxy.observe.requestlog) and streaming.bootstrap-retries (routing)
     # are acted on: not reported
     assert config.warnings == (
-        "config.yaml: accepted but not supported: payload (line 3)",
+        "config.yaml: accepted but not supported: quota-exceeded (line 3)",
         "config.yaml: accepted but not supported: commercial-mode",
     )
 

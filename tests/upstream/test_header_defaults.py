@@ -136,3 +136,52 @@ async def test_codex_key_entries_ignore_codex_header_defaults(start_fake, start_
     assert (await post(proxy.url, "gpt-codex-fake"))[0] == 200
     assert codex.last.header("user-agent").startswith("codex-tui/")
     assert codex.last.header("x-codex-beta-features") is None
+
+
+@pytest_twisted.ensureDeferred
+async def test_dollar_header_values_copy_the_named_client_header(start_fake, start_proxy):
+    claude = start_fake(FakeClaude, keys={"sk-ant-test-1"})
+    own = "    headers: {X-Tenant: $X-Client-Tenant, X-Missing: $X-Nothing, X-Key: $Authorization}"
+    own = own + "\n"
+    proxy = start_proxy(claude_key_config(claude, "", own))
+    code, raw = await post(proxy.url, "claude-fake", {"X-Client-Tenant": "acme"})
+    assert code == 200, raw
+    assert claude.last.header("x-tenant") == "acme"
+    assert claude.last.header("x-missing") is None  # no such client header: not sent
+    assert claude.last.header("x-key") is None  # a client's credential is never copied
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_oauth_token_in_a_key_entry_goes_as_bearer_with_the_oauth_beta(
+    start_fake, start_proxy
+):
+    claude = start_fake(FakeClaude, keys={"sk-ant-oat01-test"})
+    text = claude_key_config(claude).replace("sk-ant-test-1", "sk-ant-oat01-test")
+    proxy = start_proxy(text)
+    code, raw = await post(proxy.url, "claude-fake")
+    assert code == 200, raw
+    assert claude.last.header("authorization") == "Bearer sk-ant-oat01-test"
+    assert claude.last.header("x-api-key") is None
+    assert "oauth-2025-04-20" in claude.last.header("anthropic-beta").split(",")
+
+
+@pytest_twisted.ensureDeferred
+async def test_codex_responses_lite_gets_no_image_tool_and_no_parallel_calls(
+    start_fake, start_proxy
+):
+    codex = start_fake(FakeCodex, keys={"sk-codex-test-1"})
+    proxy = start_proxy(
+        config_text(
+            f"codex-api-key:\n  - api-key: sk-codex-test-1\n"
+            f"    base-url: {codex.url}/backend-api/codex\n"
+            "    models: [{name: gpt-codex-fake, alias: gpt-codex-fake}]\n"
+        )
+    )
+    assert (await post(proxy.url, "gpt-codex-fake"))[0] == 200
+    assert [t["type"] for t in codex.last.json["tools"]] == ["image_generation"]
+    lite = {"X-OpenAI-Internal-Codex-Responses-Lite": "true"}
+    code, raw = await post(proxy.url, "gpt-codex-fake", lite)
+    assert code == 200, raw
+    assert "tools" not in codex.last.json
+    assert codex.last.json["parallel_tool_calls"] is False
+    assert codex.last.header("x-openai-internal-codex-responses-lite") == "true"
