@@ -286,6 +286,7 @@ def _operations(
         _amp_routes(amp_module),
         reactor,
         serving.http,
+        affinity=serving.router.affinity,
     )
     mount(root, build_management(parts))
     return _Operations(writer, statistics, metrics)

@@ -33,6 +33,7 @@ __all__ = ["ServiceAccountCall", "VertexServiceAccountExecutor"]
 
 log = Logger()
 
+
 @dataclass(frozen=True)
 class ServiceAccountCall(UpstreamCall):
     """An `UpstreamCall` whose bearer token `send` takes from `token`."""
