@@ -24,6 +24,7 @@ import json
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from twisted.logger import Logger
@@ -34,7 +35,7 @@ from cliproxy.credentials.net import HTTPRequester
 from cliproxy.credentials.oauth import antigravity as account
 from cliproxy.credentials.oauth.google import GoogleError
 from cliproxy.formats.requests.schema import clean_schema_for_gemini
-from cliproxy.upstream.base import UpstreamCall, base_url, json_bytes
+from cliproxy.upstream.base import UpstreamCall, json_bytes
 from cliproxy.upstream.gemini_cli import GeminiCLIExecutor, envelope_request
 from cliproxy.upstream.headers import HeaderMap
 from cliproxy.upstream.oauth_call import (
@@ -135,29 +136,28 @@ class AntigravityExecutor(GeminiCLIExecutor):
         client_headers: Mapping[str, str] | None = None,
         alt: str | None = None,
     ) -> UpstreamCall:
-        self._check_action(action, ("generate", "count_tokens"), self.provider)
+        # Gemini CLI's call (URL, envelope, token holder), then Antigravity's body and headers
+        call = super().build(
+            replace(cred, headers=(), base_url=cred.base_url or ANTIGRAVITY_API_URL),
+            model=model,
+            body=body,
+            stream=stream,
+            action=action,
+            client_headers=client_headers,
+            alt=alt,
+        )
         holder = require_holder(cred)
-        base = base_url(cred, ANTIGRAVITY_API_URL)
-        model = model.removeprefix("models/")
-        if action == "count_tokens":
-            stream = False
-            payload: dict[str, Any] = {"request": envelope_request(body, count=True)}
-            url = f"{base}/v1internal:countTokens"
-        else:
-            project = str(cred.option("project_id") or holder.discovered_project or "")
-            payload = antigravity_payload(model, body, project)
-            method = "streamGenerateContent?alt=sse" if stream else "generateContent"
-            url = f"{base}/v1internal:{method}"
-        h = HeaderMap()
-        h["Content-Type"] = "application/json"
-        h["Accept"] = "text/event-stream" if stream else "application/json"
-        h["Accept-Encoding"] = "identity"  # unwrapped as it arrives
+        payload = json.loads(call.body)
+        if action == "generate":
+            model = model.removeprefix("models/")
+            payload = antigravity_payload(model, body, str(payload.get("project") or ""))
+        h = HeaderMap(call.headers)
+        h.pop("X-Goog-Api-Client")
         own = str(holder.record.get("user_agent") or "").strip()
         h["User-Agent"] = own or account.USER_AGENT
-        call = UpstreamCall(
-            "POST", url, self._custom(h, cred), json_bytes(payload), stream, self.provider, action
+        return oauth_call(
+            call, holder, cred.id, headers=self._custom(h, cred), body=json_bytes(payload)
         )
-        return oauth_call(call, holder, cred.id)
 
     async def before_send(
         self, http: HTTPRequester, call: OAuthCall, token: str, proxy_url: str | None
