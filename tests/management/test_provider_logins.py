@@ -11,13 +11,12 @@ import treq
 from twisted.internet import reactor, task
 
 from cliproxy.credentials.oauth.providers import ANTIGRAVITY, XAI
+from tests.credentials.test_xai import xai_identity
 from tests.fakes import (
     FakeClaude,
     FakeOAuth,
     FakeUpstream,
     Reply,
-    oauth_error_reply,
-    unsigned_jwt,
 )
 from tests.fakes.antigravity import FakeAntigravity
 from tests.fakes.vertex import service_account_json
@@ -80,47 +79,9 @@ async def test_antigravity_login_from_the_api(tmp_path, start_fake, served_facto
     assert [(f["name"], f["provider"]) for f in files] == [(saved.name, "antigravity")]
 
 
-def _xai_identity(start_fake):
-    auth = start_fake(FakeUpstream)
-    auth.script(
-        "GET",
-        "/.well-known/openid-configuration",
-        Reply(
-            json={
-                "device_authorization_endpoint": auth.url + "/oauth2/device/code",
-                "token_endpoint": auth.url + "/oauth2/token",
-            }
-        ),
-    )
-    auth.script(
-        "POST",
-        "/oauth2/device/code",
-        Reply(
-            json={
-                "device_code": "dc-x",
-                "user_code": "GROK-1234",
-                "verification_uri": "https://accounts.x.ai/device",
-                "verification_uri_complete": "https://accounts.x.ai/device?code=GROK-1234",
-                "expires_in": 600,
-                "interval": 5,
-            }
-        ),
-    )
-    tokens = {
-        "access_token": "at-x",
-        "refresh_token": "rt-x",
-        "id_token": unsigned_jwt({"email": "user@example.com", "sub": "u-1"}),
-        "expires_in": 3600,
-    }
-    auth.script(
-        "POST", "/oauth2/token", oauth_error_reply(400, "authorization_pending"), Reply(json=tokens)
-    )
-    return auth
-
-
 @pytest_twisted.ensureDeferred
 async def test_xai_device_login_from_the_api(tmp_path, start_fake, served_factory):
-    auth = _xai_identity(start_fake)
+    auth = xai_identity(start_fake, interval=5)
     s = served_factory(
         config_file(tmp_path, f"oauth-endpoints:\n  xai:\n    issuer-url: {auth.url}\n")
     )
