@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.management.test_vertex_import -*-
+# -*- test-case-name: tests.management.test_provider_logins -*-
 """`POST /vertex/import`: a Vertex service-account key uploaded as an auth file.
 
 As CLIProxyAPI's `ImportVertexCredential`: a multipart form with the key JSON as `file`

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.upstream.test_xai_oauth -*-
+# -*- test-case-name: tests.credentials.test_xai -*-
 """xAI accounts (auth file `type: "xai"`, `cliproxy login xai`): the `xai-api-key` request
 (Responses API, always streamed) with the account's access token as bearer.
 
