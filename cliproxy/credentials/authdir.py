@@ -506,7 +506,11 @@ def _credentials(
             options["account_id"] = account
     api_url = _api_url(spec, endpoints)
     if spec.file_type == "antigravity":
-        api_url = str(record.get("base_url") or "").strip().rstrip("/") or api_url
+        own = str(record.get("base_url") or "").strip().rstrip("/")
+        fallback = endpoints.antigravity.code_assist_url
+        if not own and fallback != api_url:
+            options["fallback_base"] = fallback  # the daily host's fallback (production)
+        api_url = own or api_url
     elif spec.file_type == "xai":
         api_url, chat_proxy = xai_base_url(record, api_url)
         if chat_proxy:

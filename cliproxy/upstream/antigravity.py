@@ -12,8 +12,11 @@ Gemini; Claude models get `toolConfig.functionCallingConfig.mode: VALIDATED`, ot
 models lose `generationConfig.maxOutputTokens` (as CLIProxyAPI sends them).
 
 Base URL: the file's `base_url`, else `oauth-endpoints.antigravity.api-url` (the daily
-Cloud Code host). Headers: bearer token and `User-Agent: antigravity/hub/<version>
-darwin/arm64` (a file's `user_agent` overrides). A file without `project_id` gets one from
+Cloud Code host), which hands a call that is rate limited (429), out of capacity (503 "no
+capacity available") or unreachable once to `code-assist-url` (the production host), as
+CLIProxyAPI's base URL order does; a file's own `base_url` has no fallback. Headers: bearer
+token and `User-Agent: antigravity/hub/<version> darwin/arm64` (a file's `user_agent`
+overrides). A file without `project_id` gets one from
 `loadCodeAssist`/`onboardUser` before its first request.
 """
 
@@ -24,10 +27,12 @@ import json
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.web.iweb import IResponse
 
 from cliproxy.config.model import ANTIGRAVITY_API_URL, AntigravityEndpoints
 from cliproxy.credentials.model import Credential
@@ -36,6 +41,7 @@ from cliproxy.credentials.oauth import antigravity as account
 from cliproxy.credentials.oauth.google import GoogleError
 from cliproxy.formats.requests.schema import clean_schema_for_gemini
 from cliproxy.upstream.base import UpstreamCall, json_bytes
+from cliproxy.upstream.body import read_body
 from cliproxy.upstream.gemini_cli import GeminiCLIExecutor, envelope_request
 from cliproxy.upstream.headers import HeaderMap
 from cliproxy.upstream.oauth_call import (
@@ -46,7 +52,7 @@ from cliproxy.upstream.oauth_call import (
     require_holder,
 )
 
-__all__ = ["AntigravityExecutor", "antigravity_payload", "session_id"]
+__all__ = ["AntigravityCall", "AntigravityExecutor", "antigravity_payload", "session_id"]
 
 log = Logger()
 
@@ -114,6 +120,19 @@ def antigravity_payload(model: str, body: dict[str, Any], project: str) -> dict[
     return payload
 
 
+#: the Credential option naming the host a call moves to once (see `_request`)
+FALLBACK_OPTION = "fallback_base"
+#: a 429/503 body read to decide on the fallback is kept up to this size
+FALLBACK_BODY_LIMIT = 256 * 1024
+
+
+@dataclass(frozen=True)
+class AntigravityCall(OAuthCall):
+    """An `OAuthCall` with the base URL to try once when the first host refuses."""
+
+    fallback: str = ""
+
+
 def _code_assist_url(base: str) -> str:
     """Where `loadCodeAssist` goes: the production host for the default daily one."""
     return AntigravityEndpoints().code_assist_url if base == ANTIGRAVITY_API_URL else base
@@ -155,9 +174,11 @@ class AntigravityExecutor(GeminiCLIExecutor):
         h.pop("X-Goog-Api-Client")
         own = str(holder.record.get("user_agent") or "").strip()
         h["User-Agent"] = own or account.USER_AGENT
-        return oauth_call(
+        done = oauth_call(
             call, holder, cred.id, headers=self._custom(h, cred), body=json_bytes(payload)
         )
+        values = {f.name: getattr(done, f.name) for f in fields(OAuthCall)}
+        return AntigravityCall(**values, fallback=str(cred.option(FALLBACK_OPTION) or ""))
 
     async def before_send(
         self, http: HTTPRequester, call: OAuthCall, token: str, proxy_url: str | None
@@ -171,7 +192,10 @@ class AntigravityExecutor(GeminiCLIExecutor):
         assert holder is not None
         if not holder.discovered_project:
             base = call.url.split("/v1internal:", 1)[0]
-            endpoints = AntigravityEndpoints(api_url=base, code_assist_url=_code_assist_url(base))
+            fallback = call.fallback if isinstance(call, AntigravityCall) else ""
+            endpoints = AntigravityEndpoints(
+                api_url=base, code_assist_url=fallback or _code_assist_url(base)
+            )
             try:
                 holder.discovered_project = await account.discover_project(
                     http, endpoints, token, holder.clock, proxy_url
@@ -188,4 +212,52 @@ class AntigravityExecutor(GeminiCLIExecutor):
                 project=holder.discovered_project,
             )
         payload["project"] = holder.discovered_project
-        return oauth_call(call, holder, call.account, body=json_bytes(payload))
+        return replace(call, body=json_bytes(payload))
+
+    async def _request(
+        self,
+        http: HTTPRequester,
+        call: OAuthCall,
+        token: str,
+        proxy_url: str | None,
+        timeout: float | None,
+    ) -> IResponse:
+        """Send; from the daily host, once more at the fallback host when the first is rate
+        limited, out of capacity or cannot be reached (as CLIProxyAPI's base URL order)."""
+        fallback = call.fallback if isinstance(call, AntigravityCall) else ""
+        if not fallback:
+            return await super()._request(http, call, token, proxy_url, timeout)
+        moved = _moved(call, fallback)
+        try:
+            response = await super()._request(http, call, token, proxy_url, timeout)
+        except defer.CancelledError:
+            raise
+        except Exception as e:
+            log.info(
+                "{account}: {url} cannot be reached ({error}); trying {fallback}",
+                account=call.account,
+                url=call.url.split("/v1internal:", 1)[0],
+                error=type(e).__name__,
+                fallback=fallback,
+            )
+            return await super()._request(http, moved, token, proxy_url, timeout)
+        if response.code not in (429, 503):
+            return response
+        body = await read_body(response, FALLBACK_BODY_LIMIT)
+        if response.code == 503 and b"no capacity available" not in body.lower():
+            return BufferedResponse(response.code, body, response.headers.copy())
+        log.info(
+            "{account}: Antigravity answered {status}; trying {fallback}",
+            account=call.account,
+            status=response.code,
+            fallback=fallback,
+        )
+        return await super()._request(http, moved, token, proxy_url, timeout)
+
+
+def _moved(call: OAuthCall, base: str) -> AntigravityCall:
+    """`call` sent to `base` instead, with no further fallback."""
+    path = call.url.split("/v1internal:", 1)[1]
+    values = {f.name: getattr(call, f.name) for f in fields(OAuthCall)}
+    values["url"] = f"{base}/v1internal:{path}"
+    return AntigravityCall(**values, fallback="")
