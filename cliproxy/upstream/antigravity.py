@@ -7,9 +7,11 @@ Same envelope and answers as Gemini CLI accounts (`{"project","model","request"}
 "antigravity"`, `requestType` (`agent`, or `image_gen` for image models), a `requestId`
 (`agent-<uuid>`; `image_gen/<ms>/<uuid>/12`), and `request.sessionId`, stable per
 conversation (a hash of its first user text), which keeps it on the same backend cache.
-`request.safetySettings` is not sent. Tool schemas go as `parameters`, cleaned for
-Gemini; Claude models get `toolConfig.functionCallingConfig.mode: VALIDATED`, other
-models lose `generationConfig.maxOutputTokens` (as CLIProxyAPI sends them).
+`request.safetySettings` is not sent. Claude models are always streamed upstream (a
+plain request gets the gathered stream as one answer), as CLIProxyAPI does. Tool schemas
+go as `parameters`, cleaned for Gemini; Claude models get
+`toolConfig.functionCallingConfig.mode: VALIDATED`, other models lose
+`generationConfig.maxOutputTokens` (as CLIProxyAPI sends them).
 
 Base URL: the file's `base_url`, else `oauth-endpoints.antigravity.api-url` (the daily
 Cloud Code host), which hands a call that is rate limited (429), out of capacity (503 "no
@@ -40,6 +42,8 @@ from cliproxy.credentials.net import HTTPRequester
 from cliproxy.credentials.oauth import antigravity as account
 from cliproxy.credentials.oauth.google import GoogleError
 from cliproxy.formats.requests.schema import clean_schema_for_gemini
+from cliproxy.formats.responses_side.aggregate import AggregateError, GeminiAggregator
+from cliproxy.formats.sse import SSEDecoder
 from cliproxy.upstream.base import UpstreamCall, json_bytes
 from cliproxy.upstream.body import read_body
 from cliproxy.upstream.gemini_cli import GeminiCLIExecutor, envelope_request
@@ -124,6 +128,8 @@ def antigravity_payload(model: str, body: dict[str, Any], project: str) -> dict[
 FALLBACK_OPTION = "fallback_base"
 #: a 429/503 body read to decide on the fallback is kept up to this size
 FALLBACK_BODY_LIMIT = 256 * 1024
+#: a gathered stream is read whole, up to this size
+GATHER_LIMIT = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,8 @@ class AntigravityCall(OAuthCall):
     """An `OAuthCall` with the base URL to try once when the first host refuses."""
 
     fallback: str = ""
+    #: a plain answer asked of a streamed call: the stream is gathered into one (Claude)
+    gather: bool = False
 
 
 def _code_assist_url(base: str) -> str:
@@ -155,12 +163,14 @@ class AntigravityExecutor(GeminiCLIExecutor):
         client_headers: Mapping[str, str] | None = None,
         alt: str | None = None,
     ) -> UpstreamCall:
+        # Claude models are always streamed upstream; a plain answer is put together here
+        gather = action == "generate" and not stream and "claude" in model
         # Gemini CLI's call (URL, envelope, token holder), then Antigravity's body and headers
         call = super().build(
             replace(cred, headers=(), base_url=cred.base_url or ANTIGRAVITY_API_URL),
             model=model,
             body=body,
-            stream=stream,
+            stream=stream or gather,
             action=action,
             client_headers=client_headers,
             alt=alt,
@@ -178,7 +188,25 @@ class AntigravityExecutor(GeminiCLIExecutor):
             call, holder, cred.id, headers=self._custom(h, cred), body=json_bytes(payload)
         )
         values = {f.name: getattr(done, f.name) for f in fields(OAuthCall)}
-        return AntigravityCall(**values, fallback=str(cred.option(FALLBACK_OPTION) or ""))
+        fallback = str(cred.option(FALLBACK_OPTION) or "")
+        return AntigravityCall(**values, fallback=fallback, gather=gather)
+
+    async def send(
+        self, http: HTTPRequester, call: UpstreamCall, proxy_url: str | None, timeout: float | None
+    ) -> IResponse:
+        response = await super().send(http, call, proxy_url, timeout)
+        if not (isinstance(call, AntigravityCall) and call.gather and response.code == 200):
+            return response
+        raw = await read_body(response, GATHER_LIMIT)
+        decoder, gathered = SSEDecoder(), GeminiAggregator()
+        for event in decoder.feed(raw) + decoder.close():
+            gathered.feed(event)
+        try:
+            return BufferedResponse(200, json_bytes(gathered.result()))
+        except AggregateError as e:
+            status = e.status if 400 <= e.status <= 599 else 502
+            error = {"error": {"code": status, "message": e.message, "status": "UNAVAILABLE"}}
+            return BufferedResponse(status, json_bytes(error))
 
     async def before_send(
         self, http: HTTPRequester, call: OAuthCall, token: str, proxy_url: str | None
@@ -260,4 +288,6 @@ def _moved(call: OAuthCall, base: str) -> AntigravityCall:
     path = call.url.split("/v1internal:", 1)[1]
     values = {f.name: getattr(call, f.name) for f in fields(OAuthCall)}
     values["url"] = f"{base}/v1internal:{path}"
-    return AntigravityCall(**values, fallback="")
+    return AntigravityCall(
+        **values, gather=call.gather if isinstance(call, AntigravityCall) else False
+    )

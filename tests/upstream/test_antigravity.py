@@ -107,7 +107,9 @@ async def test_claude_models_are_sent_with_validated_function_calling(
     }
     code, raw = await post(proxy, "/v1/messages", body)
     assert code == 200, raw
-    assert json.loads(raw)["type"] == "message"
+    assert json.loads(raw)["content"][0]["text"] == "hello from fake-antigravity"
+    # Claude models are streamed upstream even for a plain request, and gathered here
+    assert upstream.last.path == "/v1internal:streamGenerateContent"
     request = upstream.last.json["request"]
     assert request["toolConfig"]["functionCallingConfig"]["mode"] == "VALIDATED"
     decl = request["tools"][0]["functionDeclarations"][0]
