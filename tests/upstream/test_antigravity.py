@@ -231,3 +231,24 @@ async def test_a_files_own_base_url_has_no_fallback(start_fake, start_proxy, tmp
     code, raw = await post(proxy, "/v1/chat/completions", chat("gemini-3-flash"))
     assert code == 429, raw
     assert len(own.requests) == 1 and daily.requests == [] and prod.requests == []
+
+
+def test_image_models_are_image_gen_requests_without_a_session():
+    from cliproxy.upstream.antigravity import antigravity_payload
+
+    body = {
+        "contents": [{"role": "user", "parts": [{"text": "a fox"}]}],
+        "generationConfig": {"maxOutputTokens": 100, "temperature": 1},
+        "safetySettings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "OFF"}],
+    }
+    payload = antigravity_payload("gemini-3.1-flash-image", body, "p-1")
+    assert payload["requestType"] == "image_gen" and payload["project"] == "p-1"
+    kind, millis, _uuid, tail = payload["requestId"].split("/")
+    assert (kind, tail) == ("image_gen", "12") and millis.isdigit()
+    request = payload["request"]
+    assert "sessionId" not in request and "safetySettings" not in request
+    assert request["generationConfig"] == {"temperature": 1}  # no maxOutputTokens off Claude
+    assert body["generationConfig"]["maxOutputTokens"] == 100  # the input is not changed
+    same = antigravity_payload("gemini-3-flash", body, "p-1")["request"]["sessionId"]
+    again = dict(body, contents=body["contents"] + [{"role": "model", "parts": [{"text": "ok"}]}])
+    assert antigravity_payload("gemini-3-flash", again, "p-1")["request"]["sessionId"] == same
