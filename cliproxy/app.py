@@ -288,6 +288,7 @@ def _operations(
         reactor,
         serving.http,
         lambda: serving.catalog.registry,
+        affinity=serving.router.affinity,
     )
     mount(root, build_management(parts))
     return _Operations(writer, statistics, metrics)

@@ -27,7 +27,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from cliproxy.config.model import XAI_BASE_URL, Config, GeminiEndpoints, OAuthEndpoints
-from cliproxy.credentials.keyfiles import KeyFiles
+from cliproxy.credentials.keyfiles import KeyFiles, service_account_of
 from cliproxy.credentials.model import Credential
 from cliproxy.credentials.net import HTTPRequester
 from cliproxy.credentials.oauth.filelock import Release, lock_path, take_lock
@@ -147,7 +147,32 @@ class AuthDir:
         return [e.holder for e in self._entries.values()]
 
     def accounts(self) -> list[Account]:
-        """Every loaded auth file, with its token status (`ok`, `needs-login`, ...)."""
+        """Every loaded auth file, with its token status (`ok`, `needs-login`, ...); key
+        files (Vertex service accounts) too."""
+        return sorted(self._token_accounts() + self._key_accounts(), key=lambda a: a.id)
+
+    def _key_accounts(self) -> list[Account]:
+        out = []
+        for name, creds in self.keyfiles.by_file().items():
+            if not creds:
+                continue
+            cred = creds[0]
+            token = service_account_of(cred)
+            out.append(
+                Account(
+                    id=name,
+                    provider=cred.provider,
+                    email=str(cred.option("email") or ""),
+                    path=os.path.join(self.path, name),
+                    status="ok",
+                    last_error="",
+                    expires_at=token.expiry if token is not None else None,
+                    disabled=cred.disabled,
+                )
+            )
+        return out
+
+    def _token_accounts(self) -> list[Account]:
         return [
             Account(
                 id=e.name,
@@ -481,7 +506,11 @@ def _credentials(
             options["account_id"] = account
     api_url = _api_url(spec, endpoints)
     if spec.file_type == "antigravity":
-        api_url = str(record.get("base_url") or "").strip().rstrip("/") or api_url
+        own = str(record.get("base_url") or "").strip().rstrip("/")
+        fallback = endpoints.antigravity.code_assist_url
+        if not own and fallback != api_url:
+            options["fallback_base"] = fallback  # the daily host's fallback (production)
+        api_url = own or api_url
     elif spec.file_type == "xai":
         api_url, chat_proxy = xai_base_url(record, api_url)
         if chat_proxy:

@@ -20,6 +20,7 @@ from typing import Any
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
+from cliproxy.credentials.affinity import SessionAffinity
 from cliproxy.credentials.authdir import Account, AuthDir
 from cliproxy.credentials.model import Credential
 from cliproxy.credentials.pool import CredentialPool
@@ -58,6 +59,17 @@ class AuthFileDeps:
     now: Callable[[], float]
     #: the live model registry (for `auth-files/models`)
     registry: Callable[[], ModelRegistry] | None = None
+    #: routing.session-affinity bindings (shown per file)
+    affinity: SessionAffinity | None = None
+
+
+def _bound_sessions(deps: AuthFileDeps, name: str) -> int:
+    """How many live sessions routing.session-affinity keeps on the file's credentials."""
+    if deps.affinity is None:
+        return 0
+    return sum(
+        1 for cid in deps.affinity.bindings().values() if cid == name or cid.startswith(name + "::")
+    )
 
 
 class _AuthEndpoint(Endpoint):
@@ -130,6 +142,7 @@ def describe(deps: AuthFileDeps, account: Account) -> dict[str, Any]:
         "expires_at": iso_time(account.expires_at) if account.expires_at else None,
         "success": (totals.requests - failed) if totals else 0,
         "failed": failed,
+        "bound_sessions": _bound_sessions(deps, name),
     }
 
 
@@ -149,19 +162,23 @@ def _parse_upload(raw: bytes) -> dict[str, Any]:
     return record
 
 
-def multipart_files(request: Request, body: bytes) -> list[tuple[str, bytes]]:
-    """(file name, content) of every `file` part of a multipart/form-data body."""
+def multipart_parts(request: Request, body: bytes) -> list[tuple[str, str, bytes]]:
+    """(field name, file name, content) of every part of a multipart/form-data body."""
     ctype = (request.getHeader(b"content-type") or b"").decode("latin-1")
     head = f"Content-Type: {ctype}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
     out = []
     for part in message.iter_parts() if message.is_multipart() else []:
-        if part.get_param("name", header="content-disposition") != "file":
-            continue
+        name = str(part.get_param("name", header="content-disposition") or "")
         filename = str(part.get_filename() or "")
         content = part.get_payload(decode=True)
-        out.append((filename, content if isinstance(content, bytes) else b""))
+        out.append((name, filename, content if isinstance(content, bytes) else b""))
     return out
+
+
+def multipart_files(request: Request, body: bytes) -> list[tuple[str, bytes]]:
+    """(file name, content) of every `file` part of a multipart/form-data body."""
+    return [(f, c) for name, f, c in multipart_parts(request, body) if name == "file"]
 
 
 class AuthFiles(_AuthEndpoint):

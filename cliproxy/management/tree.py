@@ -10,6 +10,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.web.resource import Resource
 
 from cliproxy.config.watcher import ConfigStore
+from cliproxy.credentials.affinity import SessionAffinity
 from cliproxy.credentials.authdir import AuthDir
 from cliproxy.credentials.net import HTTPRequester, IClientReactor
 from cliproxy.credentials.pool import CredentialPool
@@ -34,6 +35,7 @@ from cliproxy.management.settings import (
     ScalarEndpoint,
 )
 from cliproxy.management.usage import CredentialView, MetricsPage, usage_children
+from cliproxy.management.vertex import VertexImport
 from cliproxy.management.writer import ConfigWriter
 from cliproxy.observe.metrics import Metrics
 from cliproxy.observe.statistics import UsageStatistics
@@ -61,6 +63,8 @@ class ManagementParts:
     http: HTTPRequester | None = None
     #: the live model registry (auth-files/models)
     registry: Callable[[], ModelRegistry] | None = None
+    #: routing.session-affinity, for the bound sessions in the auth-files view
+    affinity: SessionAffinity | None = None
 
 
 @dataclass(frozen=True)
@@ -108,15 +112,25 @@ def build_management(parts: ManagementParts) -> Management:
     for key in ("oauth-excluded-models", "oauth-model-alias"):
         tree.putChild(key.encode("ascii"), ConfigMap(store, writer, key))
     tree.putChild(b"ampcode", ampcode_tree(store, writer))
-    deps = AuthFileDeps(parts.authdir, parts.pool, parts.usage, parts.clock.seconds, parts.registry)
+    deps = AuthFileDeps(
+        parts.authdir,
+        parts.pool,
+        parts.usage,
+        parts.clock.seconds,
+        parts.registry,
+        affinity=parts.affinity,
+    )
     tree.putChild(b"auth-files", auth_files_tree(deps))
     view = CredentialView(store, parts.authdir, parts.pool, parts.clock.seconds)
     usage_children(tree, parts.statistics, view)
     logs_children(tree, store, parts.environ)
     if parts.reactor is not None and parts.http is not None:
-        logins = OAuthLogins(store, parts.reactor, parts.http, parts.authdir.scan)
+        logins = OAuthLogins(store, parts.reactor, parts.http, parts.authdir.scan, parts.clock)
         oauth_children(tree, logins)
         tree.putChild(b"api-call", APICall(store, view.all, parts.http, parts.clock))
+    vertex = Node()
+    vertex.putChild(b"import", VertexImport(store, parts.authdir.scan))
+    tree.putChild(b"vertex", vertex)
     tree.putChild(b"panel-status", PanelStatus(deps, view, parts.amp_routes))
     page = MetricsPage(parts.metrics, lambda inner: ManagementGate(access, inner))
     fetcher = (

@@ -11,15 +11,26 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from twisted.web.iweb import IResponse
 
-from cliproxy.upstream.base import UnsupportedAction
+from cliproxy.credentials.model import Credential
+from cliproxy.upstream.base import UnsupportedAction, UpstreamCall
 from cliproxy.upstream.body import read_body
+from cliproxy.upstream.gemini import GeminiExecutor
 from cliproxy.upstream.oauth_call import BufferedResponse
 
-__all__ = ["gemini_answer", "imagen_body", "imagen_request", "imagen_response", "is_imagen"]
+__all__ = [
+    "gemini_answer",
+    "imagen_body",
+    "imagen_request",
+    "imagen_response",
+    "is_imagen",
+    "predict_call",
+]
 
 #: an Imagen answer (base64 images) is read whole, up to this size
 IMAGEN_LIMIT = 64 * 1024 * 1024
@@ -112,3 +123,28 @@ async def imagen_response(response: IResponse, model: str) -> IResponse:
         return response
     data = await read_body(response, IMAGEN_LIMIT)
     return BufferedResponse(200, gemini_answer(data, model))
+
+
+def predict_call(
+    executor: GeminiExecutor,
+    cred: Credential,
+    *,
+    model: str,
+    body: dict[str, Any],
+    stream: bool,
+    client_headers: Mapping[str, str] | None = None,
+) -> UpstreamCall:
+    """The Gemini builder's call for an Imagen model, sent to `:predict` with Imagen's body.
+
+    Raises:
+        UnsupportedAction: a stream was asked for, or the request holds no prompt.
+    """
+    call = GeminiExecutor.build(
+        executor,
+        cred,
+        model=model,
+        body=imagen_body(model, body, stream),
+        stream=False,
+        client_headers=client_headers,
+    )
+    return replace(call, url=call.url.replace(":generateContent", ":predict", 1))

@@ -20,8 +20,7 @@ from twisted.web.iweb import IResponse
 from cliproxy.credentials.model import Credential
 from cliproxy.credentials.net import HTTPRequester
 from cliproxy.upstream.base import UpstreamCall
-from cliproxy.upstream.gemini import GeminiExecutor
-from cliproxy.upstream.imagen import imagen_body, imagen_response, is_imagen
+from cliproxy.upstream.imagen import imagen_response, is_imagen, predict_call
 from cliproxy.upstream.vertex import VertexExecutor
 
 __all__ = ["ImagenCall", "VertexKeyExecutor"]
@@ -59,17 +58,10 @@ class VertexKeyExecutor(VertexExecutor):
                 alt=alt,
             )
         # VertexExecutor refuses Imagen; its URL and key come from the Gemini builder
-        call = GeminiExecutor.build(
-            self,
-            cred,
-            model=model,
-            body=imagen_body(model, body, stream),
-            stream=False,
-            action=action,
-            client_headers=client_headers,
+        call = predict_call(
+            self, cred, model=model, body=body, stream=stream, client_headers=client_headers
         )
         values = {f.name: getattr(call, f.name) for f in fields(UpstreamCall)}
-        values["url"] = call.url.replace(":generateContent", ":predict", 1)
         return ImagenCall(**values, model=model)
 
     async def send(

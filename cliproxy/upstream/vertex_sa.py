@@ -24,14 +24,14 @@ from cliproxy.credentials.net import HTTPRequester
 from cliproxy.credentials.service_account import ServiceAccountToken, TokenUnavailable
 from cliproxy.upstream.base import UpstreamCall, UpstreamConfigError, base_url
 from cliproxy.upstream.body import read_body
-from cliproxy.upstream.gemini import GeminiExecutor
-from cliproxy.upstream.imagen import imagen_body, imagen_response, is_imagen
+from cliproxy.upstream.imagen import imagen_response, is_imagen, predict_call
 from cliproxy.upstream.oauth_call import local_error
 from cliproxy.upstream.vertex import VertexExecutor
 
 __all__ = ["ServiceAccountCall", "VertexServiceAccountExecutor"]
 
 log = Logger()
+
 
 @dataclass(frozen=True)
 class ServiceAccountCall(UpstreamCall):
@@ -63,20 +63,22 @@ class VertexServiceAccountExecutor(VertexExecutor):
         if token is None:
             raise UpstreamConfigError(f"credential {cred.label} carries no service account")
         imagen = is_imagen(model) and action == "generate"
-        if imagen:
-            body = imagen_body(model, body, stream)
         # VertexExecutor refuses Imagen (API keys); here it is served through :predict
-        builder = GeminiExecutor if imagen else VertexExecutor
-        call = builder.build(
-            self,
-            cred,
-            model=model,
-            body=body,
-            stream=stream,
-            action=action,
-            client_headers=client_headers,
-            alt=alt,
-        )
+        if imagen:
+            call = predict_call(
+                self, cred, model=model, body=body, stream=stream, client_headers=client_headers
+            )
+        else:
+            call = VertexExecutor.build(
+                self,
+                cred,
+                model=model,
+                body=body,
+                stream=stream,
+                action=action,
+                client_headers=client_headers,
+                alt=alt,
+            )
         host = base_url(cred, None)
         project = quote(str(cred.option("project_id") or ""), safe="-._~")
         location = quote(str(cred.option("location") or DEFAULT_LOCATION), safe="-._~")
@@ -84,8 +86,6 @@ class VertexServiceAccountExecutor(VertexExecutor):
         if action != "models":
             scoped = f"{host}/v1/projects/{project}/locations/{location}/publishers/"
             url = scoped + url.removeprefix(f"{host}/v1/publishers/")
-        if imagen:
-            url = url.replace(":generateContent", ":predict", 1)
         headers = {k: v for k, v in call.headers.items() if k.lower() != "x-goog-api-key"}
         values = {f.name: getattr(call, f.name) for f in fields(UpstreamCall)}
         values.update(url=url, headers=headers)

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.upstream.test_xai_oauth -*-
+# -*- test-case-name: tests.credentials.test_xai -*-
 """xAI accounts (auth file `type: "xai"`, `cliproxy login xai`): the `xai-api-key` request
 (Responses API, always streamed) with the account's access token as bearer.
 
@@ -13,14 +13,9 @@ send the Grok CLI's identity headers (`X-XAI-Token-Auth: xai-grok-cli`,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import replace
-from typing import Any
-
 from cliproxy.credentials.model import Credential
-from cliproxy.upstream.base import UpstreamCall
-from cliproxy.upstream.headers import HeaderMap
-from cliproxy.upstream.oauth_call import OAuthSender, oauth_call, require_holder
+from cliproxy.credentials.oauth.holder import TokenHolder
+from cliproxy.upstream.token_over_key import TokenOverKey
 from cliproxy.upstream.xai import XAIExecutor
 
 __all__ = ["CHAT_PROXY_HEADERS", "XAIOAuthExecutor"]
@@ -36,36 +31,12 @@ CHAT_PROXY_HEADERS = {
 }
 
 
-class XAIOAuthExecutor(OAuthSender, XAIExecutor):
+class XAIOAuthExecutor(TokenOverKey, XAIExecutor):
     """POST {base}/responses (stream) with the account's token."""
 
     kinds = ("oauth:xai",)
 
-    def build(
-        self,
-        cred: Credential,
-        *,
-        model: str,
-        body: dict[str, Any],
-        stream: bool,
-        action: str = "generate",
-        client_headers: Mapping[str, str] | None = None,
-        alt: str | None = None,
-    ) -> UpstreamCall:
-        holder = require_holder(cred)
-        # the bearer is added at send time; the key-based builder wants a placeholder
-        call = super().build(
-            replace(cred, api_key="-", headers=()),
-            model=model,
-            body=body,
-            stream=stream,
-            action=action,
-            client_headers=client_headers,
-            alt=alt,
-        )
-        h = HeaderMap(call.headers)
-        h.pop("Authorization")
+    def account_headers(self, cred: Credential, holder: TokenHolder, action: str) -> dict[str, str]:
         if cred.option("xai_chat_proxy") and action == "generate":
-            for name, value in CHAT_PROXY_HEADERS.items():
-                h[name] = value
-        return oauth_call(call, holder, cred.id, headers=self._custom(h, cred))
+            return dict(CHAT_PROXY_HEADERS)
+        return {}

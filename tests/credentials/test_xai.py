@@ -115,8 +115,8 @@ def test_a_token_endpoint_off_x_ai_in_a_file_is_not_used():
     assert refresh_url(XAI, OAuthEndpoints(), record) == "https://auth.x.ai/oauth2/token2"
 
 
-@pytest_twisted.ensureDeferred
-async def test_xai_device_login_discovers_polls_and_saves(start_fake, start_proxy, tmp_path):
+def xai_identity(start_fake, interval=0):
+    """A fake auth.x.ai: discovery, a device code, one pending poll, then tokens."""
     auth = start_fake(FakeUpstream)
     auth.script(
         "GET",
@@ -128,33 +128,31 @@ async def test_xai_device_login_discovers_polls_and_saves(start_fake, start_prox
             }
         ),
     )
-    auth.script(
-        "POST",
-        "/oauth2/device/code",
-        Reply(
-            json={
-                "device_code": "dc-x",
-                "user_code": "GROK-1234",
-                "verification_uri": "https://accounts.x.ai/device",
-                "expires_in": 600,
-                "interval": 0,
-            }
-        ),
-    )
-    id_token = unsigned_jwt({"email": "user@example.com", "sub": "u-1"})
+    code = {
+        "device_code": "dc-x",
+        "user_code": "GROK-1234",
+        "verification_uri": "https://accounts.x.ai/device",
+        "verification_uri_complete": "https://accounts.x.ai/device?code=GROK-1234",
+        "expires_in": 600,
+        "interval": interval,
+    }
+    auth.script("POST", "/oauth2/device/code", Reply(json=code))
     tokens = {
         "access_token": "at-x",
         "refresh_token": "rt-x",
-        "id_token": id_token,
+        "id_token": unsigned_jwt({"email": "user@example.com", "sub": "u-1"}),
         "expires_in": 3600,
         "token_type": "Bearer",
     }
     auth.script(
-        "POST",
-        "/oauth2/token",
-        oauth_error_reply(400, "authorization_pending"),
-        Reply(json=tokens),
+        "POST", "/oauth2/token", oauth_error_reply(400, "authorization_pending"), Reply(json=tokens)
     )
+    return auth
+
+
+@pytest_twisted.ensureDeferred
+async def test_xai_device_login_discovers_polls_and_saves(start_fake, start_proxy, tmp_path):
+    auth = xai_identity(start_fake)
     config = parse_config(
         f"auth-dir: {tmp_path}\noauth-endpoints:\n  xai:\n    issuer-url: {auth.url}\n", "c.yaml"
     )

@@ -107,7 +107,9 @@ async def test_claude_models_are_sent_with_validated_function_calling(
     }
     code, raw = await post(proxy, "/v1/messages", body)
     assert code == 200, raw
-    assert json.loads(raw)["type"] == "message"
+    assert json.loads(raw)["content"][0]["text"] == "hello from fake-antigravity"
+    # Claude models are streamed upstream even for a plain request, and gathered here
+    assert upstream.last.path == "/v1internal:streamGenerateContent"
     request = upstream.last.json["request"]
     assert request["toolConfig"]["functionCallingConfig"]["mode"] == "VALIDATED"
     decl = request["tools"][0]["functionDeclarations"][0]
@@ -178,3 +180,75 @@ async def test_the_antigravity_section_is_listed(start_fake, start_proxy, tmp_pa
     models = {m["id"]: m for m in json.loads(raw)["data"]}
     assert {"gemini-3-flash", "claude-sonnet-4-6", "gpt-oss-120b-medium"} <= set(models)
     assert models["gemini-3-flash"]["owned_by"] == "antigravity"
+
+
+def start_two_hosts(start_fake, start_proxy, tmp_path, **file_fields):
+    """An account whose daily host (`api-url`) and production host (`code-assist-url`) are
+    two fakes."""
+    oauth = start_fake(FakeOAuth, flavor="google")
+    oauth.access_tokens.add("at-old")
+    daily, prod = start_fake(FakeAntigravity), start_fake(FakeAntigravity)
+    daily.keys = prod.keys = oauth.access_tokens
+    write_file(tmp_path, FILE, antigravity_file("at-old", "rt-old", T0 + 3600, **file_fields))
+    section = (
+        "oauth-endpoints:\n  antigravity:\n"
+        f"    token-url: {oauth.url}/token\n"
+        f"    api-url: {daily.url}\n"
+        f"    code-assist-url: {prod.url}\n"
+    )
+    proxy = start_proxy(config_text(f"auth-dir: {tmp_path}\n", section))
+    proxy.clock.advance(T0)
+    return daily, prod, proxy
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_rate_limited_daily_host_hands_the_call_to_production_once(
+    start_fake, start_proxy, tmp_path
+):
+    daily, prod, proxy = start_two_hosts(start_fake, start_proxy, tmp_path)
+    daily.script_error(429, "Resource has been exhausted (e.g. check quota).")
+    code, raw = await post(proxy, "/v1/chat/completions", chat("gemini-3-flash"))
+    assert code == 200, raw
+    assert json.loads(raw)["choices"][0]["message"]["content"] == "hello from fake-antigravity"
+    assert [r.status for r in daily.requests] == [429]
+    assert len(prod.requests) == 1 and prod.last.json == daily.last.json
+    # a 503 that is not about capacity is the answer; one about capacity moves too
+    daily.script_error(503, "The service is currently unavailable.")
+    code, raw = await post(proxy, "/v1/chat/completions", chat("gemini-3-flash"))
+    assert code == 503 and len(prod.requests) == 1
+    proxy.clock.advance(900)  # the account rests after a 503; let it come back
+    daily.script_error(503, "No capacity available for model gemini-3-flash on the server")
+    code, raw = await post(proxy, "/v1/chat/completions", chat("gemini-3-flash"))
+    assert code == 200 and len(prod.requests) == 2
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_files_own_base_url_has_no_fallback(start_fake, start_proxy, tmp_path):
+    own = start_fake(FakeAntigravity)
+    daily, prod, proxy = start_two_hosts(start_fake, start_proxy, tmp_path, base_url=own.url)
+    own.keys = daily.keys
+    own.script_error(429, "Resource has been exhausted (e.g. check quota).")
+    code, raw = await post(proxy, "/v1/chat/completions", chat("gemini-3-flash"))
+    assert code == 429, raw
+    assert len(own.requests) == 1 and daily.requests == [] and prod.requests == []
+
+
+def test_image_models_are_image_gen_requests_without_a_session():
+    from cliproxy.upstream.antigravity import antigravity_payload
+
+    body = {
+        "contents": [{"role": "user", "parts": [{"text": "a fox"}]}],
+        "generationConfig": {"maxOutputTokens": 100, "temperature": 1},
+        "safetySettings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "OFF"}],
+    }
+    payload = antigravity_payload("gemini-3.1-flash-image", body, "p-1")
+    assert payload["requestType"] == "image_gen" and payload["project"] == "p-1"
+    kind, millis, _uuid, tail = payload["requestId"].split("/")
+    assert (kind, tail) == ("image_gen", "12") and millis.isdigit()
+    request = payload["request"]
+    assert "sessionId" not in request and "safetySettings" not in request
+    assert request["generationConfig"] == {"temperature": 1}  # no maxOutputTokens off Claude
+    assert body["generationConfig"]["maxOutputTokens"] == 100  # the input is not changed
+    same = antigravity_payload("gemini-3-flash", body, "p-1")["request"]["sessionId"]
+    again = dict(body, contents=body["contents"] + [{"role": "model", "parts": [{"text": "ok"}]}])
+    assert antigravity_payload("gemini-3-flash", again, "p-1")["request"]["sessionId"] == same

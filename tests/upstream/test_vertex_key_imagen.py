@@ -52,9 +52,7 @@ async def test_gemini_models_still_use_generate_content_and_imagen_is_listed(
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_streamed_imagen_request_is_refused_without_calling_vertex(
-    start_fake, start_proxy
-):
+async def test_a_streamed_imagen_request_is_refused_without_calling_vertex(start_fake, start_proxy):
     vertex, proxy = start(start_fake, start_proxy)
     code, raw = await post(proxy, "/v1/chat/completions", chat(IMAGEN, stream=True))
     assert code >= 400, raw

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.credentials.test_antigravity -*-
+# -*- test-case-name: tests.credentials.test_antigravity_login -*-
 """Antigravity accounts: identity, Cloud Code project and the token file (CLIProxyAPI's
 `internal/auth/antigravity` and `sdk/auth/antigravity.go`).
 

@@ -9,6 +9,8 @@ object too: the caller reads `error`); `poll_token` polls the token endpoint eve
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,7 +20,14 @@ from twisted.internet.interfaces import IReactorTime
 from cliproxy.credentials.net import HTTPRequester
 from cliproxy.credentials.oauth.tokens import describe_network_error, read_limited
 
-__all__ = ["DEVICE_GRANT", "DeviceLoginError", "poll_token", "post_form"]
+__all__ = [
+    "DEVICE_GRANT",
+    "DeviceGrant",
+    "DeviceLoginError",
+    "poll_token",
+    "post_form",
+    "run_device_login",
+]
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 MIN_INTERVAL = 5.0
@@ -109,3 +118,62 @@ def verification_lines(code: dict[str, Any], title: str) -> list[str]:
         lines.append(f"User code: {code['user_code']}")
     lines.append("Waiting for authorization...")
     return lines
+
+
+@dataclass
+class DeviceGrant:
+    """A device code handed out, and how to finish its login.
+
+    Attributes:
+        code: the device authorization answer (`device_code`, `user_code`, ...).
+        token_url: where to poll.
+        fields: the poll's form fields besides the device code and grant type.
+        headers: extra headers of every poll.
+        save: writes the token file from the token answer at a time; its path.
+    """
+
+    title: str
+    code: dict[str, Any]
+    token_url: str
+    fields: dict[str, str]
+    save: Callable[[dict[str, Any], float], str]
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        """Where the user approves."""
+        return str(
+            self.code.get("verification_uri_complete") or self.code.get("verification_uri") or ""
+        )
+
+    async def finish(
+        self, http: HTTPRequester, clock: IReactorTime, min_interval: float = MIN_INTERVAL
+    ) -> str:
+        """Poll until approved and save; the saved file's path.
+
+        Raises:
+            DeviceLoginError: refused, expired, or an endpoint error.
+        """
+        answer = await poll_token(
+            http,
+            clock,
+            self.token_url,
+            self.fields,
+            self.code,
+            headers=self.headers,
+            min_interval=min_interval,
+        )
+        return self.save(answer, clock.seconds())
+
+
+async def run_device_login(
+    grant: DeviceGrant,
+    http: HTTPRequester,
+    clock: IReactorTime,
+    out: Callable[[str], None],
+    min_interval: float = MIN_INTERVAL,
+) -> str:
+    """Tell the user where to approve, then finish the login; the saved file's path."""
+    for line in verification_lines(grant.code, grant.title):
+        out(line)
+    return await grant.finish(http, clock, min_interval)

@@ -24,15 +24,15 @@ from cliproxy.config.model import KimiEndpoints
 from cliproxy.credentials.net import HTTPRequester
 from cliproxy.credentials.oauth.device import (
     MIN_INTERVAL,
+    DeviceGrant,
     DeviceLoginError,
-    poll_token,
     post_form,
-    verification_lines,
+    run_device_login,
 )
 from cliproxy.credentials.oauth.providers import KIMI
 from cliproxy.credentials.store import format_time, write_auth_file
 
-__all__ = ["KimiLoginError", "kimi_device_login"]
+__all__ = ["KimiLoginError", "kimi_device_grant", "kimi_device_login"]
 
 KimiLoginError = DeviceLoginError
 
@@ -45,6 +45,30 @@ def device_headers(device_id: str) -> dict[str, str]:
         "X-Msh-Device-Model": f"{platform.system()} {platform.machine()}".strip(),
         "X-Msh-Device-Id": device_id,
     }
+
+
+async def kimi_device_grant(
+    http: HTTPRequester, endpoints: KimiEndpoints, auth_dir: str
+) -> DeviceGrant:
+    """Ask for a device code (the login's first step).
+
+    Raises:
+        KimiLoginError: the device endpoint failed.
+    """
+    device = uuid.uuid4().hex
+    headers = device_headers(device)
+    fields = {"client_id": KIMI.client_id}
+    code = await post_form(http, endpoints.device_url, fields, headers)
+    if not code.get("device_code"):
+        raise KimiLoginError(f"no device code from {endpoints.device_url}: {code.get('error')}")
+    return DeviceGrant(
+        "Kimi Code",
+        code,
+        endpoints.token_url,
+        fields,
+        lambda answer, now: _save(answer, device, now, auth_dir),
+        headers,
+    )
 
 
 async def kimi_device_login(
@@ -61,18 +85,8 @@ async def kimi_device_login(
     Raises:
         KimiLoginError: refused, expired, or an endpoint error.
     """
-    device = uuid.uuid4().hex
-    headers = device_headers(device)
-    fields = {"client_id": KIMI.client_id}
-    code = await post_form(http, endpoints.device_url, fields, headers)
-    if not code.get("device_code"):
-        raise KimiLoginError(f"no device code from {endpoints.device_url}: {code.get('error')}")
-    for line in verification_lines(code, "Kimi Code"):
-        out(line)
-    answer = await poll_token(
-        http, clock, endpoints.token_url, fields, code, headers=headers, min_interval=min_interval
-    )
-    return _save(answer, device, clock.seconds(), auth_dir)
+    grant = await kimi_device_grant(http, endpoints, auth_dir)
+    return await run_device_login(grant, http, clock, out, min_interval)
 
 
 def _save(answer: dict[str, Any], device: str, now: float, auth_dir: str) -> str:

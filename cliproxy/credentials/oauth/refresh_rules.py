@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.credentials.test_refresh_rules -*-
+# -*- test-case-name: tests.credentials.test_xai -*-
 """Where each provider's token refresh goes and which headers it carries.
 
 Kimi refreshes carry the same `X-Msh-*` device headers as its logins and API calls (its

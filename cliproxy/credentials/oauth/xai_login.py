@@ -24,10 +24,10 @@ from cliproxy.config.model import XAI_BASE_URL, XAI_ISSUER_URL, XAIEndpoints
 from cliproxy.credentials.net import HTTPRequester
 from cliproxy.credentials.oauth.device import (
     MIN_INTERVAL,
+    DeviceGrant,
     DeviceLoginError,
-    poll_token,
     post_form,
-    verification_lines,
+    run_device_login,
 )
 from cliproxy.credentials.oauth.providers import XAI
 from cliproxy.credentials.oauth.records import jwt_claims
@@ -35,7 +35,7 @@ from cliproxy.credentials.oauth.refresh_rules import xai_endpoint_ok
 from cliproxy.credentials.oauth.tokens import describe_network_error, read_limited
 from cliproxy.credentials.store import format_time, write_auth_file
 
-__all__ = ["discover", "xai_device_login"]
+__all__ = ["discover", "xai_device_grant", "xai_device_login"]
 
 
 async def discover(http: HTTPRequester, issuer: str) -> tuple[str, str]:
@@ -75,6 +75,29 @@ def _safe(part: str) -> str:
     return re.sub(r"[^A-Za-z0-9@._-]", "-", part.strip()).strip("-")
 
 
+async def xai_device_grant(
+    http: HTTPRequester, endpoints: XAIEndpoints, auth_dir: str
+) -> DeviceGrant:
+    """Discover the endpoints and ask for a device code (the login's first step).
+
+    Raises:
+        DeviceLoginError: discovery or the device endpoint failed.
+    """
+    device_url, token_url = await discover(http, endpoints.issuer_url)
+    token_url = endpoints.token_url or token_url
+    fields = {"client_id": XAI.client_id}
+    code = await post_form(http, device_url, {**fields, "scope": " ".join(XAI.scopes)})
+    if not code.get("device_code"):
+        raise DeviceLoginError(f"no device code from {device_url}: {code.get('error')}")
+    return DeviceGrant(
+        "xAI (Grok)",
+        code,
+        token_url,
+        fields,
+        lambda answer, now: _save(answer, token_url, now, auth_dir),
+    )
+
+
 async def xai_device_login(
     http: HTTPRequester,
     clock: IReactorTime,
@@ -89,16 +112,8 @@ async def xai_device_login(
     Raises:
         DeviceLoginError: refused, expired, or an endpoint error.
     """
-    device_url, token_url = await discover(http, endpoints.issuer_url)
-    token_url = endpoints.token_url or token_url
-    fields = {"client_id": XAI.client_id}
-    code = await post_form(http, device_url, {**fields, "scope": " ".join(XAI.scopes)})
-    if not code.get("device_code"):
-        raise DeviceLoginError(f"no device code from {device_url}: {code.get('error')}")
-    for line in verification_lines(code, "xAI (Grok)"):
-        out(line)
-    answer = await poll_token(http, clock, token_url, fields, code, min_interval=min_interval)
-    return _save(answer, token_url, clock.seconds(), auth_dir)
+    grant = await xai_device_grant(http, endpoints, auth_dir)
+    return await run_device_login(grant, http, clock, out, min_interval)
 
 
 def _save(answer: dict[str, Any], token_url: str, now: float, auth_dir: str) -> str:
