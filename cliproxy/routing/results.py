@@ -36,6 +36,8 @@ class ClientRequest:
     alt: str | None = None
     #: how the request got here, for usage: "local", or Amp's "mapped"
     route: str = "local"
+    #: the size of the client's body in bytes (large ones are translated off the reactor)
+    size: int = 0
 
 
 class RouteError(Exception):

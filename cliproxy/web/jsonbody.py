@@ -59,3 +59,17 @@ def load_json_body(raw: bytes, limit: int = MAX_JSON_DEPTH) -> Any:
         raise BodyError(too_deep_message(limit)) from None
     except (ValueError, UnicodeDecodeError) as e:
         raise BodyError(f"request body is not valid JSON: {e}") from None
+
+
+def load_json_object(raw: bytes, limit: int = MAX_JSON_DEPTH) -> dict[str, Any]:
+    """A request body that must be a JSON object (pure: safe on a worker thread).
+
+    Raises:
+        BodyError: empty, not JSON, too deep, or not an object.
+    """
+    if not raw.strip():
+        raise BodyError("request body is empty; send JSON")
+    body = load_json_body(raw, limit)
+    if not isinstance(body, dict):
+        raise BodyError("request body must be a JSON object")
+    return body

@@ -11,7 +11,7 @@ from twisted.web.server import Request
 from cliproxy import __version__
 from cliproxy.formats import Family
 from cliproxy.web.errors import error_response, family_for_path, json_response
-from cliproxy.web.jsonbody import BodyError, load_json_body
+from cliproxy.web.jsonbody import BodyError, load_json_object
 from cliproxy.web.origin import cors_headers
 from cliproxy.web.state import state_of
 
@@ -189,18 +189,16 @@ class ApiResource(Node):
 
     def read_json(self, request: Request) -> tuple[dict[str, Any] | None, bytes | None]:
         """The request body as a JSON object, or an error body already set up on `request`."""
-        family = self.family_for(request)
-        content = request.content
-        raw = b""
-        if content is not None:
-            content.seek(0)
-            raw = content.read()
-        if not raw.strip():
-            return None, error_response(request, family, 400, "request body is empty; send JSON")
         try:
-            body = load_json_body(raw)
+            return load_json_object(raw_body(request)), None
         except BodyError as e:
-            return None, error_response(request, family, 400, str(e))
-        if not isinstance(body, dict):
-            return None, error_response(request, family, 400, "request body must be a JSON object")
-        return body, None
+            return None, error_response(request, self.family_for(request), 400, str(e))
+
+
+def raw_body(request: Request) -> bytes:
+    """The whole request body as Twisted buffered it."""
+    if request.content is None:
+        return b""
+    request.content.seek(0)
+    raw: bytes = request.content.read()
+    return raw
