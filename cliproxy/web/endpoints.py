@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import IO
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
@@ -33,9 +34,14 @@ from cliproxy.formats.json_types import JSONObject
 from cliproxy.routing import ClientRequest, JSONResult, RouteError, Router, StreamResult
 from cliproxy.routing.offload import BUSY_RETRY_SECONDS, Busy
 from cliproxy.web.errors import error_response, json_bytes
-from cliproxy.web.jsonbody import BodyError, load_json_object, too_deep_message
+from cliproxy.web.jsonbody import (
+    BodyError,
+    load_json_object,
+    read_json_object,
+    too_deep_message,
+)
 from cliproxy.web.relay import relay_stream
-from cliproxy.web.resources import ApiResource, NotFound, raw_body
+from cliproxy.web.resources import ApiResource, NotFound, body_size, raw_body
 from cliproxy.web.state import client_gone, state_of
 
 log = Logger()
@@ -194,24 +200,24 @@ class InferenceResource(ApiResource):
         return NotFound()
 
     def render_POST(self, request: Request) -> bytes | int:
-        raw = raw_body(request)
-        if self.backend.router.bodies.offloads(len(raw)):
-            # parsed on a worker thread; the reactor keeps serving other streams meanwhile
-            d = defer.ensureDeferred(self._large(request, raw))
+        size = body_size(request)
+        if request.content is not None and self.backend.router.bodies.offloads(size):
+            # read and parsed on a worker thread; the reactor keeps serving other streams
+            d = defer.ensureDeferred(self._large(request, request.content, size))
             request.notifyFinish().addErrback(lambda _: d.cancel())
             d.addErrback(_last_resort, request)
             return NOT_DONE_YET
         try:
-            body = load_json_object(raw)
+            body = load_json_object(raw_body(request))
         except BodyError as e:
             return error_response(request, self.family_for(request), 400, str(e))
-        return self._route(request, body, len(raw))
+        return self._route(request, body, size)
 
-    async def _large(self, request: Request, raw: bytes) -> None:
-        """A large body: parsed off the reactor, then routed as any other."""
-        family, size = self.family_for(request), len(raw)
+    async def _large(self, request: Request, content: IO[bytes], size: int) -> None:
+        """A large body: read and parsed off the reactor, then routed as any other."""
+        family = self.family_for(request)
         try:
-            body = await self.backend.router.bodies.call(size, load_json_object, raw)
+            body = await self.backend.router.bodies.call(size, read_json_object, content)
         except defer.CancelledError:
             return  # the client left while its body waited or was parsed
         except BodyError as e:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import IO, Any
 
 #: The deepest nesting of objects and arrays a request body may have (README: "Limits").
 MAX_JSON_DEPTH = 128
@@ -73,3 +73,10 @@ def load_json_object(raw: bytes, limit: int = MAX_JSON_DEPTH) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise BodyError("request body must be a JSON object")
     return body
+
+
+def read_json_object(content: IO[bytes]) -> dict[str, Any]:
+    """`load_json_object` of a whole buffered body, read here (on a worker thread, so a
+    large body waiting for its turn is held on disk by Twisted, not in memory)."""
+    content.seek(0)
+    return load_json_object(content.read())

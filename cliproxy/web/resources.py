@@ -195,6 +195,14 @@ class ApiResource(Node):
             return None, error_response(request, self.family_for(request), 400, str(e))
 
 
+def body_size(request: Request) -> int:
+    """The size of the body Twisted buffered (a file past 100 kB), without reading it."""
+    if request.content is None:
+        return 0
+    size: int = request.content.seek(0, 2)
+    return size
+
+
 def raw_body(request: Request) -> bytes:
     """The whole request body as Twisted buffered it."""
     if request.content is None:
