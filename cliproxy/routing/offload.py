@@ -18,6 +18,8 @@ without a service tree, or after shutdown), the work is done inline as before.
 
 from __future__ import annotations
 
+import gc
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -37,6 +39,35 @@ T = TypeVar("T")
 
 #: what a client that found the queue full is told to wait before trying again
 BUSY_RETRY_SECONDS = 1
+
+
+_gc_lock = threading.Lock()
+_gc_holds = 0
+_gc_was_enabled = True
+
+
+def _without_gc(fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` with the cyclic garbage collector paused.
+
+    Parsing and translating a large body allocates hundreds of thousands of objects, which
+    sets off full collections; each walks every object in the process holding the GIL,
+    stalling the reactor thread for as long. JSON bodies hold no cycles: reference
+    counting frees them. The collector runs again (if it ran before) once no large body
+    is being worked.
+    """
+    global _gc_holds, _gc_was_enabled
+    with _gc_lock:
+        _gc_holds += 1
+        if _gc_holds == 1:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+    try:
+        return fn(*args)
+    finally:
+        with _gc_lock:
+            _gc_holds -= 1
+            if _gc_holds == 0 and _gc_was_enabled:
+                gc.enable()
 
 
 class Busy(Exception):
@@ -136,7 +167,7 @@ class LargeBodies(Service):
             slots.release()
             return fn(*args)
         self._running += 1
-        work = deferToThreadPool(self._reactor, pool, fn, *args)
+        work = deferToThreadPool(self._reactor, pool, _without_gc, fn, *args)
         work.addBoth(self._done, slots, result)
         return await result
 

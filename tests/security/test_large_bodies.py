@@ -6,6 +6,7 @@ large Chat body translated for Claude while another client's stream keeps flowin
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 from typing import Any
@@ -17,7 +18,8 @@ from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 
 from cliproxy.config.model import Limits
 from cliproxy.routing.offload import Busy, LargeBodies
-from cliproxy.web.jsonbody import BodyError, load_json_object
+from cliproxy.upstream.base import json_bytes
+from cliproxy.web.jsonbody import PIECEWISE_BYTES, BodyError, load_json_body, load_json_object
 from tests.fakes import FakeClaude, claude_error_reply
 from tests.security.kit import exchange, http_request, one, port_of
 from tests.security.pacer import PingPongClient, paced_site
@@ -256,3 +258,77 @@ async def test_a_large_body_that_is_not_json_gets_a_400_in_the_clients_shape(sta
     assert answer.status == 400
     body = answer.json()
     assert body["type"] == "error" and "not valid JSON" in body["error"]["message"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_collector_pauses_while_a_large_body_is_worked():
+    bodies = started()
+    try:
+        assert await bodies.call(5000, gc.isenabled) is False
+        assert gc.isenabled()
+    finally:
+        await bodies.stopService()
+
+
+def big_chat(turns: int) -> dict[str, Any]:
+    messages = [
+        {"role": "user", "content": f"t{i} \u00e9\U0001f600", "n": i / 3} for i in range(turns)
+    ]
+    return {"model": "m", "messages": messages, "tools": [], "stream": False, "meta": {"k": None}}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        json.dumps(big_chat(20000)).encode(),
+        json.dumps(big_chat(20000), indent=1).encode(),  # whitespace everywhere
+        b"\n " + json.dumps(big_chat(20000), separators=(",", ":")).encode() + b" \r\n",
+        json.dumps({"a": "x" * 300000, "b": []}).encode(),
+        json.dumps({"contents": [[1, [2, {"x": [3]}]]] * 30000}).encode(),
+    ],
+)
+def test_large_bodies_decoded_in_pieces_equal_what_json_decodes(raw):
+    assert len(raw) >= PIECEWISE_BYTES
+    assert load_json_body(raw) == json.loads(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        json.dumps(big_chat(20000)).encode()[:-1],  # truncated
+        json.dumps(big_chat(20000)).encode() + b"{}",  # extra data
+        json.dumps(big_chat(20000)).encode().replace(b'"role": ', b'"role" ', 1),
+        json.dumps(big_chat(20000)).encode().replace(b"}, {", b"} {", 1),
+    ],
+)
+def test_broken_large_bodies_get_jsons_own_message(raw):
+    with pytest.raises(ValueError) as expected:
+        json.loads(raw)
+    with pytest.raises(BodyError) as got:
+        load_json_body(raw)
+    assert str(got.value) == f"request body is not valid JSON: {expected.value}"
+
+
+def test_a_large_body_nested_too_deep_is_refused():
+    deep = b'{"a": ' + b"[" * 129 + b"]" * 129 + b"}" + b" " * PIECEWISE_BYTES
+    with pytest.raises(BodyError, match="more than 128 levels deep"):
+        load_json_body(deep)
+    fine = b'{"a": ' + b"[" * 127 + b"]" * 127 + b"}" + b" " * PIECEWISE_BYTES
+    assert load_json_body(fine) == json.loads(fine)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        big_chat(3000),
+        {"project": "p", "request": {"contents": big_chat(3000)["messages"]}},
+        {"messages": [{"c": "\ud800"}] * 600},  # a lone surrogate: ASCII escapes
+        [{"a": [1.5] * 600}] * 600,
+    ],
+)
+def test_upstream_bodies_encoded_in_slices_are_byte_for_byte_json(body):
+    try:
+        expected = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:
+        expected = json.dumps(body, separators=(",", ":")).encode("ascii")
+    assert json_bytes(body) == expected
