@@ -3,15 +3,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request
 
 from cliproxy import __version__
 from cliproxy.formats import Family
 from cliproxy.web.errors import error_response, family_for_path, json_response
-from cliproxy.web.jsonbody import BodyError, load_json_object
 from cliproxy.web.origin import cors_headers
 from cliproxy.web.state import state_of
 
@@ -186,13 +183,6 @@ class ApiResource(Node):
             return method_not_allowed(self, request, self.family_for(request))
         result: bytes | int = getattr(self, "render_" + method)(request)
         return result
-
-    def read_json(self, request: Request) -> tuple[dict[str, Any] | None, bytes | None]:
-        """The request body as a JSON object, or an error body already set up on `request`."""
-        try:
-            return load_json_object(raw_body(request)), None
-        except BodyError as e:
-            return None, error_response(request, self.family_for(request), 400, str(e))
 
 
 def body_size(request: Request) -> int:
