@@ -229,6 +229,7 @@ def build_service(
         Drain(app.site, reactor, lambda: app.config.shutdown_grace_seconds, app.http.close)
     )
     top.addService(sdnotify.StoppingNotifier())
+    top.addService(app.router.bodies)  # worker threads for large bodies (limits.large-body-*)
     top.addService(AppLogService(lambda: app.store.current, os.environ))  # logging-to-file
     watcher = ConfigWatcher(app.store, config.source_path, reactor)
     Service.setName(watcher, "config-watcher")

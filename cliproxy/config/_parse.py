@@ -257,6 +257,11 @@ def _limits(sec: Section) -> Limits:
             "key-failures-per-minute", default.key_failures_per_minute
         ),
         key_lockout_seconds=sec.seconds("key-lockout-seconds", default.key_lockout_seconds),
+        large_body_bytes=sec.size("large-body-size", default.large_body_bytes),
+        large_body_threads=sec.integer(
+            "large-body-threads", default.large_body_threads, minimum=1, maximum=64
+        ),
+        large_body_queue=sec.integer("large-body-queue", default.large_body_queue),
     )
 
 

@@ -63,6 +63,12 @@ class Limits:
     key_failures_per_minute: int = 20
     #: how long a peer that guessed too many keys gets 429
     key_lockout_seconds: float = 60
+    #: bodies at least this large are parsed and translated on a worker thread
+    large_body_bytes: int = 256 * 1024
+    #: worker threads for large bodies (read at start)
+    large_body_threads: int = 2
+    #: large bodies that may wait for a worker; more get 503
+    large_body_queue: int = 8
 
 
 @dataclass(frozen=True, slots=True)

@@ -168,7 +168,7 @@ class RequestLogger:
     def render(self, request: Any, sent: list[Any]) -> str:
         content = request.content
         body = b""
-        if content is not None:
+        if content is not None and not content.closed:  # closed: the client left (499)
             content.seek(0)
             body = content.read(BODY_CAP + 1)
         uri = masked_url((request.uri or b"").decode("latin-1"))

@@ -37,6 +37,7 @@ from cliproxy.routing.classify import (
     is_request_invalid,
     retry_hint,
 )
+from cliproxy.routing.offload import BUSY_RETRY_SECONDS, Busy, LargeBodies
 from cliproxy.routing.results import (
     BootstrapSink,
     ClientRequest,
@@ -67,12 +68,14 @@ Outcome = JSONResult | StreamResult | AttemptFailure
 
 @dataclass(frozen=True, slots=True)
 class AttemptServices:
-    """What every attempt uses: time, the credential pool, HTTP and the usage book."""
+    """What every attempt uses: time, the credential pool, HTTP, the usage book and the
+    worker threads for large bodies."""
 
     clock: IReactorTime
     pool: CredentialPool
     http: UpstreamHTTP
     usage: UsageBook
+    bodies: LargeBodies
 
 
 def passthrough_headers(headers: Headers) -> RawHeaders:
@@ -121,11 +124,44 @@ class Attempt:
         self.exchange: UpstreamExchange | None = None  # for the request log
 
     async def run(self) -> Outcome:
+        try:
+            # a large body is translated on a worker thread, so other streams keep flowing
+            prepared = await self.services.bodies.call(self.req.size, self._prepare)
+        except Busy as e:
+            raise RouteError(503, str(e), headers={"Retry-After": str(BUSY_RETRY_SECONDS)}) from e
+        if isinstance(prepared, bytes):
+            return JSONResult(200, prepared)
+        if isinstance(prepared, Exception):
+            log.warn(
+                "credential {cred} cannot serve {model}: {error}",
+                cred=self.cred.label,
+                model=self.model,
+                error=str(prepared),
+            )
+            return AttemptFailure(501, str(prepared).encode())
+        response = await self._send(prepared)
+        if isinstance(response, AttemptFailure):
+            return response
+        if response.code >= 400:
+            return await self._rejected(response)
+        return await self._accepted(response)
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def _prepare(self) -> UpstreamCall | bytes | UnsupportedAction | UpstreamConfigError:
+        """A local token count, or the upstream call with the translated body.
+
+        Pure (no Twisted, no logging, nothing shared is written): it may run on a worker
+        thread. An unusable credential comes back as its exception, for the reactor to log.
+
+        Raises:
+            RouteError: 400, the client's body cannot be translated.
+        """
         req = self.req
         if req.action == "count_tokens":
             local = local_count(req, self.provider)
             if local is not None:
-                return JSONResult(200, local)
+                return local
         body = provider_request(
             req,
             self.provider,
@@ -144,27 +180,14 @@ class Attempt:
                 from_protocol=client_protocol(req.format),
                 headers=req.headers,
             )
-        call = self._call(body)
-        if isinstance(call, AttemptFailure):
-            return call
-        response = await self._send(call)
-        if isinstance(response, AttemptFailure):
-            return response
-        if response.code >= 400:
-            return await self._rejected(response)
-        return await self._accepted(response)
-
-    # -- sending ---------------------------------------------------------------------------
-
-    def _call(self, body: dict[str, Any]) -> UpstreamCall | AttemptFailure:
         try:
             call = self.executor.build(
                 self.cred,
                 model=self.model,
                 body=body,
                 stream=self.upstream_stream,
-                action=self.req.action,
-                client_headers=self.req.headers,
+                action=req.action,
+                client_headers=req.headers,
                 # upstream streams are always asked for SSE; the translator frames the
                 # client's answer (a JSON array when its alt is not sse)
                 alt=None,
@@ -175,13 +198,7 @@ class Attempt:
             }.get(self.executor.provider, ())
             return self.executor.finish(call, self.cred, self.req.headers, defaults)
         except (UnsupportedAction, UpstreamConfigError) as e:
-            log.warn(
-                "credential {cred} cannot serve {model}: {error}",
-                cred=self.cred.label,
-                model=self.model,
-                error=str(e),
-            )
-            return AttemptFailure(501, str(e).encode())
+            return e
 
     def _transcribe(self, call: UpstreamCall) -> UpstreamExchange | None:
         if self.req.transcript is None:

@@ -43,6 +43,8 @@ class ClientRequest:
     pinned: str | None = None
     #: set by routing: the id of the credential that answered
     served_by: str | None = None
+    #: the size of the client's body in bytes (large ones are translated off the reactor)
+    size: int = 0
 
 
 #: the most of each upstream body an `UpstreamExchange` keeps

@@ -11,9 +11,10 @@ failed before any byte reached the client is first re-run at once, up to
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 from twisted.internet import task
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IReactorFromThreads, IReactorTime
 from twisted.logger import Logger
 
 from cliproxy.config import Config
@@ -22,6 +23,7 @@ from cliproxy.credentials.pool import CredentialPool, SelectionError
 from cliproxy.registry import Candidate, ModelRegistry, Resolution
 from cliproxy.routing.attempt import Attempt, AttemptServices
 from cliproxy.routing.classify import AttemptFailure, selection_error, upstream_error
+from cliproxy.routing.offload import LargeBodies
 from cliproxy.routing.results import ClientRequest, JSONResult, StreamResult
 from cliproxy.upstream.http import UpstreamHTTP
 from cliproxy.usage import UsageBook
@@ -50,6 +52,8 @@ class Router:
         pool: orders credentials and keeps their cooldowns.
         http: the upstream HTTP client.
         usage: where every upstream call is recorded.
+        affinity: routing.session-affinity.
+        bodies: the worker threads that parse and translate large bodies.
     """
 
     def __init__(
@@ -61,6 +65,7 @@ class Router:
         http: UpstreamHTTP,
         usage: UsageBook,
         affinity: SessionAffinity | None = None,
+        bodies: LargeBodies | None = None,
     ) -> None:
         self.reactor = reactor
         self._config = config
@@ -70,7 +75,11 @@ class Router:
         self.usage = usage
         #: routing.session-affinity: keeps a conversation on the credential that served it
         self.affinity = affinity
-        self._services = AttemptServices(reactor, pool, http, usage)
+        #: worker threads for large bodies (not started: everything is done inline)
+        self.bodies = bodies or LargeBodies(
+            cast(IReactorFromThreads, reactor), lambda: config().limits
+        )
+        self._services = AttemptServices(reactor, pool, http, usage, self.bodies)
 
     async def handle(self, req: ClientRequest) -> JSONResult | StreamResult:
         """Answer `req` from the first credential that can.

@@ -50,9 +50,37 @@ class UpstreamCall:
 def json_bytes(obj: Any) -> bytes:
     """Compact UTF-8 JSON; falls back to ASCII escapes for lone surrogates."""
     try:
-        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return _dumps(obj, False).encode("utf-8")
     except UnicodeEncodeError:
-        return json.dumps(obj, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+        return _dumps(obj, True).encode("ascii")
+
+
+#: arrays with more items than this are encoded this many items at a time
+_PIECEWISE_ITEMS = 256
+_ENCODERS = {
+    ascii: json.JSONEncoder(ensure_ascii=ascii, separators=(",", ":")) for ascii in (False, True)
+}
+
+
+def _dumps(obj: Any, ascii: bool, levels: int = 3) -> str:
+    """`json.dumps(obj)`, compact, byte for byte; but an object holding a long array (a
+    conversation of thousands of turns) is encoded a slice per call into the C encoder,
+    so a large body built on a worker thread leaves the reactor thread its GIL turns."""
+    if levels and isinstance(obj, dict) and all(isinstance(k, str) for k in obj):
+        if any(isinstance(v, dict) or _long(v) for v in obj.values()):
+            members = (
+                f"{_ENCODERS[ascii].encode(k)}:{_dumps(v, ascii, levels - 1)}"
+                for k, v in obj.items()
+            )
+            return "{" + ",".join(members) + "}"
+    if levels and _long(obj):
+        encode, n = _ENCODERS[ascii].encode, _PIECEWISE_ITEMS
+        return "[" + ",".join(encode(obj[i : i + n])[1:-1] for i in range(0, len(obj), n)) + "]"
+    return _ENCODERS[ascii].encode(obj)
+
+
+def _long(value: Any) -> bool:
+    return isinstance(value, list) and len(value) > _PIECEWISE_ITEMS
 
 
 def base_url(cred: Credential, default: str | None) -> str:
