@@ -236,9 +236,9 @@ def _serving(
         refresh_lock=shared.refresh_lock if shared is not None else None,
     )
     if shared is not None:  # benches reach the other instances, theirs reach this pool
-        from cliproxy.store.cooldowns import SharedCooldowns
+        from cliproxy.store.attach import attach
 
-        SharedCooldowns(shared, pool, clock.seconds)
+        attach(shared, pool, authdir, clock.seconds)
     authdir.scan()
     catalog = Catalog(store, authdir, pool)
     affinity = SessionAffinity(

@@ -19,7 +19,6 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from cliproxy.credentials.pool import CooldownState, CredentialPool
-from cliproxy.store.listener import NotifyListener
 from cliproxy.store.shared import SharedStore
 
 __all__ = ["CHANNEL", "SharedCooldowns"]
@@ -60,11 +59,8 @@ class SharedCooldowns:
         self.pool = pool
         self._now = now
         self._wall = wall
-        self.listener = NotifyListener(
-            store.settings.dsn, store.reactor, CHANNEL, self.heard, self.reload
-        )
         pool.watch(self.benched)
-        store.when_running(self.listener.start, self.listener.stop)
+        store.listen(CHANNEL, self.heard, self.reload)
 
     def benched(self, state: CooldownState) -> None:
         """The pool benched a pair: tell the table and the others."""
@@ -78,7 +74,7 @@ class SharedCooldowns:
             "x": state.suspends,
         }
         fields["payload"] = json.dumps({**fields, "i": self.store.instance})
-        d = self.store.pool.runOperation(_UPSERT, fields)
+        d = defer.ensureDeferred(self.store.run(_UPSERT, fields))
         d.addErrback(
             lambda f: self.log.warn(
                 "store: cooldown of {cid} not shared: {error}",
@@ -113,10 +109,12 @@ class SharedCooldowns:
 
     def reload(self) -> defer.Deferred[object]:
         """Apply every bench still running in the table (start, reconnection)."""
-        d = self.store.pool.runQuery(
-            "SELECT credential_id, model, until, level, status, quota, suspends"
-            " FROM cliproxy_cooldown WHERE until > %s",
-            (self._wall(),),
+        d = defer.ensureDeferred(
+            self.store.query(
+                "SELECT credential_id, model, until, level, status, quota, suspends"
+                " FROM cliproxy_cooldown WHERE until > %s",
+                (self._wall(),),
+            )
         )
 
         def apply(rows: list[tuple[Any, ...]]) -> None:
@@ -126,4 +124,4 @@ class SharedCooldowns:
         def failed(failure: Any) -> None:
             self.log.warn("store: cooldowns not reloaded: {e}", e=failure.getErrorMessage())
 
-        return d.addCallbacks(apply, failed)  # type: ignore[no-any-return]
+        return d.addCallbacks(apply, failed)
