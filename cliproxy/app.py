@@ -164,6 +164,11 @@ def build_app(
     root = build_root(store, serving.catalog, serving.backend, amp_module)
     environ = os.environ if environ is None else environ
     ops = _operations(root, store, serving, amp_module, reactor, clock, environ)
+    if shared is not None:  # cliproxy.store: benches, token files and usage reach the others
+        from cliproxy.store.attach import attach, attach_views
+
+        usage = attach(shared, serving.pool, serving.authdir, serving.events, clock.seconds)
+        attach_views(usage, ops.management, ops.metrics.registry)
     site = CliproxySite(
         root,
         limits=lambda: store.current.limits,
@@ -235,10 +240,6 @@ def _serving(
         shared=store.current.workers > 1,
         refresh_lock=shared.refresh_lock if shared is not None else None,
     )
-    if shared is not None:  # benches reach the other instances, theirs reach this pool
-        from cliproxy.store.attach import attach
-
-        attach(shared, pool, authdir, clock.seconds)
     authdir.scan()
     catalog = Catalog(store, authdir, pool)
     affinity = SessionAffinity(
@@ -258,6 +259,8 @@ class _Operations:
     writer: ConfigWriter
     statistics: UsageStatistics
     metrics: Metrics
+    #: the endpoint tree behind /v0/management's gate
+    management: Resource
 
 
 def _operations(
@@ -287,8 +290,9 @@ def _operations(
         reactor,
         serving.http,
     )
-    mount(root, build_management(parts))
-    return _Operations(writer, statistics, metrics)
+    management = build_management(parts)
+    mount(root, management)
+    return _Operations(writer, statistics, metrics, management.gate.tree)
 
 
 def _amp_routes(amp: AmpModule) -> Callable[[], Mapping[str, int]]:

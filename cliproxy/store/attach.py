@@ -1,22 +1,40 @@
 # -*- test-case-name: tests.store.test_shared -*-
-"""`attach`: connect one instance's pool, auth-dir and usage to the shared store."""
+"""`attach`: connect one instance's pool, auth-dir, usage and views to the shared store."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from prometheus_client import CollectorRegistry
+from twisted.web.resource import Resource
+
 from cliproxy.credentials.authdir import AuthDir
 from cliproxy.credentials.pool import CredentialPool
+from cliproxy.observe.events import CallEvents
 from cliproxy.store.cooldowns import SharedCooldowns
 from cliproxy.store.shared import SharedStore
 from cliproxy.store.tokens import SharedTokens
+from cliproxy.store.usage import ClusterUsage, SharedUsage
 
-__all__ = ["attach"]
+__all__ = ["attach", "attach_views"]
 
 
 def attach(
-    store: SharedStore, pool: CredentialPool, authdir: AuthDir, now: Callable[[], float]
-) -> None:
-    """Benches, token files (and usage) of this instance reach the others, theirs reach it."""
+    store: SharedStore,
+    pool: CredentialPool,
+    authdir: AuthDir,
+    events: CallEvents,
+    now: Callable[[], float],
+) -> SharedUsage:
+    """Benches, token files and usage of this instance reach the others, theirs reach it."""
     SharedCooldowns(store, pool, now)
     SharedTokens(store, authdir)
+    usage = SharedUsage(store)
+    events.subscribe(usage)
+    return usage
+
+
+def attach_views(usage: SharedUsage, management: Resource, metrics: CollectorRegistry) -> None:
+    """`/v0/management/cluster-usage` and the `cliproxy_cluster_*` series of /metrics."""
+    management.putChild(b"cluster-usage", ClusterUsage(usage))
+    metrics.register(usage)

@@ -12,6 +12,7 @@ new token is committed: the next instance to take it always reads a current refr
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import uuid
 from collections.abc import Callable
@@ -70,7 +71,7 @@ class SharedStore(Service):
         self.settings = settings
         self.reactor = reactor
         #: tells this instance's own notifications apart
-        self.instance = uuid.uuid4().hex[:12]
+        self.instance = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self.pool = adbapi.ConnectionPool(
             "psycopg2",
             settings.dsn,
@@ -123,6 +124,16 @@ class SharedStore(Service):
         for attempt in range(_POOL_SIZE + 1):
             try:
                 await self.pool.runOperation(sql, args)
+                return
+            except _DEAD:
+                if attempt == _POOL_SIZE:
+                    raise
+
+    async def interact(self, work: Callable[[Any], object]) -> None:
+        """`run`, for `work(cursor)` in one transaction on a pool thread."""
+        for attempt in range(_POOL_SIZE + 1):
+            try:
+                await self.pool.runInteraction(work)
                 return
             except _DEAD:
                 if attempt == _POOL_SIZE:

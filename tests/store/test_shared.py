@@ -19,13 +19,16 @@ from tests.oauth.test_serving_oauth import chat, post
 
 ACCOUNT = "claude-user@example.com.json"
 MODEL = "claude-sonnet-4-5-20250929"
+SECRET = "mgmt-secret-store-2"
 
 
 class Instance:
     def __init__(self, dsn, auth_dir, oauth, claude):
         auth_dir.mkdir(exist_ok=True)
         store = f"store:\n  type: postgres\n  dsn: '{dsn}'\n"
-        config = parse_config(oauth_config(auth_dir, store, claude_oauth=oauth, claude_api=claude))
+        mgmt = f"remote-management:\n  secret-key: {SECRET}\n"
+        text = oauth_config(auth_dir, store, mgmt, claude_oauth=oauth, claude_api=claude)
+        config = parse_config(text)
         self.shared = open_store(config, reactor, {})
         self.app = build_app(config, reactor, shared=self.shared)
         self.shared.startService()
