@@ -167,7 +167,7 @@ def build_app(
     if shared is not None:  # cliproxy.store: benches, token files and usage reach the others
         from cliproxy.store.attach import attach, attach_views
 
-        usage = attach(shared, serving.pool, serving.authdir, serving.events, clock.seconds)
+        usage = attach(shared, store, serving.pool, serving.authdir, serving.events, clock.seconds)
         attach_views(usage, ops.management, ops.metrics.registry)
     site = CliproxySite(
         root,

@@ -82,6 +82,8 @@ class SharedStore(Service):
             cp_reactor=reactor,
         )
         self.pool.connectionFactory = QuietDBConnection
+        #: start-up wrote the database's config into the local file: read it again
+        self.config_rewritten = False
         self._on_start: list[Callable[[], object]] = []
         self._on_stop: list[Callable[[], object]] = []
         self.listener = NotifyListener(settings.dsn, reactor)
