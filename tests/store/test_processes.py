@@ -19,7 +19,7 @@ from tests.fakes import FakeClaude, FakeOAuth
 from tests.oauth.kit import claude_file, oauth_config
 from tests.oauth.test_serving_oauth import _delayed, chat
 from tests.serving_kit import CLIENT_KEY
-from tests.test_daemon import Daemon
+from tests.test_daemon import Daemon, free_port, run_twistd
 
 ACCOUNT = "claude-user@example.com.json"
 MODEL = "claude-sonnet-4-5-20250929"
@@ -182,3 +182,37 @@ async def test_a_429_cools_all_three_survives_a_restart_and_a_database_outage_lo
         assert code == 429 and len(claude.requests) == served  # benched: not even tried
     finally:
         await _stop_all(nodes)
+
+
+def test_a_daemon_with_a_wrong_password_exits_1_with_one_line(pg_cluster, tmp_path):
+    dsn = pg_cluster.dsn(password="not-the-password")
+    text = (
+        f"host: 127.0.0.1\nport: {free_port()}\nauth-dir: {tmp_path}\n"
+        f"store:\n  type: postgres\n  dsn: '{dsn}'\n"
+    )
+    done = run_twistd(tmp_path, text)
+    assert done.returncode == 1
+    out = (done.stdout + done.stderr).decode()
+    assert "password authentication failed" in out and "check the user and password" in out
+    assert "not-the-password" not in out and "Traceback" not in out
+
+
+def test_a_daemon_skips_a_hand_broken_row_with_a_warning_naming_it(pg_dsn, tmp_path):
+    _seed(pg_dsn, claude_file("at-old", "rt-old", time.time() + 3600))
+    conn = psycopg2.connect(pg_dsn)
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO cliproxy_auth VALUES ('hand-edited.json', '{\"type\": \"cla')")
+    conn.commit()
+    conn.close()
+    node = Node(tmp_path, "n0", pg_dsn, None, None)
+    d = Daemon(node.home, node.text)
+    try:
+        d.wait_ready(40.0)
+        code, body = d.get("/v0/management/auth-files", {"Authorization": f"Bearer {SECRET}"})
+        assert code == 200
+        assert [f["name"] for f in json.loads(body)["files"]] == [ACCOUNT]
+        log = d.log.read_text()
+        assert "credential hand-edited.json is not valid JSON" in log and "skipped" in log
+        assert not (node.home / "auth" / "hand-edited.json").exists()
+    finally:
+        d.stop()
