@@ -18,15 +18,13 @@ from twisted.logger import Logger
 from cliproxy.config import Config
 from cliproxy.credentials.store import read_auth_file, write_auth_file
 from cliproxy.store._schema import migrate
+from cliproxy.store.listener import CONNECT_TIMEOUT
 from cliproxy.store.settings import StoreSettings, redacted, store_settings
 from cliproxy.store.shared import IStoreReactor, SharedStore
 
 __all__ = ["StoreUnavailable", "connect", "mirror_tokens", "open_store"]
 
 log = Logger()
-
-#: seconds to wait for the server at start
-CONNECT_TIMEOUT = 5
 
 
 class StoreUnavailable(Exception):

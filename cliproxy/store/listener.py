@@ -28,13 +28,15 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-__all__ = ["IStoreReactor", "NotifyListener"]
+__all__ = ["CONNECT_TIMEOUT", "IStoreReactor", "NotifyListener"]
 
 
 class IStoreReactor(IReactorFDSet, IReactorThreads, IReactorTime):
     """What the store needs of the reactor: threads for the pool, fds for LISTEN, timers."""
 
 
+#: seconds to wait for the server when connecting (start-up, the pool, the listener)
+CONNECT_TIMEOUT = 5
 #: seconds between reconnection attempts: doubling from the first to the last
 RETRY = (0.5, 10.0)
 
@@ -85,7 +87,7 @@ class NotifyListener:
         return self._conn is not None
 
     def _open(self) -> Any:  # on a thread
-        conn = psycopg2.connect(self._dsn, connect_timeout=5)
+        conn = psycopg2.connect(self._dsn, connect_timeout=CONNECT_TIMEOUT)
         conn.set_isolation_level(psycopg2.extensions.ISOLATION_LEVEL_AUTOCOMMIT)
         with conn.cursor() as cur:
             for channel in self._channels:

@@ -26,7 +26,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from cliproxy.credentials.oauth.holder import RefreshFailed, TokenHolder
-from cliproxy.store.listener import IStoreReactor, NotifyListener
+from cliproxy.store.listener import CONNECT_TIMEOUT, IStoreReactor, NotifyListener
 from cliproxy.store.settings import StoreSettings
 from cliproxy.twisted_compat import QuietDBConnection
 
@@ -80,6 +80,7 @@ class SharedStore(Service):
             cp_reconnect=False,
             cp_noisy=False,
             cp_reactor=reactor,
+            connect_timeout=CONNECT_TIMEOUT,
         )
         self.pool.connectionFactory = QuietDBConnection
         #: start-up wrote the database's config into the local file: read it again

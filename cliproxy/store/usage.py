@@ -4,8 +4,8 @@
 `SharedUsage` observes every upstream call (`ICallObserver`, the same events the local
 statistics and `/metrics` count) and writes them in batches, once a second, so a request
 never waits for the database; while the database is away the batch is kept (up to
-`BACKLOG` rows) and written when it returns. Rows older than `store.usage-retention-days`
-are deleted at start and every hour.
+`BACKLOG` rows) and written when it returns. Rows older than `store.usage-retention`
+(or `usage-retention-days`) are deleted at start and every hour.
 
 The totals over all instances are read with one GROUP BY: `totals()` answers
 `GET /v0/management/cluster-usage`, and the last totals read become the
@@ -77,9 +77,10 @@ class SharedUsage:
 
     def __init__(self, store: SharedStore) -> None:
         self.store = store
-        self.retention_days = store.settings.usage_retention_days
+        self.retention = store.settings.usage_retention_seconds
         self._batch: list[Row] = []
         self._dropped = 0
+        self._failing = False
         #: (provider, model, status class) -> sums, as last read (for /metrics)
         self.last: dict[tuple[str, str], dict[str, int]] = {}
         self._loops = [
@@ -140,10 +141,16 @@ class SharedUsage:
             await self.store.interact(insert)
         except Exception as e:
             self._batch[:0] = rows
-            self.log.warn(
-                "store: {n} usage record(s) not written yet: {e}", n=len(self._batch), e=e
-            )
+            if not self._failing:  # once per outage, not every second
+                self.log.warn(
+                    "store: usage records kept in memory until the database is back: {e}",
+                    e=str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__,
+                )
+            self._failing = True
             return
+        if self._failing:
+            self.log.info("store: usage records written again")
+            self._failing = False
         if self._dropped:
             self.log.warn("store: usage records were dropped while the database was away")
             self._dropped = 0
@@ -153,8 +160,8 @@ class SharedUsage:
         """Delete the rows older than the retention."""
         try:
             await self.store.run(
-                "DELETE FROM cliproxy_usage WHERE at < now() - make_interval(days => %s)",
-                (self.retention_days,),
+                "DELETE FROM cliproxy_usage WHERE at < now() - make_interval(secs => %s)",
+                (self.retention,),
             )
         except Exception as e:
             self.log.warn("store: old usage records not deleted: {e}", e=e)
@@ -194,7 +201,7 @@ class SharedUsage:
                 _add(local, part)
         return {
             "instance": self.store.instance,
-            "retention_days": self.retention_days,
+            "retention_seconds": self.retention,
             "cluster": cluster,
             "local": local,
             "unwritten": len(self._batch),

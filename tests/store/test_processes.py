@@ -14,11 +14,11 @@ import pytest_twisted
 import treq
 from twisted.internet import defer, task, threads
 
-from cliproxy.store._schema import migrate
 from tests.fakes import FakeClaude, FakeOAuth
 from tests.oauth.kit import claude_file, oauth_config
 from tests.oauth.test_serving_oauth import _delayed, chat
 from tests.serving_kit import CLIENT_KEY
+from tests.store.test_shared import _seed
 from tests.test_daemon import Daemon, free_port, run_twistd
 
 ACCOUNT = "claude-user@example.com.json"
@@ -66,15 +66,6 @@ class Node:
         )
         files = (await response.json())["files"]
         return any(f["unavailable"] for f in files if f["name"] == ACCOUNT)
-
-
-def _seed(dsn, record):
-    conn = psycopg2.connect(dsn)
-    migrate(conn)
-    with conn.cursor() as cur:
-        cur.execute("INSERT INTO cliproxy_auth VALUES (%s, %s)", (ACCOUNT, json.dumps(record)))
-    conn.commit()
-    conn.close()
 
 
 def _stored(dsn) -> dict:

@@ -56,6 +56,11 @@ def _seed(dsn, record):
     conn.close()
 
 
+async def stop_all(instances):
+    for i in instances:
+        await i.stop()
+
+
 async def _until(check, seconds=3.0):
     deadline = time.time() + seconds
     while not check():
@@ -92,8 +97,7 @@ async def test_three_instances_refresh_an_expired_token_once_and_all_requests_su
         conn.close()
         assert stored["refresh_token"] in oauth.refresh_tokens
     finally:
-        for i in instances:
-            await i.stop()
+        await stop_all(instances)
 
 
 @pytest_twisted.ensureDeferred
@@ -115,5 +119,4 @@ async def test_a_429_on_one_instance_cools_the_credential_on_all_and_survives_a_
         code, _ = await post(instances[1], "/v1/chat/completions", chat(MODEL))
         assert code == 429 and len(claude.requests) == served  # benched: not even tried
     finally:
-        for i in instances:
-            await i.stop()
+        await stop_all(instances)

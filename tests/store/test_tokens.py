@@ -11,7 +11,7 @@ import treq
 from twisted.internet import reactor, task
 
 from tests.oauth.kit import claude_file
-from tests.store.test_shared import ACCOUNT, SECRET, _start, _until
+from tests.store.test_shared import ACCOUNT, SECRET, _start, _until, stop_all
 
 NEW = "claude-second@example.com.json"
 
@@ -63,8 +63,7 @@ async def test_an_upload_and_a_delete_on_one_instance_reach_the_others(
         assert sorted(_rows(pg_dsn)) == [ACCOUNT]
         assert _names(second) == [ACCOUNT]
     finally:
-        for i in instances:
-            await i.stop()
+        await stop_all(instances)
 
 
 @pytest_twisted.ensureDeferred
@@ -81,5 +80,4 @@ async def test_a_file_added_while_the_store_was_unknown_is_shared_at_start(
         await _until(lambda: NEW in _names(instances[1]), seconds=3.0)
         assert _rows(pg_dsn)[NEW] == record
     finally:
-        for i in instances:
-            await i.stop()
+        await stop_all(instances)

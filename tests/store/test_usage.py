@@ -11,7 +11,7 @@ import treq
 
 from cliproxy.store.usage import SharedUsage
 from tests.oauth.test_serving_oauth import chat, post
-from tests.store.test_shared import MODEL, SECRET, _start, _until
+from tests.store.test_shared import MODEL, SECRET, _start, _until, stop_all
 
 
 def _count(dsn) -> int:
@@ -57,8 +57,7 @@ async def test_usage_of_every_instance_lands_in_one_table_and_both_totals_are_sh
         local = [ln for ln in lines if ln.startswith("cliproxy_requests_total{")]
         assert sum(float(ln.rsplit(" ", 1)[1]) for ln in local) == 2
     finally:
-        for i in instances:
-            await i.stop()
+        await stop_all(instances)
 
 
 @pytest_twisted.ensureDeferred
@@ -75,9 +74,8 @@ async def test_rows_older_than_the_retention_are_deleted(start_fake, pg_dsn, tmp
                 )
         conn.commit()
         conn.close()
-        usage = SharedUsage(instances[0].shared)  # store.usage-retention-days: 30 (default)
+        usage = SharedUsage(instances[0].shared)  # store.usage-retention: 30 days (default)
         await usage.prune()
         assert _count(pg_dsn) == 1
     finally:
-        for i in instances:
-            await i.stop()
+        await stop_all(instances)
