@@ -46,9 +46,6 @@ def pipelined_bytes(channel: http.HTTPChannel) -> bytes:
     return b"".join(held)
 
 
-__all__ = ["FORM_PARSING_FLAG", "pipelined_bytes", "request_init_kwargs"]
-
-
 class QuietDBConnection(adbapi.Connection):
     """`adbapi.Connection` whose rollback after the database went away says nothing.
 
@@ -65,3 +62,6 @@ class QuietDBConnection(adbapi.Connection):
                 conn.rollback()
         except Exception:
             self._pool.disconnect(conn)
+
+
+__all__ = ["FORM_PARSING_FLAG", "QuietDBConnection", "pipelined_bytes", "request_init_kwargs"]
