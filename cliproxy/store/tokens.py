@@ -9,8 +9,10 @@ management API, a hand edit) writes it into the table and announces it.
 
 `_known` is what the table held when this instance last looked, per file: a local file
 that differs from it was changed here; a row that differs from it was changed elsewhere.
-When both changed (this instance was cut off meanwhile), the table wins: it holds the
-newest refresh token, and the one in the file may already be spent.
+A change made here while the database was away (a login, an upload, a removal: never a
+refresh, which needs the database's lock) is sent when it is back and wins. Otherwise,
+when both changed, the table wins: it holds the newest refresh token, and the one in the
+file may already be spent.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class SharedTokens:
         self.store = store
         self.authdir = authdir
         self._known: dict[str, Record] = {}
+        #: changed or removed here while the database was away: sent when it is back
+        self._unsent: set[str] = set()
         #: the table has been read once: local changes may be sent from now on
         self._ready = False
         authdir.subscribe(self.local_changed)
@@ -100,9 +104,9 @@ class SharedTokens:
                 name=name,
                 e=failure.getErrorMessage(),
             )
-            if record is not None:
-                self._known.pop(name, None)  # differs from the table again: resent later
+            self._unsent.add(name)
 
+        d.addCallback(lambda _: self._unsent.discard(name))
         d.addErrback(failed)
 
     def local_changed(self) -> None:
@@ -169,6 +173,14 @@ class SharedTokens:
                 table[str(name)] = record
         local = self._local()
         changed = False
+        for name in list(self._unsent):  # made here while cut off: these win
+            mine = local.get(name)
+            self._send(name, mine)
+            table.pop(name, None)
+            if mine is not None:
+                self._known[name] = mine
+            else:
+                self._known.pop(name, None)
         for name, record in table.items():
             mine = local.get(name)
             if mine == record:
@@ -181,7 +193,7 @@ class SharedTokens:
                 changed = True
             self._known[name] = record
         for name, mine in local.items():
-            if name in table or name in broken:
+            if name in table or name in broken or name in self._unsent:
                 continue
             if name in self._known:  # removed elsewhere while we were cut off
                 del self._known[name]

@@ -8,7 +8,7 @@ import time
 import psycopg2
 import pytest_twisted
 import treq
-from twisted.internet import reactor, task
+from twisted.internet import reactor, task, threads
 
 from tests.oauth.kit import claude_file
 from tests.store.test_shared import ACCOUNT, SECRET, _start, _until, stop_all
@@ -78,6 +78,29 @@ async def test_a_file_added_while_the_store_was_unknown_is_shared_at_start(
     oauth, claude, instances = _start(start_fake, pg_dsn, tmp_path, time.time() + 3600, n=2)
     try:
         await _until(lambda: NEW in _names(instances[1]), seconds=3.0)
+        assert _rows(pg_dsn)[NEW] == record
+    finally:
+        await stop_all(instances)
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_upload_made_while_the_database_is_down_reaches_the_others_when_it_returns(
+    start_fake, pg_dsn, pg_cluster, tmp_path
+):
+    oauth, claude, instances = _start(start_fake, pg_dsn, tmp_path, time.time() + 3600, n=2)
+    first, second = instances
+    try:
+        await _until(lambda: all(i.shared.listener.connected for i in instances), seconds=3.0)
+        await threads.deferToThread(pg_cluster.stop, "immediate")
+        try:
+            record = claude_file("at-three", "rt-three", time.time() + 3600)
+            upload = json.dumps(record).encode()
+            code, body = await _manage(first, "POST", f"/auth-files?name={NEW}", upload)
+            assert code == 200, body  # served locally while the database is away
+            await _until(lambda: not first.shared.listener.connected, seconds=3.0)
+        finally:
+            await threads.deferToThread(pg_cluster.resume)
+        await _until(lambda: NEW in _names(second), seconds=15.0)
         assert _rows(pg_dsn)[NEW] == record
     finally:
         await stop_all(instances)
