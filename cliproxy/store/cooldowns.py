@@ -59,6 +59,8 @@ class SharedCooldowns:
         self.pool = pool
         self._now = now
         self._wall = wall
+        #: benches that could not be written (the database was away): sent on reconnection
+        self._unsent: dict[tuple[str, str], dict[str, Any]] = {}
         pool.watch(self.benched)
         store.listen(CHANNEL, self.heard, self.reload)
 
@@ -74,14 +76,21 @@ class SharedCooldowns:
             "x": state.suspends,
         }
         fields["payload"] = json.dumps({**fields, "i": self.store.instance})
+        self._send(fields)
+
+    def _send(self, fields: dict[str, Any]) -> None:
+        key = (str(fields["c"]), str(fields["m"]))
         d = defer.ensureDeferred(self.store.run(_UPSERT, fields))
-        d.addErrback(
-            lambda f: self.log.warn(
-                "store: cooldown of {cid} not shared: {error}",
-                cid=state.credential_id,
-                error=f.getErrorMessage(),
+
+        def failed(failure: Any) -> None:
+            self._unsent[key] = fields
+            self.log.warn(
+                "store: cooldown of {cid} not shared yet: {error}",
+                cid=key[0],
+                error=(failure.getErrorMessage().strip().splitlines() or [""])[0],
             )
-        )
+
+        d.addErrback(failed)
 
     def heard(self, payload: str) -> None:
         """A NOTIFY from some instance."""
@@ -108,7 +117,12 @@ class SharedCooldowns:
         )
 
     def reload(self) -> defer.Deferred[object]:
-        """Apply every bench still running in the table (start, reconnection)."""
+        """Apply every bench still running in the table (start, reconnection), after
+        sending the ones made here while the database was away."""
+        unsent, self._unsent = self._unsent, {}
+        for fields in unsent.values():
+            if float(fields["u"]) > self._wall():
+                self._send(fields)
         d = defer.ensureDeferred(
             self.store.query(
                 "SELECT credential_id, model, until, level, status, quota, suspends"

@@ -7,7 +7,7 @@ import time
 
 import psycopg2
 import pytest_twisted
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer, reactor, task, threads
 
 from cliproxy.app import build_app
 from cliproxy.config import parse_config
@@ -118,5 +118,26 @@ async def test_a_429_on_one_instance_cools_the_credential_on_all_and_survives_a_
         served = len(claude.requests)
         code, _ = await post(instances[1], "/v1/chat/completions", chat(MODEL))
         assert code == 429 and len(claude.requests) == served  # benched: not even tried
+    finally:
+        await stop_all(instances)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_429_while_the_database_is_down_reaches_the_others_when_it_returns(
+    start_fake, pg_dsn, pg_cluster, tmp_path
+):
+    oauth, claude, instances = _start(start_fake, pg_dsn, tmp_path, time.time() + 8 * 3600, n=2)
+    try:
+        await _until(lambda: all(i.shared.listener.connected for i in instances))
+        await threads.deferToThread(pg_cluster.stop, "immediate")
+        try:
+            claude.script_error(429, "slow down", retry_after=300)
+            code, _ = await post(instances[0], "/v1/chat/completions", chat(MODEL))
+            assert code == 429
+            await _until(lambda: not instances[0].shared.listener.connected)
+        finally:
+            await threads.deferToThread(pg_cluster.resume)
+        soon = time.time() + 250
+        await _until(lambda: instances[1].benched_until() > soon, seconds=15.0)
     finally:
         await stop_all(instances)
