@@ -189,7 +189,8 @@ def test_a_daemon_with_a_wrong_password_exits_1_with_one_line(pg_cluster, tmp_pa
 
 
 def test_a_daemon_skips_a_hand_broken_row_with_a_warning_naming_it(pg_dsn, tmp_path):
-    _seed(pg_dsn, claude_file("at-old", "rt-old", time.time() + 3600))
+    # valid well past the background refresh lead: no token endpoint is needed
+    _seed(pg_dsn, claude_file("at-old", "rt-old", time.time() + 8 * 3600))
     conn = psycopg2.connect(pg_dsn)
     with conn.cursor() as cur:
         cur.execute("INSERT INTO cliproxy_auth VALUES ('hand-edited.json', '{\"type\": \"cla')")
