@@ -1,5 +1,5 @@
 # -*- test-case-name: tests.oauth.test_cli -*-
-"""The `cliproxy` command: `login`, `check-config` and `version`.
+"""The `cliproxy` command: `login`, `check-config`, `store` and `version`.
 
 The daemon itself runs under twistd: `twistd -n cliproxy --config config.yaml` (Debian's
 python3-twisted names the command `twistd3`; `--help` names the one installed here).
@@ -115,6 +115,20 @@ def _parser() -> argparse.ArgumentParser:
         help="vertex: the service-account key JSON to import",
     )
     login.add_argument("--prefix", default="", help="vertex: a model prefix for this account")
+    store = sub.add_parser(
+        "store",
+        help="copy the auth-dir and config into the PostgreSQL store, or back",
+        description="import: FILE's auth-dir and config into the database named by store.dsn "
+        "in FILE (or PGSTORE_DSN); export: the database's token files and config back into "
+        "FILE's auth-dir and FILE. host, port, listen, tls, store and auth-dir always stay local.",
+    )
+    store.add_argument("action", choices=("import", "export"))
+    store.add_argument("--config", "-c", default="config.yaml")
+    store.add_argument(
+        "--from-pgstore",
+        action="store_true",
+        help="import: copy CLIProxyAPI's pgstore tables (auth_store, config_store) instead",
+    )
     return p
 
 
@@ -182,6 +196,29 @@ def check_config(path: str) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"{path}: OK (listen {endpoint})")
     return 0
+
+
+def store_command(args: argparse.Namespace) -> int:
+    """`cliproxy store import|export --config FILE` (cliproxy.store.transfer)."""
+    from cliproxy.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config)
+        from cliproxy.store.database import StoreUnavailable
+        from cliproxy.store.transfer import export_store, import_store
+    except ConfigError as e:
+        print(f"cliproxy: {e}", file=sys.stderr)
+        return 1
+    except ImportError:
+        print("cliproxy: the store needs psycopg2 (Debian: python3-psycopg2)", file=sys.stderr)
+        return 1
+    try:
+        if args.action == "import":
+            return import_store(config, os.environ, print, from_pgstore=args.from_pgstore)
+        return export_store(config, os.environ, print)
+    except StoreUnavailable as e:
+        print(e.message, file=sys.stderr)
+        return 1
 
 
 def login_config(path: str | None) -> Any:
@@ -390,6 +427,8 @@ def _main(argv: list[str] | None) -> int:
         return device_login(args)
     if args.command == "login":
         return login(args)
+    if args.command == "store":
+        return store_command(args)
     _parser().print_help()
     return 2
 

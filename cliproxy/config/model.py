@@ -375,14 +375,14 @@ class StoreConfig:
 
     `dsn` is a libpq connection string or URL; `PGSTORE_DSN` in the environment fills it
     (and selects postgres) when the file names none. `optional`: start without the
-    database when it cannot be reached (else exit 1). `usage_retention_days`: how long
-    usage records are kept.
+    database when it cannot be reached (else exit 1). `usage_retention_seconds`: how long
+    usage records are kept (`usage-retention: 720h` or `usage-retention-days: 30`).
     """
 
     type: str = ""
     dsn: str = field(default="", repr=False)
     optional: bool = False
-    usage_retention_days: int = 30
+    usage_retention_seconds: float = 30 * 86400.0
 
 
 @dataclass(frozen=True, slots=True)
