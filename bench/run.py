@@ -414,6 +414,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="direct, the stock Twisted floor and cliproxy in three flavours (compare.py)",
     )
+    p.add_argument(
+        "--icount",
+        action="store_true",
+        help="instructions per request/stream, floor and cliproxy under callgrind (icount.py)",
+    )
     p.add_argument("--reps", type=int, default=3, help="--compare: alternating repetitions")
     p.add_argument(
         "--compare-workers", action="store_true", help="--compare: add cliproxy with 2 workers"
@@ -425,6 +430,15 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit("bench: needs Linux (/proc)")
     args.python = shutil.which(args.python) or args.python
     ensure_tools(install=not args.no_install)
+    if args.icount:
+        from icount import ICount
+        from icount import report as icount_report
+
+        ic = ICount(args)
+        text = icount_report(ic.run_icount())
+        (ic.out / "icount.md").write_text(text)
+        print(text)
+        return 0
     if args.compare:
         from compare import Compare
         from compare import report as compare_report

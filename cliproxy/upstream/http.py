@@ -2,27 +2,27 @@
 """The one HTTP client every executor sends through.
 
 `UpstreamHTTP` is built once at startup with the reactor. It keeps one persistent
-connection pool and one treq `HTTPClient` per proxy setting (so a connection opened
-through one proxy is never reused for another), and always asks for unbuffered
-responses so bodies stream.
+connection pool and one agent stack per proxy setting (so a connection opened
+through one proxy is never reused for another); responses are never buffered, so
+bodies stream.
 
-treq traps handled here:
-* treq adds `Accept-Encoding: gzip` after ours (its `ContentDecoderAgent`); an agent
-  under it puts our value back, so streams really ask for `identity`.
-* treq keeps a cookie jar per client; upstream cookies must not travel between
-  credentials, so ours refuses every cookie.
-* redirects are never followed (a POST body must not be replayed elsewhere).
-* treq 22.2 calls `method.encode()`: methods are passed as `str`.
+The stack is what treq's `HTTPClient.request` built for us before, minus what cost
+time on every request and did nothing here (bench/RESULTS.md): Twisted's
+`ContentDecoderAgent` (gzip answers are decoded) over an agent that puts the caller's
+own `Accept-Encoding` back (so streams really ask for `identity`), over Twisted's
+`Agent`. No cookie jar (upstream cookies never travel between credentials: none are
+kept), no redirects (a POST body must not be replayed elsewhere), and the URL is
+normalised the way treq did it (hyperlink), once per distinct URL.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from http.cookiejar import DefaultCookiePolicy
-from typing import IO, TypeVar, cast
+from functools import lru_cache
+from typing import IO, TypeVar
 from urllib.parse import urlsplit
 
-from treq.client import HTTPClient
+from hyperlink import EncodedURL
 from twisted.internet import defer
 from twisted.internet.error import ConnectingCancelledError
 from twisted.internet.interfaces import IConsumer, IDelayedCall
@@ -32,7 +32,9 @@ from twisted.python.failure import Failure
 from twisted.web.client import (
     Agent,
     BrowserLikePolicyForHTTPS,
+    ContentDecoderAgent,
     FileBodyProducer,
+    GzipDecoder,
     HTTPConnectionPool,
     ProxyAgent,
     RequestTransmissionFailed,
@@ -54,12 +56,6 @@ from cliproxy.upstream.proxy import (
     proxy_from_environment,
 )
 from cliproxy.upstream.tunnel import UpstreamEndpointFactory
-
-try:  # treq >= 23 types its jar; older treq uses the stdlib one
-    from treq.cookies import IndexableCookieJar as _CookieJar
-except ImportError:  # pragma: no cover - depends on the installed treq
-    # treq 22.2 has no IndexableCookieJar and takes the stdlib jar; mypy sees treq 26
-    from http.cookiejar import CookieJar as _CookieJar  # type: ignore[assignment]
 
 log = Logger()
 
@@ -144,13 +140,24 @@ class BytesProducer:
         pass
 
 
-def _no_cookies() -> _CookieJar:
-    return _CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+@lru_cache(maxsize=512)
+def _uri(url: str) -> bytes:
+    """`url` as request-target bytes: percent-encoded where it must be (IRI to URI),
+    as treq did with hyperlink. Executors send to a handful of URLs, hence the cache."""
+    return EncodedURL.from_text(url).to_uri().to_text().encode("ascii")
+
+
+def _request_headers(headers: Mapping[str, str] | None) -> Headers:
+    h = Headers()
+    if headers:
+        for name, value in headers.items():
+            h.addRawHeader(name, value)
+    return h
 
 
 @implementer(IAgent)
 class _CallerAcceptEncoding:
-    """Undo the `Accept-Encoding: gzip` treq appends after the caller's own value."""
+    """Undo the `Accept-Encoding: gzip` the decoder agent appends after the caller's own value."""
 
     def __init__(self, agent: IAgent) -> None:
         self._agent = agent
@@ -228,7 +235,7 @@ class UpstreamHTTP:
             trustRoot=trust_root
         )
         self._environ = environ
-        self._clients: dict[str, HTTPClient] = {}
+        self._clients: dict[str, IAgent] = {}
         self._pools: dict[str, HTTPConnectionPool] = {}
 
     # -- building clients ----------------------------------------------------------------
@@ -254,10 +261,10 @@ class UpstreamHTTP:
             )
             forward = ProxyAgent(factory.proxy_endpoint(), self.reactor, pool=pool)
             agent = _HTTPProxyAgent(forward, agent, auth)
-        return _CallerAcceptEncoding(agent)
+        return ContentDecoderAgent(_CallerAcceptEncoding(agent), [(b"gzip", GzipDecoder)])
 
-    def client_for(self, proxy_url: str | None) -> HTTPClient:
-        """The treq client for one proxy setting: a URL, or `direct`/`none`/`None`.
+    def client_for(self, proxy_url: str | None) -> IAgent:
+        """The agent stack for one proxy setting: a URL, or `direct`/`none`/`None`.
 
         Raises:
             ProxyConfigError: the URL cannot be used.
@@ -268,8 +275,7 @@ class UpstreamHTTP:
         if client is None:
             if spec is not None:
                 log.info("upstream connections via proxy {proxy}", proxy=spec.redacted)
-            agent = self._build_agent(spec, self._pool(key))
-            client = HTTPClient(agent, cookiejar=_no_cookies())
+            client = self._build_agent(spec, self._pool(key))
             self._clients[key] = client
         return client
 
@@ -297,7 +303,7 @@ class UpstreamHTTP:
         """Send one request; the Deferred fires with an unbuffered `IResponse`.
 
         Args:
-            method: `"POST"`, `"GET"`... (str, for treq 22.2).
+            method: `"POST"`, `"GET"`... (str or bytes).
             url: absolute http(s) URL.
             headers: sent as given (values are str).
             body: request body: bytes, or a seekable binary file positioned at its start
@@ -320,27 +326,20 @@ class UpstreamHTTP:
             return defer.fail(e)
         if isinstance(headers, HeaderMap):
             headers = headers.to_dict()
-        if isinstance(method, bytes):  # callers typed loosely may still pass bytes
-            method = method.decode("ascii")
-        treq_headers: dict[bytes | str, bytes | str] = {k: v for k, v in (headers or {}).items()}
+        if isinstance(method, str):
+            method = method.encode("ascii")
         try:
             d = client.request(
-                method,
-                url,
-                headers=treq_headers,
-                data=_producer(body),
-                allow_redirects=False,
-                unbuffered=True,
+                method.upper(), _uri(url), _request_headers(headers), _producer(body)
             )
         except Exception:  # a URL the agent cannot even start on (bad host name...)
             return defer.fail()
-        # treq's response provides IResponse; Deferred's typing is invariant, hence the cast
-        return self._bound_header_wait(cast("defer.Deferred[IResponse]", d), timeout_headers)
+        return self._bound_header_wait(d, timeout_headers)
 
     def _bound_header_wait(
         self, d: defer.Deferred[_R], timeout_headers: float | None
     ) -> defer.Deferred[_R]:
-        """Our own timer rather than treq's `timeout=`, so expiry is told apart from a
+        """Our own timer rather than a plain cancel, so expiry is told apart from a
         cancel; Twisted's wrappers around a cancel become plain `CancelledError`."""
         timed_out = []
         timer: IDelayedCall | None = None
