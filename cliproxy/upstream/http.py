@@ -147,6 +147,14 @@ def _uri(url: str) -> bytes:
     return EncodedURL.from_text(url).to_uri().to_text().encode("ascii")
 
 
+@lru_cache(maxsize=512)
+def _target(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of an upstream URL, for the environment's proxy rules."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, parts.hostname or "", parts.port or (443 if scheme == "https" else 80)
+
+
 def _request_headers(headers: Mapping[str, str] | None) -> Headers:
     h = Headers()
     if headers:
@@ -283,10 +291,8 @@ class UpstreamHTTP:
         proxy_url = (proxy_url or "").strip()
         if proxy_url:
             return None if proxy_url.lower() in DIRECT_VALUES else proxy_url
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        port = parts.port or (443 if scheme == "https" else 80)
-        return proxy_from_environment(scheme, parts.hostname or "", port, self._environ)
+        scheme, host, port = _target(url)
+        return proxy_from_environment(scheme, host, port, self._environ)
 
     # -- sending -------------------------------------------------------------------------
 
