@@ -8,7 +8,6 @@ the shared `UpstreamHTTP`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +15,7 @@ from urllib.parse import quote
 
 from twisted.web.iweb import IResponse
 
+from cliproxy import jsonutil
 from cliproxy.credentials.model import Credential
 from cliproxy.credentials.net import HTTPRequester
 from cliproxy.formats import Format
@@ -49,10 +49,7 @@ class UpstreamCall:
 
 def json_bytes(obj: Any) -> bytes:
     """Compact UTF-8 JSON; falls back to ASCII escapes for lone surrogates."""
-    try:
-        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    except UnicodeEncodeError:
-        return json.dumps(obj, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+    return jsonutil.dumps(obj)
 
 
 def base_url(cred: Credential, default: str | None) -> str:

@@ -9,9 +9,10 @@ deeper than `MAX_JSON_DEPTH` is refused up front with a 400 that says so.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
+
+from cliproxy import jsonutil
 
 #: The deepest nesting of objects and arrays a request body may have (README: "Limits").
 MAX_JSON_DEPTH = 128
@@ -54,7 +55,7 @@ def load_json_body(raw: bytes, limit: int = MAX_JSON_DEPTH) -> Any:
     if json_depth(raw, limit) > limit:
         raise BodyError(too_deep_message(limit))
     try:
-        return json.loads(raw)
+        return jsonutil.loads(raw)
     except RecursionError:
         raise BodyError(too_deep_message(limit)) from None
     except (ValueError, UnicodeDecodeError) as e:
