@@ -39,7 +39,6 @@ from fake import (
     CLIENT_KEY,
     FLAVOURS,
     QUIET_CORES,
-    REPO,
     cliproxy_config,
     nginx_config,
     request_body,
@@ -57,6 +56,7 @@ from sysinfo import (
     machine_cpu_s,
     nginx_pids,
     other_load,
+    pythonpath,
     tcp_active_opens,
     usage_of_direct,
     wait_http,
@@ -96,7 +96,7 @@ class Bench:
         conf = self.out / "cliproxy.yaml"
         conf.write_text(cliproxy_config(self.out, self.px_port, self.up_port))
         logf = self.out / "cliproxy.log"
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        env = {**os.environ, "PYTHONPATH": pythonpath()}
         cmd = [
             self.args.python,
             "-c",

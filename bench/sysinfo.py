@@ -55,6 +55,12 @@ def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+def pythonpath() -> str:
+    """This checkout first, then the caller's PYTHONPATH (e.g. a directory whose
+    `orjson.py` raises ImportError, to measure cliproxy without orjson)."""
+    return os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
