@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import IO, TypeVar
+from typing import IO, Any, TypeVar
 from urllib.parse import urlsplit
 
 from hyperlink import EncodedURL
@@ -155,11 +155,18 @@ def _target(url: str) -> tuple[str, str, int]:
     return scheme, parts.hostname or "", parts.port or (443 if scheme == "https" else 80)
 
 
-def _request_headers(headers: Mapping[str, str] | None) -> Headers:
+def _request_headers(headers: Mapping[str, Any] | Headers | None) -> Headers:
+    """Headers as treq built them: str or bytes values added, list values set as they are."""
+    if isinstance(headers, Headers):
+        return headers
     h = Headers()
-    if headers:
-        for name, value in headers.items():
+    for name, value in (headers or {}).items():
+        if isinstance(value, bytes | str):
             h.addRawHeader(name, value)
+        elif isinstance(value, list):
+            h.setRawHeaders(name, value)
+        else:
+            raise TypeError(f"header {name!r} has a value of type {type(value).__name__}")
     return h
 
 
@@ -301,7 +308,7 @@ class UpstreamHTTP:
         method: str | bytes,
         url: str,
         *,
-        headers: Mapping[str, str] | HeaderMap | None = None,
+        headers: Mapping[str, Any] | HeaderMap | None = None,
         body: bytes | IO[bytes] = b"",
         proxy_url: str | None = None,
         timeout_headers: float | None = None,
@@ -311,7 +318,7 @@ class UpstreamHTTP:
         Args:
             method: `"POST"`, `"GET"`... (str or bytes).
             url: absolute http(s) URL.
-            headers: sent as given (values are str).
+            headers: sent as given (values are str, or lists of str for repeated headers).
             body: request body: bytes, or a seekable binary file positioned at its start
                 (streamed from there); sent with a Content-Length either way.
             proxy_url: `proxy-url` to use: a URL, `direct`/`none`, or `""`/`None` for the
