@@ -430,22 +430,15 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit("bench: needs Linux (/proc)")
     args.python = shutil.which(args.python) or args.python
     ensure_tools(install=not args.no_install)
-    if args.icount:
-        from icount import ICount
-        from icount import report as icount_report
+    if args.icount or args.compare:
+        import compare
+        import icount
 
-        ic = ICount(args)
-        text = icount_report(ic.run_icount())
-        (ic.out / "icount.md").write_text(text)
-        print(text)
-        return 0
-    if args.compare:
-        from compare import Compare
-        from compare import report as compare_report
-
-        cmp = Compare(args)
-        text = compare_report(cmp.run_compare())
-        (cmp.out / "compare.md").write_text(text)
+        mod = icount if args.icount else compare
+        runner = icount.ICount(args) if args.icount else compare.Compare(args)
+        results = runner.run_icount() if args.icount else runner.run_compare()
+        text = mod.report(results)
+        (runner.out / ("icount.md" if args.icount else "compare.md")).write_text(text)
         print(text)
         return 0
     bench = Bench(args)
