@@ -79,7 +79,7 @@ class Compare(Bench):
                 conf.write_text(conf.read_text().replace("{port}", str(port)))
         p = subprocess.Popen(cmd, cwd=self.out, env=env, stdout=open(logf, "wb"), stderr=-2)
         self.procs.append(p)
-        wait_http(f"http://127.0.0.1:{port}{health}", p, name, logf, limit=120)
+        wait_http(f"http://127.0.0.1:{port}{health}", p, name, logf, limit=300)
         time.sleep(6)  # workers start (and import) after the first process listens
         return port, p.pid
 

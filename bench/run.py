@@ -142,7 +142,7 @@ class Bench:
             },
         )
         try:
-            with urllib.request.urlopen(req, timeout=10) as r:
+            with urllib.request.urlopen(req, timeout=60) as r:  # callgrind is slow
                 return r.status, r.read()
         except urllib.error.HTTPError as e:
             return e.code, e.read()
