@@ -52,8 +52,14 @@ setup(
         # an extra, so a single-host install stays free of libpq. Debian: python3-psycopg2.
         # The test extra includes it: the store tests run against a real PostgreSQL.
         "postgres": ["psycopg2-binary>=2.9"],
+        # Faster JSON on the request path (cliproxy.jsonutil); optional, the standard
+        # library is used without it. Not in Debian 12.
+        "fast": ["orjson>=3.9"],
         "test": [
             "psycopg2-binary>=2.9",
+            # the latest line runs with orjson (cliproxy.jsonutil's fast path), the
+            # Debian line without it: both paths are tested
+            "orjson>=3.9",
             "types-psycopg2>=2.9",
             "pytest>=7.2",
             "pytest-twisted>=1.13",

@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fake import BENCH, CHUNKS, MODEL, REPO, UPSTREAM_KEY, cliproxy_config
+from fake import BENCH, CHUNKS, MODEL, UPSTREAM_KEY, cliproxy_config
 from run import Bench
-from sysinfo import Proc, free_port, log, wait_http
+from sysinfo import Proc, free_port, log, pythonpath, wait_http
 
 LEGS = (("nonstream", 1), ("nonstream", 64), ("stream", 1), ("stream", 256))
 #: (column, server, flavour, floor column it is divided by)
@@ -71,7 +71,7 @@ class Compare(Bench):
     def start(self, name: str, cmd: list[str], health: str = "/healthz") -> tuple[int, int]:
         port = free_port()
         logf = self.out / f"{name}.log"
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        env = {**os.environ, "PYTHONPATH": pythonpath()}
         cmd = [c.replace("{port}", str(port)) for c in cmd]
         for arg in cmd:
             if arg.endswith(".yaml"):  # a config template: its port now
@@ -79,7 +79,7 @@ class Compare(Bench):
                 conf.write_text(conf.read_text().replace("{port}", str(port)))
         p = subprocess.Popen(cmd, cwd=self.out, env=env, stdout=open(logf, "wb"), stderr=-2)
         self.procs.append(p)
-        wait_http(f"http://127.0.0.1:{port}{health}", p, name, logf, limit=120)
+        wait_http(f"http://127.0.0.1:{port}{health}", p, name, logf, limit=300)
         time.sleep(6)  # workers start (and import) after the first process listens
         return port, p.pid
 

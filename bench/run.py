@@ -39,7 +39,6 @@ from fake import (
     CLIENT_KEY,
     FLAVOURS,
     QUIET_CORES,
-    REPO,
     cliproxy_config,
     nginx_config,
     request_body,
@@ -57,6 +56,7 @@ from sysinfo import (
     machine_cpu_s,
     nginx_pids,
     other_load,
+    pythonpath,
     tcp_active_opens,
     usage_of_direct,
     wait_http,
@@ -96,7 +96,7 @@ class Bench:
         conf = self.out / "cliproxy.yaml"
         conf.write_text(cliproxy_config(self.out, self.px_port, self.up_port))
         logf = self.out / "cliproxy.log"
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        env = {**os.environ, "PYTHONPATH": pythonpath()}
         cmd = [
             self.args.python,
             "-c",
@@ -142,7 +142,7 @@ class Bench:
             },
         )
         try:
-            with urllib.request.urlopen(req, timeout=10) as r:
+            with urllib.request.urlopen(req, timeout=60) as r:  # callgrind is slow
                 return r.status, r.read()
         except urllib.error.HTTPError as e:
             return e.code, e.read()
@@ -414,6 +414,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="direct, the stock Twisted floor and cliproxy in three flavours (compare.py)",
     )
+    p.add_argument(
+        "--icount",
+        action="store_true",
+        help="instructions per request/stream, floor and cliproxy under callgrind (icount.py)",
+    )
     p.add_argument("--reps", type=int, default=3, help="--compare: alternating repetitions")
     p.add_argument(
         "--compare-workers", action="store_true", help="--compare: add cliproxy with 2 workers"
@@ -425,13 +430,15 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit("bench: needs Linux (/proc)")
     args.python = shutil.which(args.python) or args.python
     ensure_tools(install=not args.no_install)
-    if args.compare:
-        from compare import Compare
-        from compare import report as compare_report
+    if args.icount or args.compare:
+        import compare
+        import icount
 
-        cmp = Compare(args)
-        text = compare_report(cmp.run_compare())
-        (cmp.out / "compare.md").write_text(text)
+        mod = icount if args.icount else compare
+        runner = icount.ICount(args) if args.icount else compare.Compare(args)
+        results = runner.run_icount() if args.icount else runner.run_compare()
+        text = mod.report(results)
+        (runner.out / ("icount.md" if args.icount else "compare.md")).write_text(text)
         print(text)
         return 0
     bench = Bench(args)

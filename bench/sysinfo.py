@@ -55,6 +55,12 @@ def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+def pythonpath() -> str:
+    """This checkout first, then the caller's PYTHONPATH (e.g. a directory whose
+    `orjson.py` raises ImportError, to measure cliproxy without orjson)."""
+    return os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -123,24 +129,24 @@ def machine_busy_s() -> float:
     return machine_cpu_s()[0]
 
 
+def kernel_counter(path: str, table: str, key: str) -> int:
+    """One counter of /proc/net/snmp or /proc/net/netstat (header line, value line)."""
+    lines = Path(path).read_text().splitlines()
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith(table + ":"):
+            row = dict(zip(names.split()[1:], values.split()[1:], strict=True))
+            return int(row.get(key, 0))
+    return 0
+
+
 def tcp_active_opens() -> int:
     """Machine-wide count of TCP connections opened (Tcp ActiveOpens in /proc/net/snmp)."""
-    lines = Path("/proc/net/snmp").read_text().splitlines()
-    for names, values in zip(lines[::2], lines[1::2], strict=False):
-        if names.startswith("Tcp:"):
-            row = dict(zip(names.split()[1:], values.split()[1:], strict=True))
-            return int(row.get("ActiveOpens", 0))
-    return 0
+    return kernel_counter("/proc/net/snmp", "Tcp", "ActiveOpens")
 
 
 def listen_overflows() -> int:
     """The kernel's count of connections dropped because an accept queue was full."""
-    lines = Path("/proc/net/netstat").read_text().splitlines()
-    for names, values in zip(lines[::2], lines[1::2], strict=False):
-        if names.startswith("TcpExt:"):
-            row = dict(zip(names.split()[1:], values.split()[1:], strict=True))
-            return int(row.get("ListenOverflows", 0))
-    return 0
+    return kernel_counter("/proc/net/netstat", "TcpExt", "ListenOverflows")
 
 
 def children_cpu_s() -> tuple[float, float]:

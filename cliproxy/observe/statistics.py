@@ -29,8 +29,17 @@ def _tokens(e: CallEvent) -> dict[str, int]:
     }
 
 
+_last_iso: tuple[int, str] = (-1, "")
+
+
 def _iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+    """UTC `YYYY-MM-DDTHH:MM:SSZ`; formatted once per second (strftime is slow: glibc
+    re-reads the time zone on every call)."""
+    global _last_iso
+    second = int(ts)
+    if second != _last_iso[0]:
+        _last_iso = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
+    return _last_iso[1]
 
 
 def queue_item(e: CallEvent) -> dict[str, Any]:

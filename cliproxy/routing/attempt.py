@@ -9,7 +9,6 @@ Nothing reaches the client from here, so a failure can still fail over.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +18,7 @@ from twisted.logger import Logger
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IResponse
 
+from cliproxy import jsonutil
 from cliproxy.config import Config
 from cliproxy.credentials.pool import CredentialPool
 from cliproxy.formats.requests import client_tools
@@ -321,7 +321,7 @@ class Attempt:
             raw = await self._read(response, RESPONSE_BODY_LIMIT)
             if self.upstream_stream:
                 return aggregate(raw, self.provider), None
-            return json.loads(raw), raw
+            return jsonutil.loads(raw), raw
         except defer.CancelledError:
             raise
         except AggregateError as e:

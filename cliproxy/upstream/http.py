@@ -18,10 +18,12 @@ treq traps handled here:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from http.cookiejar import DefaultCookiePolicy
 from typing import IO, TypeVar, cast
 from urllib.parse import urlsplit
 
+from hyperlink import EncodedURL
 from treq.client import HTTPClient
 from twisted.internet import defer
 from twisted.internet.error import ConnectingCancelledError
@@ -142,6 +144,22 @@ class BytesProducer:
 
     def stopProducing(self) -> None:
         pass
+
+
+@lru_cache(maxsize=512)
+def _encoded_url(url: str) -> EncodedURL:
+    """`url` parsed once (treq takes a hyperlink URL as well as text): executors send to a
+    handful of URLs, and parsing each on every request cost a measurable share of a
+    request (bench/RESULTS.md)."""
+    return EncodedURL.from_text(url).to_uri()
+
+
+@lru_cache(maxsize=512)
+def _target(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of an upstream URL, for the environment's proxy rules."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, parts.hostname or "", parts.port or (443 if scheme == "https" else 80)
 
 
 def _no_cookies() -> _CookieJar:
@@ -277,10 +295,8 @@ class UpstreamHTTP:
         proxy_url = (proxy_url or "").strip()
         if proxy_url:
             return None if proxy_url.lower() in DIRECT_VALUES else proxy_url
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        port = parts.port or (443 if scheme == "https" else 80)
-        return proxy_from_environment(scheme, parts.hostname or "", port, self._environ)
+        scheme, host, port = _target(url)
+        return proxy_from_environment(scheme, host, port, self._environ)
 
     # -- sending -------------------------------------------------------------------------
 
@@ -326,7 +342,7 @@ class UpstreamHTTP:
         try:
             d = client.request(
                 method,
-                url,
+                _encoded_url(url),
                 headers=treq_headers,
                 data=_producer(body),
                 allow_redirects=False,

@@ -8,6 +8,7 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from urllib.parse import unquote, urlsplit
 
 #: `proxy-url` values that force a direct connection (spec core §2.0).
@@ -78,6 +79,7 @@ def effective_proxy_url(credential_proxy: str, global_proxy: str) -> str:
     return (credential_proxy or "").strip() or (global_proxy or "").strip()
 
 
+@lru_cache(maxsize=256)
 def _is_loopback(host: str) -> bool:
     if host.lower() == "localhost" or host.lower().endswith(".localhost"):
         return True

@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import json
 from http import HTTPStatus
 
 from twisted.web.server import Request
 
+from cliproxy import jsonutil
 from cliproxy.formats import Family
 from cliproxy.formats.errors import error_body
 from cliproxy.formats.json_types import JSON
@@ -30,11 +30,7 @@ def family_for_path(path: bytes | None) -> Family:
 
 def json_bytes(obj: JSON) -> bytes:
     """Compact UTF-8 JSON; a lone surrogate (from a client or an upstream) is \\u-escaped."""
-    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        return json.dumps(obj, separators=(",", ":")).encode("ascii")
+    return jsonutil.dumps(obj)
 
 
 def reason_phrase(status: int) -> bytes:

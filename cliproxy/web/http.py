@@ -22,6 +22,7 @@ from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import http, server
+from twisted.web.http import HTTPChannel
 from twisted.web.resource import IResource
 
 from cliproxy.config.exposure import is_loopback_host
@@ -70,7 +71,7 @@ def _raw_answer(
     ) + body
 
 
-class LimitedHTTPChannel(http.HTTPChannel):
+class LimitedHTTPChannel(HTTPChannel):
     """An HTTPChannel that enforces header/body size caps and read timeouts.
 
     It counts header bytes and remembers the request path itself (from the request line it
@@ -101,7 +102,7 @@ class LimitedHTTPChannel(http.HTTPChannel):
         limits = self._limits
         self.totalHeadersSize = limits.max_header_bytes
         self.MAX_LENGTH = limits.max_header_bytes
-        http.HTTPChannel.connectionMade(self)
+        HTTPChannel.connectionMade(self)
         assert self.transport is not None
         self.peer_host = getattr(self.transport.getPeer(), "host", "-")
         refused = self.site.channel_opened(self)
@@ -116,10 +117,10 @@ class LimitedHTTPChannel(http.HTTPChannel):
         if self._counted:
             self._counted = False
             self.site.channel_closed(self)
-        http.HTTPChannel.connectionLost(self, reason)
+        HTTPChannel.connectionLost(self, reason)
 
     def requestDone(self, request: http.Request) -> None:
-        http.HTTPChannel.requestDone(self, request)
+        HTTPChannel.requestDone(self, request)
         if self.transport is not None and not self.rejected and not self.requests:
             self._body_received = 0
             self._bytes_since_idle = 0
@@ -129,7 +130,7 @@ class LimitedHTTPChannel(http.HTTPChannel):
         if self.rejected:
             return  # answered and closing: read nothing more
         self._bytes_since_idle += len(data)
-        http.HTTPChannel.dataReceived(self, data)
+        HTTPChannel.dataReceived(self, data)
 
     # -- header phase ----------------------------------------------------------
 
@@ -151,7 +152,7 @@ class LimitedHTTPChannel(http.HTTPChannel):
         if self._header_bytes > self.totalHeadersSize:
             self._reject(431, "request headers are larger than %d bytes" % self.totalHeadersSize)
             return
-        http.HTTPChannel.lineReceived(self, line)
+        HTTPChannel.lineReceived(self, line)
 
     def lineLengthExceeded(self, line: bytes) -> None:
         self._reject(431, "a request header line is longer than %d bytes" % self.MAX_LENGTH)
@@ -172,7 +173,7 @@ class LimitedHTTPChannel(http.HTTPChannel):
         # Host, Origin and the client key, also before 100-continue and the body
         if not self._admit():
             return
-        http.HTTPChannel.allHeadersReceived(self)
+        HTTPChannel.allHeadersReceived(self)
         if self.length != 0 and limits.body_timeout_seconds:
             self._body_timer = self.site.reactor.callLater(
                 limits.body_timeout_seconds, self._timed_out, "body"
@@ -185,12 +186,12 @@ class LimitedHTTPChannel(http.HTTPChannel):
             if self._body_timer.active():
                 self._body_timer.cancel()
             self._body_timer = None
-        http.HTTPChannel.allContentReceived(self)
+        HTTPChannel.allContentReceived(self)
 
     def rawDataReceived(self, data: bytes) -> None:
         if self.rejected:
             return
-        http.HTTPChannel.rawDataReceived(self, data)
+        HTTPChannel.rawDataReceived(self, data)
 
     def body_chunk_received(self, size: int) -> None:
         """Called by the request for each body chunk; enforces the cap on chunked bodies."""
@@ -287,7 +288,7 @@ class LimitedHTTPChannel(http.HTTPChannel):
         )
         self.transport.write(_raw_answer(status, family, message, headers))
         # Stop parsing whatever is already buffered; dataReceived ignores what is still coming.
-        http.HTTPChannel.setRawMode(self)
+        HTTPChannel.setRawMode(self)
         # Half-close so the client reads the answer before it sees the socket go; then
         # drop the connection rather than drain an unwanted body.
         lose_write = getattr(self.transport, "loseWriteConnection", None)

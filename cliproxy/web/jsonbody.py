@@ -16,6 +16,8 @@ import json
 import re
 from typing import IO, Any
 
+from cliproxy import jsonutil
+
 #: The deepest nesting of objects and arrays a request body may have (README: "Limits").
 MAX_JSON_DEPTH = 128
 
@@ -74,7 +76,7 @@ _SPACE = re.compile(r"[ \t\n\r]*")
 
 def _parse(raw: bytes) -> Any:
     if len(raw) < PIECEWISE_BYTES:
-        return json.loads(raw)
+        return jsonutil.loads(raw)
     try:
         return _object_in_pieces(raw.decode("utf-8"))
     except (ValueError, IndexError):

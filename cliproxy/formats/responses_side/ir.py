@@ -18,6 +18,7 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import NotRequired, TypedDict
 
+from cliproxy import jsonutil
 from cliproxy.formats.json_types import JSON, JSONObject
 from cliproxy.formats.sse import SSEEvent
 
@@ -123,10 +124,7 @@ _CACHE_WRITE = ("cache_write_tokens", "cached_creation_tokens")
 
 def dumps(obj: JSON) -> bytes:
     """Compact UTF-8 JSON, the way every upstream we copy writes it."""
-    try:
-        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate from the upstream: \u-escape it
-        return json.dumps(obj, separators=(",", ":")).encode("ascii")
+    return jsonutil.dumps(obj)  # a lone surrogate from the upstream is \u-escaped
 
 
 def dumps_str(obj: JSON) -> str:
@@ -136,7 +134,7 @@ def dumps_str(obj: JSON) -> str:
 def loads_object(data: bytes) -> JSONObject | None:
     """Parse one event's JSON object; None for anything that is not a JSON object."""
     try:
-        obj = json.loads(data)
+        obj = jsonutil.loads(data)
     except (ValueError, UnicodeDecodeError):
         return None
     return obj if isinstance(obj, dict) else None
