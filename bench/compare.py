@@ -71,7 +71,7 @@ class Compare(Bench):
     def start(self, name: str, cmd: list[str], health: str = "/healthz") -> tuple[int, int]:
         port = free_port()
         logf = self.out / f"{name}.log"
-        env = {**os.environ, "PYTHONPATH": pythonpath()}
+        env = {**os.environ, "PYTHONPATH": pythonpath(), "CLIPROXY_LOCAL_MODEL": "1"}
         cmd = [c.replace("{port}", str(port)) for c in cmd]
         for arg in cmd:
             if arg.endswith(".yaml"):  # a config template: its port now

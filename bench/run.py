@@ -96,7 +96,7 @@ class Bench:
         conf = self.out / "cliproxy.yaml"
         conf.write_text(cliproxy_config(self.out, self.px_port, self.up_port))
         logf = self.out / "cliproxy.log"
-        env = {**os.environ, "PYTHONPATH": pythonpath()}
+        env = {**os.environ, "PYTHONPATH": pythonpath(), "CLIPROXY_LOCAL_MODEL": "1"}
         cmd = [
             self.args.python,
             "-c",

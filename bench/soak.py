@@ -212,7 +212,7 @@ def start_daemon(port: int, upstream_port: int, workdir: Path) -> subprocess.Pop
         '    api-key-entries: [{api-key: "sk-soak-upstream"}]\n'
         f'    models: [{{name: "{MODEL}", alias: "{MODEL}"}}]\n'
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CLIPROXY_LOCAL_MODEL": "1"}
     log = (workdir / "twistd.log").open("wb")
     cmd = [sys.executable, *TWISTD, "-n", "--pidfile=", "cliproxy", "--config", str(config)]
     return subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)

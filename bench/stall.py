@@ -126,7 +126,7 @@ def start_daemon(
         "    models: [{name: tick-model, alias: tick-model}]\n"
         f'limits: {{large-body-size: "{large_body_size}"}}\n'
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CLIPROXY_LOCAL_MODEL": "1"}
     log = (workdir / "twistd.log").open("wb")
     cmd = [python, *TWISTD, "-n", "--pidfile=", "cliproxy", "--config", str(config)]
     return subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
