@@ -1,8 +1,9 @@
 # -*- test-case-name: tests.upstream.test_executors -*-
 """Vertex API keys (`vertex-api-key`): Gemini bodies on `/v1/publishers/google/models` (core §2.4).
 
-Any Vertex-compatible gateway works as `base-url`. Imagen models (`:predict`, with their
-own request shape) are not served through API keys here.
+Any Vertex-compatible gateway works as `base-url`. This executor serves Gemini models only;
+the registry serves `vertex-api-key` entries with `VertexKeyExecutor`
+(`cliproxy/upstream/vertex_key.py`), which adds Imagen models through `:predict`.
 """
 
 from __future__ import annotations
