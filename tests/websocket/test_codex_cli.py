@@ -1,7 +1,9 @@
 """The real Codex CLI through cliproxy's Responses WebSocket mode (runs when `codex` is on PATH).
 
 The CLI is pointed at cliproxy with a model provider that says `supports_websockets = true`;
-cliproxy serves it from a fake Codex backend over HTTP SSE. The turn must come back over the
+cliproxy serves it over HTTP SSE from a fake Codex backend (a `codex-api-key`), or from a
+fake Anthropic API on a Claude subscription account (the fake refuses anything Anthropic
+refuses for such a token). The turn must come back over the
 WebSocket: no "Falling back from WebSockets to HTTPS transport" warning, and the upgrade in
 cliproxy's access log. CI does not install the CLI (`npm install @openai/codex` does), so
 this is skipped there.
@@ -18,20 +20,23 @@ import pytest_twisted
 from twisted.internet.threads import deferToThread
 from twisted.logger import globalLogPublisher
 
-from tests.fakes import FakeCodex
+from tests.fakes import FakeClaude, FakeCodex
+from tests.oauth.kit import T0, claude_file, oauth_config, write_file
 from tests.serving_kit import CLIENT_KEY, providers
+from tests.test_matrix import claude_pairs, responses_pairs
 
 CODEX = shutil.which("codex")
 pytestmark = pytest.mark.skipif(CODEX is None, reason="the Codex CLI is not on PATH")
 
 FALLBACK = "Falling back from WebSockets"
+PAIRS = {"codex": responses_pairs, "claude": claude_pairs}
 
 
-def codex_home(path, url: str) -> dict[str, str]:
+def codex_home(path, url: str, model: str) -> dict[str, str]:
     home = path / "codex-home"
     home.mkdir()
     (home / "config.toml").write_text(
-        'model = "gpt-codex-fake"\n'
+        f'model = "{model}"\n'
         'model_provider = "cliproxy"\n\n'
         "[model_providers.cliproxy]\n"
         'name = "cliproxy"\n'
@@ -43,11 +48,26 @@ def codex_home(path, url: str) -> dict[str, str]:
     return {**os.environ, "CODEX_HOME": str(home), "CLIPROXY_KEY": CLIENT_KEY}
 
 
+def start_account(kind: str, start_fake, start_proxy, tmp_path):
+    """A fake backend and cliproxy serving it: a Codex key, or a Claude subscription account."""
+    if kind == "codex":
+        fake = start_fake(FakeCodex)
+        return fake, start_proxy(providers(codex=fake)), "gpt-codex-fake"
+    token = "sk-ant-oat01-fake-subscription-token"  # FakeClaude applies the OAuth rules
+    fake = start_fake(FakeClaude, keys={token})
+    write_file(tmp_path, "claude-user@example.com.json", claude_file(token, "rt", T0 + 8 * 3600))
+    proxy = start_proxy(oauth_config(tmp_path, claude_api=fake))
+    proxy.clock.advance(T0)
+    return fake, proxy, "claude-sonnet-4-5-20250929"
+
+
+@pytest.mark.parametrize("account", ["codex", "claude"])
 @pytest_twisted.ensureDeferred
-async def test_the_codex_cli_runs_a_tool_turn_over_the_websocket(start_fake, start_proxy, tmp_path):
-    codex = start_fake(FakeCodex)
-    codex.text = "done over the socket"
-    proxy = start_proxy(providers(codex=codex))
+async def test_the_codex_cli_runs_a_tool_turn_over_the_websocket(
+    start_fake, start_proxy, tmp_path, account
+):
+    fake, proxy, model = start_account(account, start_fake, start_proxy, tmp_path)
+    fake.text = "done over the socket"
     access: list[dict] = []
 
     def observe(event: dict) -> None:
@@ -60,7 +80,7 @@ async def test_the_codex_cli_runs_a_tool_turn_over_the_websocket(start_fake, sta
             subprocess.run,
             [CODEX, "exec", "--skip-git-repo-check", "use the tool please"],
             cwd=tmp_path,
-            env=codex_home(tmp_path, proxy.url),
+            env=codex_home(tmp_path, proxy.url, model),
             capture_output=True,
             text=True,
             timeout=240,
@@ -75,8 +95,6 @@ async def test_the_codex_cli_runs_a_tool_turn_over_the_websocket(start_fake, sta
     assert upgrades
     posts = [e for e in access if e.get("method") == "POST"]
     assert posts == []  # every turn came over the WebSocket
+    assert [rec.status for rec in fake.requests] == [200, 200]  # the call, then the answer
     # the tool turn: the call and its output reached the backend paired, in one transcript
-    kinds = [(i.get("type"), i.get("call_id")) for i in codex.last.json["input"]]
-    calls = [c for t, c in kinds if t == "function_call"]
-    outputs = [c for t, c in kinds if t == "function_call_output"]
-    assert calls and calls == outputs
+    assert len(PAIRS[account](fake.last.json)) == 1
