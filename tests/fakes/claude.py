@@ -36,6 +36,11 @@ _ERROR_TYPES = {
 OAUTH_TOKEN_PREFIX = "sk-ant-oat"
 OAUTH_BETA = "oauth-2025-04-20"
 CLAUDE_CODE_SYSTEM = "You are Claude Code, Anthropic's official CLI for Claude."
+#: the identity lines Claude Code itself sends (checked with Claude Code 2.1.197)
+CLAUDE_CODE_IDENTITIES = (
+    CLAUDE_CODE_SYSTEM[:-1],
+    "You are a Claude agent, built on Anthropic's Claude Agent SDK.",
+)
 CLAUDE_CODE_ONLY = (
     "This credential is only authorized for use with Claude Code and cannot be used for "
     "other API requests."
@@ -205,8 +210,8 @@ class FakeClaude(ModelFake):
         strict: reject requests the real API rejects (no model, no messages, no max_tokens).
         oauth_rules: a subscription token (`sk-ant-oat...` as a bearer) is taken as the real
             API takes it: only with the `oauth-2025-04-20` beta (else 401) and only for
-            Claude Code, told by the system prompt's first block (else 400), with the real
-            error bodies.
+            Claude Code, told by its identity line among the first system blocks (else 400),
+            with the real error bodies.
     """
 
     name = "fake-claude"
@@ -265,8 +270,10 @@ class FakeClaude(ModelFake):
         if OAUTH_BETA not in betas:
             return claude_error_reply(401, "OAuth authentication is currently not supported.")
         system = rec.json.get("system") if isinstance(rec.json, dict) else None
-        first = system[0].get("text") if isinstance(system, list) and system else system
-        if not isinstance(first, str) or not first.startswith(CLAUDE_CODE_SYSTEM):
+        blocks = system if isinstance(system, list) else [{"text": system}]
+        # Claude Code opens with a billing line, then its identity (print mode: the Agent SDK's)
+        texts = [b.get("text") for b in blocks[:3] if isinstance(b, dict)]
+        if not any(isinstance(t, str) and t.startswith(CLAUDE_CODE_IDENTITIES) for t in texts):
             return claude_error_reply(400, CLAUDE_CODE_ONLY)
         return None
 
