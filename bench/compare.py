@@ -1,21 +1,38 @@
-"""`bench/run --compare`: direct, the Twisted floor and cliproxy (1 and 2 workers) in one run.
+"""`bench/run --compare`: direct, the Twisted floor and cliproxy, in one run, repeated.
 
-Each cliproxy figure is given as a ratio to the floor's from the same run (bench/floor.py:
-stock `ReverseProxyResource` on the same Twisted), so runs on noisy machines compare.
+Each cliproxy figure is given as a ratio to the floor's from the same repetition
+(bench/floor.py: stock `ReverseProxyResource` on the same Twisted), so runs on noisy
+machines compare; the report gives the median over `--reps` repetitions and the spread
+(min-max). Repetitions alternate: every target runs a leg before any runs it again.
 CPU is summed over a process and its children (a cliproxy with workers).
+
+Flavours (bench/fake.py FLAVOURS): same-format OpenAI chat, same-format Claude messages
+and Chat->Claude translated. The floor relays the Claude request for the last two, so
+the translated ratio is against the same upstream bytes. Optional: cliproxy with 2
+workers (`--compare-workers`), LiteLLM's proxy when `--python` can import `litellm`.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import statistics
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
-from run import BENCH, REPO, Bench, Proc, cliproxy_config, free_port, log, wait_http
+from fake import BENCH, CHUNKS, MODEL, REPO, UPSTREAM_KEY, cliproxy_config
+from run import Bench
+from sysinfo import Proc, free_port, log, wait_http
 
 LEGS = (("nonstream", 1), ("nonstream", 64), ("stream", 1), ("stream", 256))
+#: (column, server, flavour, floor column it is divided by)
+COLUMNS = [
+    ("cliproxy openai", "cliproxy", "openai", "floor openai"),
+    ("cliproxy claude", "cliproxy", "claude", "floor claude"),
+    ("cliproxy chat->claude", "cliproxy", "chat2claude", "floor claude"),
+]
 
 
 def tree(pid: int) -> list[int]:
@@ -36,8 +53,22 @@ def tree_cpu(pid: int) -> float:
     return sum(Proc(p).cpu() for p in tree(pid))
 
 
+def litellm_config(out: Path, upstream_port: int) -> Path:
+    conf = out / "litellm.yaml"
+    model = {
+        "model_name": MODEL,
+        "litellm_params": {
+            "model": f"openai/{MODEL}",
+            "api_base": f"http://127.0.0.1:{upstream_port}/v1",
+            "api_key": UPSTREAM_KEY,
+        },
+    }
+    conf.write_text(json.dumps({"model_list": [model]}))  # JSON is YAML
+    return conf
+
+
 class Compare(Bench):
-    def start(self, name: str, cmd: list[str]) -> tuple[subprocess.Popen, int]:
+    def start(self, name: str, cmd: list[str], health: str = "/healthz") -> tuple[int, int]:
         port = free_port()
         logf = self.out / f"{name}.log"
         env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -48,9 +79,9 @@ class Compare(Bench):
                 conf.write_text(conf.read_text().replace("{port}", str(port)))
         p = subprocess.Popen(cmd, cwd=self.out, env=env, stdout=open(logf, "wb"), stderr=-2)
         self.procs.append(p)
-        wait_http(f"http://127.0.0.1:{port}/healthz", p, name, logf)
+        wait_http(f"http://127.0.0.1:{port}{health}", p, name, logf, limit=120)
         time.sleep(6)  # workers start (and import) after the first process listens
-        return p, port
+        return port, p.pid
 
     def cliproxy(self, workers: int) -> list[str]:
         conf = self.out / f"cliproxy-w{workers}.yaml"
@@ -60,66 +91,157 @@ class Compare(Bench):
         py = os.path.abspath(self.args.python)
         return [py, "-c", twistd, "-n", "--pidfile=", "cliproxy", "--config", str(conf)]
 
-    def leg(self, kind: str, conc: int, port: int, pid: int | None) -> dict[str, Any]:
+    def check(self, name: str, port: int, flavour: str) -> None:
+        """One non-stream and one stream request; stop with the body if either is wrong."""
+        for stream in (False, True):
+            status, body = self.post(port, stream, flavour)
+            ok = status == 200 and (body.count(b"data:") >= CHUNKS - 5 if stream else b"{" in body)
+            if not ok:
+                raise SystemExit(
+                    f"bench: {name} {flavour} stream={stream}: {status} {body[:400]!r}"
+                )
+
+    def leg(self, kind: str, conc: int, port: int, pid: int | None, flavour: str) -> dict[str, Any]:
         c0, t0 = (tree_cpu(pid) if pid else 0.0), time.monotonic()
         if kind == "nonstream":
-            res = self.wrk(port, conc, self.args.duration)
+            res = self.wrk(port, conc, self.args.duration, flavour)
             n = res["requests"]
         else:
-            res = self.streams(port, conc, 16 if conc == 1 else self.args.per_conn_256)
-            n = res.get("count") or res.get("streams") or 0
+            per = 16 if conc == 1 else self.args.per_conn_256
+            res = self.streams(port, conc, per, flavour)
+            n = res.get("streams") or 0
         wall = time.monotonic() - t0
         cpu = (tree_cpu(pid) - c0) if pid else 0.0
         res["cpu_pct"] = round(100 * cpu / wall, 1)
-        res["cpu_us_per"] = round(1e6 * cpu / n, 0) if n else None
-        res["other_cpu_pct"] = None
+        res["cpu_us_per"] = round(1e6 * cpu / n, 0) if n and pid else None
+        res["peak_rss_kb"] = (
+            max((Proc(p).status_kb("VmHWM") for p in tree(pid)), default=0) if pid else 0
+        )
         return res
 
     def run_compare(self) -> dict[str, Any]:
-        self.results = {"legs": {}, "command": "bench/run --compare", "label": self.args.label}
+        a = self.args
+        self.results = {
+            "legs": {},
+            "command": "bench/run --compare",
+            "label": a.label,
+            "reps": a.reps,
+        }
+        self.results["loadavg_start"] = os.getloadavg()
+        columns = list(COLUMNS)
         try:
             self.start_nginx()
-            targets: dict[str, tuple[int, int | None]] = {"direct": (self.up_port, None)}
-            py = os.path.abspath(self.args.python)
-            floor = [py, str(BENCH / "floor.py"), "{port}", str(self.up_port)]
-            p, port = self.start("floor", floor)
-            targets["floor"] = (port, p.pid)
-            for w in (1, 2):
-                p, port = self.start(f"cliproxy-w{w}", self.cliproxy(w))
-                targets[f"cliproxy-w{w}"] = (port, p.pid)
-            for port, _ in targets.values():  # warm-up
-                self.wrk(port, 16, 2)
-            for kind, conc in LEGS:
-                for name, (port, pid) in targets.items():
-                    log(f"{kind} c{conc}: {name}")
-                    self.results["legs"].setdefault(f"{kind}-c{conc}", {})[name] = self.leg(
-                        kind, conc, port, pid
-                    )
+            py = os.path.abspath(a.python)
+            servers: dict[str, tuple[int, int | None]] = {"direct": (self.up_port, None)}
+            servers["floor"] = self.start(
+                "floor", [py, str(BENCH / "floor.py"), "{port}", str(self.up_port)]
+            )
+            servers["cliproxy"] = self.start("cliproxy-w1", self.cliproxy(1))
+            if a.compare_workers:
+                servers["cliproxy-w2"] = self.start("cliproxy-w2", self.cliproxy(2))
+                columns.append(
+                    ("cliproxy openai, 2 workers", "cliproxy-w2", "openai", "floor openai")
+                )
+            probe = subprocess.run([py, "-c", "import litellm"], capture_output=True)
+            if probe.returncode == 0:
+                conf = litellm_config(self.out, self.up_port)
+                cmd = [
+                    py,
+                    "-m",
+                    "litellm.proxy.proxy_cli",
+                    "--config",
+                    str(conf),
+                    "--port",
+                    "{port}",
+                ]
+                servers["litellm"] = self.start("litellm", cmd, "/health/liveliness")
+                columns.append(("LiteLLM openai", "litellm", "openai", "floor openai"))
+            else:
+                log("LiteLLM leg skipped: `import litellm` fails on --python")
+            base = [
+                (f"{s} {f}", s, f, None) for s in ("direct", "floor") for f in ("openai", "claude")
+            ]
+            plan = base + [(c, s, f, None) for c, s, f, _ in columns]
+            for col, server, flavour, _ in plan:
+                if server != "direct":
+                    self.check(col, servers[server][0], flavour)
+            for _, server, flavour, _ in plan:  # warm-up
+                self.wrk(servers[server][0], 16, 2, flavour)
+            self.results["columns"] = [[c, b] for c, _, _, b in columns]
+            for rep in range(a.reps):
+                for kind, conc in LEGS:
+                    for col, server, flavour, _ in plan:
+                        log(f"rep {rep + 1}/{a.reps} {kind} c{conc}: {col}")
+                        port, pid = servers[server]
+                        res = self.leg(kind, conc, port, pid, flavour)
+                        self.results["legs"].setdefault(f"{kind}-c{conc}", {}).setdefault(
+                            col, []
+                        ).append(res)
         finally:
             self.stop()
+        self.results["loadavg_end"] = os.getloadavg()
+        (self.out / "compare.json").write_text(json.dumps(self.results, indent=1) + "\n")
         return self.results
 
 
-def figure(res: dict[str, Any], kind: str) -> tuple[float | None, float | None]:
-    """(the leg's headline figure, CPU µs per request or stream)."""
+def figure(res: dict[str, Any], kind: str, i: int) -> float | None:
+    """The leg's headline figure (i=0: req/s or TTFB p50 ms) or CPU µs per request/stream."""
+    if i == 1:
+        return res.get("cpu_us_per")
     if kind == "nonstream":
-        return res.get("rps"), res.get("cpu_us_per")
-    return res.get("ttfb_ms", {}).get("p50"), res.get("cpu_us_per")
+        return res.get("rps")
+    return res.get("ttfb_ms", {}).get("p50")
+
+
+def num(v: float) -> str:
+    return f"{v:.0f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
+def spread(values: list[float | None], unit: str = "") -> str:
+    """'median [min-max]' of the values that were measured."""
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return "—"
+    med = statistics.median(vals)
+    if len(vals) == 1:
+        return f"{num(med)}{unit}"
+    return f"{num(med)}{unit} [{num(min(vals))}–{num(max(vals))}]"
 
 
 def report(results: dict[str, Any]) -> str:
-    names = ["direct", "floor", "cliproxy-w1", "cliproxy-w2"]
+    reps = results.get("reps", 1)
     lines = [
-        "| leg | figure | " + " | ".join(names) + " | w1 / floor | w2 / floor |",
-        "|---|---|" + "---|" * (len(names) + 2),
+        f"Medians of {reps} alternating repetitions, [min–max] across them. A ratio is taken "
+        "within each repetition (cliproxy / floor of that repetition), then its median.",
+        "",
+        "| leg | cliproxy | figure | direct | floor | cliproxy | cliproxy / floor |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for leg, by_name in results["legs"].items():
+    for leg, by_col in results["legs"].items():
         kind = leg.split("-")[0]
         what = "req/s" if kind == "nonstream" else "TTFB p50 ms"
-        for i, label in enumerate((what, "CPU µs each")):
-            vals = [figure(by_name[n], kind)[i] for n in names]
-            floor = vals[1]
-            ratios = [f"{v / floor:.2f}x" if v is not None and floor else "—" for v in vals[2:]]
-            cells = ["—" if v is None else f"{v:g}" for v in vals]
-            lines.append(f"| {leg} | {label} | " + " | ".join(cells + ratios) + " |")
+        for col, base in results["columns"]:
+            flav = base.split()[-1]
+            for i, label in enumerate((what, "CPU µs each")):
+                mine = [figure(r, kind, i) for r in by_col[col]]
+                floor = [figure(r, kind, i) for r in by_col[base]]
+                direct = [figure(r, kind, i) for r in by_col[f"direct {flav}"]] if i == 0 else []
+                ratios = [
+                    m / f if m is not None and f else None
+                    for m, f in zip(mine, floor, strict=False)
+                ]
+                lines.append(
+                    f"| {leg} | {col.removeprefix('cliproxy ')} | {label} | {spread(direct)} | "
+                    f"{spread(floor)} | {spread(mine)} | {spread(ratios, 'x')} |"
+                )
+    peaks = {
+        col: max(r.get("peak_rss_kb", 0) for r in by_col.get(col, [{}]))
+        for by_col in [results["legs"].get("stream-c256", {})]
+        for col, _ in results["columns"] + [["floor openai", ""]]
+    }
+    lines += ["", "Peak RSS in the 256-stream leg (VmHWM of the process, largest): "]
+    lines[-1] += ", ".join(f"{c} {kb / 1024:.1f} MB" for c, kb in peaks.items() if kb)
+    la0, la1 = results.get("loadavg_start"), results.get("loadavg_end")
+    if la0 and la1:
+        lines += ["", f"Load average at start {la0[0]:.2f}, at the end {la1[0]:.2f} (2 cores)."]
     return "\n".join(lines) + "\n"

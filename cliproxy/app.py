@@ -165,6 +165,11 @@ def build_app(
     root = build_root(store, serving.catalog, serving.backend, amp_module)
     environ = os.environ if environ is None else environ
     ops = _operations(root, store, serving, amp_module, reactor, clock, environ)
+    if shared is not None:  # cliproxy.store: benches, token files and usage reach the others
+        from cliproxy.store.attach import attach, attach_views
+
+        usage = attach(shared, store, serving.pool, serving.authdir, serving.events, clock.seconds)
+        attach_views(usage, ops.management, ops.metrics.registry)
     site = CliproxySite(
         root,
         limits=lambda: store.current.limits,
@@ -236,10 +241,6 @@ def _serving(
         shared=store.current.workers > 1,
         refresh_lock=shared.refresh_lock if shared is not None else None,
     )
-    if shared is not None:  # benches reach the other instances, theirs reach this pool
-        from cliproxy.store.cooldowns import SharedCooldowns
-
-        SharedCooldowns(shared, pool, clock.seconds)
     authdir.scan()
     catalog = Catalog(store, authdir, pool)
     affinity = SessionAffinity(
@@ -259,6 +260,8 @@ class _Operations:
     writer: ConfigWriter
     statistics: UsageStatistics
     metrics: Metrics
+    #: the endpoint tree behind /v0/management's gate
+    management: Resource
 
 
 def _operations(
@@ -287,9 +290,12 @@ def _operations(
         _amp_routes(amp_module),
         reactor,
         serving.http,
+        lambda: serving.catalog.registry,
+        affinity=serving.router.affinity,
     )
-    mount(root, build_management(parts))
-    return _Operations(writer, statistics, metrics)
+    management = build_management(parts)
+    mount(root, management)
+    return _Operations(writer, statistics, metrics, management.gate.tree)
 
 
 def _amp_routes(amp: AmpModule) -> Callable[[], Mapping[str, int]]:

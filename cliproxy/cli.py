@@ -1,13 +1,14 @@
 # -*- test-case-name: tests.oauth.test_cli -*-
-"""The `cliproxy` command: `login`, `check-config` and `version`.
+"""The `cliproxy` command: `login`, `check-config`, `store` and `version`.
 
 The daemon itself runs under twistd: `twistd -n cliproxy --config config.yaml` (Debian's
 python3-twisted names the command `twistd3`; `--help` names the one installed here).
 
-`cliproxy login claude|codex|gemini` signs in to a subscription account and saves its
-token file in `auth-dir`. CLIProxyAPI's spellings work too: `cliproxy --claude-login`,
-`--codex-login`, `--login` (Gemini), with `--project_id`, `--no-browser` and
-`--oauth-callback-port` (one or two leading dashes, as Go's flag package allows).
+`cliproxy login claude|codex|gemini|antigravity|kimi|xai` signs in to a subscription account
+and saves its token file in `auth-dir`. CLIProxyAPI's spellings work too: `cliproxy
+--claude-login`, `--codex-login`, `--login` (Gemini), `--antigravity-login`, `--kimi-login`,
+`--xai-login`, with `--project_id`, `--no-browser` and `--oauth-callback-port` (one or two
+leading dashes, as Go's flag package allows).
 """
 
 from __future__ import annotations
@@ -23,12 +24,22 @@ from typing import Any
 from cliproxy import __version__
 
 #: CLIProxyAPI's login flags -> our provider names
-LEGACY_LOGINS = {"--claude-login": "claude", "--codex-login": "codex", "--login": "gemini"}
+LEGACY_LOGINS = {
+    "--claude-login": "claude",
+    "--codex-login": "codex",
+    "--login": "gemini",
+    "--antigravity-login": "antigravity",
+    "--kimi-login": "kimi",
+    "--xai-login": "xai",
+}
 #: Go's flag package takes `-name` like `--name`; these are the names we accept that way
 _GO_FLAGS = (
     "claude-login",
     "codex-login",
     "login",
+    "antigravity-login",
+    "kimi-login",
+    "xai-login",
     "no-browser",
     "project_id",
     "project-id",
@@ -86,12 +97,15 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--config", "-c", default="config.yaml")
     login = sub.add_parser(
         "login",
-        help="sign in to a Claude, Codex (ChatGPT) or Google (Gemini CLI) account",
+        help="sign in to a Claude, Codex (ChatGPT), Google (Gemini CLI, Antigravity), Kimi or "
+        "xAI account, or import a Vertex service account",
         description="Sign in to a subscription account and save its token file in auth-dir. "
         "On a machine without a browser, open the printed address elsewhere and paste the "
         "address the browser ends up on.",
     )
-    login.add_argument("provider", choices=("claude", "codex", "gemini", "vertex", "kimi"))
+    login.add_argument(
+        "provider", choices=("claude", "codex", "gemini", "antigravity", "vertex", "kimi", "xai")
+    )
     _login_options(login)
     login.add_argument(
         "--import",
@@ -101,6 +115,20 @@ def _parser() -> argparse.ArgumentParser:
         help="vertex: the service-account key JSON to import",
     )
     login.add_argument("--prefix", default="", help="vertex: a model prefix for this account")
+    store = sub.add_parser(
+        "store",
+        help="copy the auth-dir and config into the PostgreSQL store, or back",
+        description="import: FILE's auth-dir and config into the database named by store.dsn "
+        "in FILE (or PGSTORE_DSN); export: the database's token files and config back into "
+        "FILE's auth-dir and FILE. host, port, listen, tls, store and auth-dir always stay local.",
+    )
+    store.add_argument("action", choices=("import", "export"))
+    store.add_argument("--config", "-c", default="config.yaml")
+    store.add_argument(
+        "--from-pgstore",
+        action="store_true",
+        help="import: copy CLIProxyAPI's pgstore tables (auth_store, config_store) instead",
+    )
     return p
 
 
@@ -170,6 +198,29 @@ def check_config(path: str) -> int:
     return 0
 
 
+def store_command(args: argparse.Namespace) -> int:
+    """`cliproxy store import|export --config FILE` (cliproxy.store.transfer)."""
+    from cliproxy.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config)
+        from cliproxy.store.database import StoreUnavailable
+        from cliproxy.store.transfer import export_store, import_store
+    except ConfigError as e:
+        print(f"cliproxy: {e}", file=sys.stderr)
+        return 1
+    except ImportError:
+        print("cliproxy: the store needs psycopg2 (Debian: python3-psycopg2)", file=sys.stderr)
+        return 1
+    try:
+        if args.action == "import":
+            return import_store(config, os.environ, print, from_pgstore=args.from_pgstore)
+        return export_store(config, os.environ, print)
+    except StoreUnavailable as e:
+        print(e.message, file=sys.stderr)
+        return 1
+
+
 def login_config(path: str | None) -> Any:
     """The config a login uses: `--config`, else ./config.yaml if present, else defaults.
 
@@ -220,14 +271,16 @@ def vertex_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def kimi_login(args: argparse.Namespace) -> int:
-    """`cliproxy login kimi`: Kimi Code's device login (open the address anywhere)."""
+def device_login(args: argparse.Namespace) -> int:
+    """`cliproxy login kimi|xai`: a device login (open the address anywhere)."""
     from twisted.internet import defer, task
 
     from cliproxy.config import ConfigError
-    from cliproxy.credentials.oauth.kimi_login import KimiLoginError, kimi_device_login
+    from cliproxy.credentials.oauth.device import DeviceLoginError
+    from cliproxy.credentials.oauth.kimi_login import kimi_device_login
+    from cliproxy.credentials.oauth.xai_login import xai_device_login
 
-    name = "cliproxy login kimi"
+    name = f"cliproxy login {args.provider}"
     try:
         config = login_config(args.config)
     except ConfigError as e:
@@ -239,17 +292,16 @@ def kimi_login(args: argparse.Namespace) -> int:
         from cliproxy.upstream.http import UpstreamHTTP
 
         http = UpstreamHTTP(reactor)
+        show = lambda text: print(text, flush=True)  # noqa: E731
+        endpoints = config.oauth_endpoints
         try:
-            path = await kimi_device_login(
-                http,
-                reactor,
-                config.oauth_endpoints.kimi,
-                config.auth_dir,
-                lambda text: print(text, flush=True),
-            )
-            print(f"Kimi authentication successful: {path}", flush=True)
+            if args.provider == "xai":
+                path = await xai_device_login(http, reactor, endpoints.xai, config.auth_dir, show)
+            else:
+                path = await kimi_device_login(http, reactor, endpoints.kimi, config.auth_dir, show)
+            print(f"{args.provider} authentication successful: {path}", flush=True)
             outcome["code"] = 0
-        except KimiLoginError as e:
+        except DeviceLoginError as e:
             print(f"{name}: {e}", file=sys.stderr, flush=True)
         finally:
             await http.close()
@@ -371,10 +423,12 @@ def _main(argv: list[str] | None) -> int:
         return check_config(args.config)
     if args.command == "login" and args.provider == "vertex":
         return vertex_import(args)
-    if args.command == "login" and args.provider == "kimi":
-        return kimi_login(args)
+    if args.command == "login" and args.provider in ("kimi", "xai"):
+        return device_login(args)
     if args.command == "login":
         return login(args)
+    if args.command == "store":
+        return store_command(args)
     _parser().print_help()
     return 2
 

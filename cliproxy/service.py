@@ -30,7 +30,7 @@ from twisted.python.failure import Failure
 from cliproxy import sdnotify
 from cliproxy.app import App, build_app
 from cliproxy.catalog_refresh import CatalogRefresher
-from cliproxy.config import Config
+from cliproxy.config import Config, load_config
 from cliproxy.config.watcher import ConfigWatcher
 from cliproxy.credentials.authdir import account_services
 from cliproxy.credentials.net import IClientReactor
@@ -218,6 +218,8 @@ def build_service(
 ) -> Daemon:
     """The service tree for `config`, listening on `endpoint` (described by `where`)."""
     shared = _open_store(config, reactor)
+    if shared is not None and shared.config_rewritten:  # the shared config, local keys kept
+        config = load_config(config.source_path)
     app = build_app(config, reactor, shared=shared)
     top = MultiService()
     if shared is not None:
@@ -229,6 +231,7 @@ def build_service(
         Drain(app.site, reactor, lambda: app.config.shutdown_grace_seconds, app.http.close)
     )
     top.addService(sdnotify.StoppingNotifier())
+    top.addService(app.router.bodies)  # worker threads for large bodies (limits.large-body-*)
     top.addService(AppLogService(lambda: app.store.current, os.environ))  # logging-to-file
     watcher = ConfigWatcher(app.store, config.source_path, reactor)
     Service.setName(watcher, "config-watcher")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 
+from twisted.enterprise import adbapi
 from twisted.web import http
 
 
@@ -45,4 +46,22 @@ def pipelined_bytes(channel: http.HTTPChannel) -> bytes:
     return b"".join(held)
 
 
-__all__ = ["FORM_PARSING_FLAG", "pipelined_bytes", "request_init_kwargs"]
+class QuietDBConnection(adbapi.Connection):
+    """`adbapi.Connection` whose rollback after the database went away says nothing.
+
+    adbapi logs a traceback ("Rollback failed") for every call on a connection the server
+    dropped; cliproxy's store logs one line itself and retries. On rollback failure the
+    dead connection leaves the pool, so the next call on this thread opens a new one.
+    Uses `_connection` and `_pool`, as in Twisted 22.4 through 26.x.
+    """
+
+    def rollback(self) -> None:
+        conn = self._connection
+        try:
+            if conn is not None:
+                conn.rollback()
+        except Exception:
+            self._pool.disconnect(conn)
+
+
+__all__ = ["FORM_PARSING_FLAG", "QuietDBConnection", "pipelined_bytes", "request_init_kwargs"]

@@ -96,7 +96,8 @@ def test_service_runs_twistd3_as_the_cliproxy_user_with_the_packaged_config():
     assert one(keys, "Service.StateDirectory") == "cliproxy"
     assert one(keys, "Service.WorkingDirectory") == "/var/lib/cliproxy"
     # "-": the environment file is optional.
-    assert one(keys, "Service.EnvironmentFile") == "-/etc/cliproxy/environment"
+    assert one(keys, "Service.EnvironmentFile") == "-/etc/default/cliproxy"
+    assert one(keys, "Service.Environment") == "WRITABLE_PATH=/var/lib/cliproxy"
     check = f"/usr/bin/cliproxy check-config --config {PACKAGED_CONFIG}"
     assert keys["Service.ExecStartPre"] == [check]
     # systemctl reload runs these in order and stops at the first failure
@@ -270,3 +271,18 @@ def test_autopkgtest_declares_the_service_test():
     assert re.search(r"^Tests: service$", control, re.M)
     assert "needs-root" in control
     assert (DEBIAN / "tests" / "service").stat().st_mode & 0o111
+
+
+def test_management_writes_can_save_the_config_and_the_environment_is_out_of_reach():
+    keys = unit()
+    # the daemon may write /etc/cliproxy (a missing directory does not stop the start) ...
+    assert keys["Service.ReadWritePaths"] == ["-/etc/cliproxy"]
+    # ... so what systemd reads there as root must not be there
+    assert not any(
+        f.lstrip("-").startswith("/etc/cliproxy/") for f in keys["Service.EnvironmentFile"]
+    )
+    postinst = (DEBIAN / "cliproxy.postinst").read_text()
+    assert "chown root:cliproxy /etc/cliproxy" in postinst
+    assert "chmod 0770 /etc/cliproxy" in postinst
+    assert '"$(stat -c \'%u:%g %a\' /etc/cliproxy)" = "0:0 755"' in postinst
+    assert "rm -f /etc/default/cliproxy" in (DEBIAN / "cliproxy.postrm").read_text()

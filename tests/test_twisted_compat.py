@@ -53,3 +53,16 @@ def test_pipelined_bytes_are_what_the_channel_holds_past_a_request():
     assert held in (b"\x81\x05hello", b"")  # held for the next request, or already parsed
     assert twisted_compat.pipelined_bytes(object()) == b""  # type: ignore[arg-type]
     wire.close()
+
+
+def test_a_dead_pooled_connection_leaves_the_pool_without_a_logged_traceback(tmp_path):
+    from twisted.enterprise import adbapi
+
+    pool = adbapi.ConnectionPool("sqlite3", str(tmp_path / "db"), check_same_thread=False)
+    pool.connectionFactory = twisted_compat.QuietDBConnection
+    conn = twisted_compat.QuietDBConnection(pool)
+    dead = conn._connection
+    assert list(pool.connections.values()) == [dead]
+    dead.close()  # as psycopg2 does when the server drops the connection
+    conn.rollback()  # no exception: adbapi logs "Rollback failed" only when this raises
+    assert pool.connections == {}

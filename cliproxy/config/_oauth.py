@@ -11,11 +11,13 @@ from dataclasses import fields
 
 from ._fields import Section
 from .model import (
+    AntigravityEndpoints,
     ClaudeEndpoints,
     CodexEndpoints,
     GeminiEndpoints,
     KimiEndpoints,
     OAuthEndpoints,
+    XAIEndpoints,
 )
 
 #: YAML section name -> the dataclass holding its URLs
@@ -24,6 +26,8 @@ _PROVIDERS = {
     "codex": CodexEndpoints,
     "gemini": GeminiEndpoints,
     "kimi": KimiEndpoints,
+    "antigravity": AntigravityEndpoints,
+    "xai": XAIEndpoints,
 }
 
 

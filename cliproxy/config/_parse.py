@@ -12,6 +12,7 @@ from ._amp import read_amp
 from ._browser import check_cors_keys, read_allowed_hosts, read_cors
 from ._fields import Context, Section, kind_of
 from ._oauth import read_oauth_endpoints
+from ._payload import read_payload
 from ._providers import (
     read_key_list,
     read_legacy_gemini,
@@ -64,9 +65,6 @@ KEPT_KEYS: dict[str, tuple[type, ...]] = {
     "codex": (dict,),
     "antigravity-signature-cache-enabled": (bool,),
     "antigravity-signature-bypass-strict": (bool,),
-    "claude-header-defaults": (dict,),
-    "codex-header-defaults": (dict,),
-    "payload": (dict,),
     # Newer CLIProxyAPI releases; accepted so their configs load without noise.
     "save-cooldown-status": (bool,),
     "transient-error-cooldown-seconds": (int,),
@@ -217,6 +215,31 @@ def _streaming(sec: Section) -> Streaming:
     )
 
 
+#: `claude-header-defaults` keys that set a header (upstream/claude.py names which)
+CLAUDE_HEADER_KEYS = ("user-agent", "package-version", "runtime-version", "os", "arch", "timeout")
+
+
+def _header_values(sec: Section, keys: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    out = []
+    for key in keys:
+        value = sec.string(key)
+        if "\r" in value or "\n" in value:
+            raise sec.error(key, "a header value must be on one line")
+        if value:
+            out.append((key, value))
+    return tuple(out)
+
+
+def _claude_headers(sec: Section) -> tuple[tuple[str, str], ...]:
+    sec.keep("timezone", str)
+    sec.keep("stabilize-device-profile", bool)
+    return _header_values(sec, CLAUDE_HEADER_KEYS)
+
+
+def _codex_headers(sec: Section) -> tuple[tuple[str, str], ...]:
+    return _header_values(sec, ("user-agent", "beta-features"))
+
+
 def _limits(sec: Section) -> Limits:
     default = Limits()
     return Limits(
@@ -234,6 +257,11 @@ def _limits(sec: Section) -> Limits:
             "key-failures-per-minute", default.key_failures_per_minute
         ),
         key_lockout_seconds=sec.seconds("key-lockout-seconds", default.key_lockout_seconds),
+        large_body_bytes=sec.size("large-body-size", default.large_body_bytes),
+        large_body_threads=sec.integer(
+            "large-body-threads", default.large_body_threads, minimum=1, maximum=64
+        ),
+        large_body_queue=sec.integer("large-body-queue", default.large_body_queue),
     )
 
 
@@ -275,6 +303,9 @@ def _read(top: Section, source_path: str, raw: dict[str, object]) -> Config:
         max_retry_interval=top.seconds("max-retry-interval", 0),
         disable_cooling=cooling,
         nonstream_keepalive_interval=top.seconds("nonstream-keepalive-interval", 0),
+        claude_header_defaults=_subsection(top, "claude-header-defaults", _claude_headers),
+        codex_header_defaults=_subsection(top, "codex-header-defaults", _codex_headers),
+        payload=_subsection(top, "payload", read_payload),
         routing=_subsection(top, "routing", _routing),
         model_catalog=_subsection(top, "model-catalog", _model_catalog),
         streaming=_subsection(top, "streaming", _streaming),

@@ -20,10 +20,13 @@ def read_store(sec: Section) -> StoreConfig:
         raise sec.error(
             "dsn", "expected a PostgreSQL URL (postgresql://user@host/db) or 'key=value' pairs"
         )
-    retention = sec.integer("usage-retention-days", 30, minimum=1)
+    days = sec.integer("usage-retention-days", 30, minimum=1)
+    retention = sec.duration("usage-retention", days * 86400.0)
+    if retention <= 0:
+        raise sec.error("usage-retention", 'must be positive (such as "720h")')
     return StoreConfig(
         type=kind,
         dsn=dsn,
         optional=sec.boolean("optional", False),
-        usage_retention_days=retention,
+        usage_retention_seconds=retention,
     )

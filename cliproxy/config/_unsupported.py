@@ -19,8 +19,6 @@ from ._fields import Context
 INERT: dict[str, str] = {
     "commercial-mode": "commercial_mode",
     "ws-auth": "ws_auth",
-    "nonstream-keepalive-interval": "nonstream_keepalive_interval",
-    "streaming.bootstrap-retries": "bootstrap_retries",
 }
 
 #: kept keys that something does read: per entry from `Credential.options`, top-level ones

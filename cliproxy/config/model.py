@@ -63,6 +63,12 @@ class Limits:
     key_failures_per_minute: int = 20
     #: how long a peer that guessed too many keys gets 429
     key_lockout_seconds: float = 60
+    #: bodies at least this large are parsed and translated on a worker thread
+    large_body_bytes: int = 256 * 1024
+    #: worker threads for large bodies (read at start)
+    large_body_threads: int = 2
+    #: large bodies that may wait for a worker; more get 503
+    large_body_queue: int = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +117,47 @@ class ModelCatalogConfig:
     enabled: bool = True
     url: str = MODEL_CATALOG_URL
     refresh_interval: float = 3 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadModelRule:
+    """One `payload.<kind>[].models[]` item: which requests a payload rule applies to."""
+
+    name: str
+    protocol: str = ""
+    from_protocol: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+    #: (JSON path, value) pairs the request must have (`match`) or must not (`not-match`)
+    match: tuple[tuple[str, object], ...] = ()
+    not_match: tuple[tuple[str, object], ...] = ()
+    exist: tuple[str, ...] = ()
+    not_exist: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadRule:
+    """One payload rule: where it applies and its (JSON path, value) params (filter: value
+    None). `*-raw` values are already parsed from their JSON text."""
+
+    models: tuple[PayloadModelRule, ...]
+    params: tuple[tuple[str, object], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadRules:
+    """`payload:` rules (core.md §5), applied in field order (upstream/payload.py)."""
+
+    default: tuple[PayloadRule, ...] = ()
+    default_raw: tuple[PayloadRule, ...] = ()
+    override: tuple[PayloadRule, ...] = ()
+    override_raw: tuple[PayloadRule, ...] = ()
+    filter: tuple[PayloadRule, ...] = ()
+
+    def any(self) -> bool:
+        """Whether there is any rule at all."""
+        return bool(
+            self.default or self.default_raw or self.override or self.override_raw or self.filter
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +323,35 @@ class KimiEndpoints:
     api_url: str = KIMI_API_URL
 
 
+ANTIGRAVITY_API_URL = "https://daily-cloudcode-pa.googleapis.com"
+ANTIGRAVITY_USERINFO_URL = "https://www.googleapis.com/oauth2/v2/userinfo"
+
+
+@dataclass(frozen=True, slots=True)
+class AntigravityEndpoints:
+    """`oauth-endpoints.antigravity`: Google login, Cloud Code (generation and project setup)."""
+
+    authorize_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    token_url: str = GOOGLE_TOKEN_URL
+    userinfo_url: str = ANTIGRAVITY_USERINFO_URL
+    api_url: str = ANTIGRAVITY_API_URL
+    code_assist_url: str = CODE_ASSIST_URL
+
+
+XAI_ISSUER_URL = "https://auth.x.ai"
+XAI_CHAT_PROXY_URL = "https://cli-chat-proxy.grok.com/v1"
+
+
+@dataclass(frozen=True, slots=True)
+class XAIEndpoints:
+    """`oauth-endpoints.xai`: xAI's device login (OIDC discovery at the issuer) and the
+    Grok CLI chat proxy that OAuth accounts chat through."""
+
+    issuer_url: str = XAI_ISSUER_URL
+    token_url: str = ""
+    api_url: str = XAI_CHAT_PROXY_URL
+
+
 @dataclass(frozen=True, slots=True)
 class OAuthEndpoints:
     """`oauth-endpoints:` (ours): every URL a login or a subscription account talks to."""
@@ -284,6 +360,8 @@ class OAuthEndpoints:
     codex: CodexEndpoints = CodexEndpoints()
     gemini: GeminiEndpoints = GeminiEndpoints()
     kimi: KimiEndpoints = KimiEndpoints()
+    antigravity: AntigravityEndpoints = AntigravityEndpoints()
+    xai: XAIEndpoints = XAIEndpoints()
 
 
 def escape_endpoint_argument(value: str) -> str:
@@ -297,14 +375,14 @@ class StoreConfig:
 
     `dsn` is a libpq connection string or URL; `PGSTORE_DSN` in the environment fills it
     (and selects postgres) when the file names none. `optional`: start without the
-    database when it cannot be reached (else exit 1). `usage_retention_days`: how long
-    usage records are kept.
+    database when it cannot be reached (else exit 1). `usage_retention_seconds`: how long
+    usage records are kept (`usage-retention: 720h` or `usage-retention-days: 30`).
     """
 
     type: str = ""
     dsn: str = field(default="", repr=False)
     optional: bool = False
-    usage_retention_days: int = 30
+    usage_retention_seconds: float = 30 * 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,6 +415,11 @@ class Config:
     max_retry_interval: float = 0
     disable_cooling: bool = False
     nonstream_keepalive_interval: float = 0
+    #: `claude-header-defaults`: (YAML key, value) pairs, e.g. ("user-agent", "claude-cli/…")
+    claude_header_defaults: tuple[tuple[str, str], ...] = ()
+    #: `codex-header-defaults`: (YAML key, value) pairs (`user-agent`, `beta-features`)
+    codex_header_defaults: tuple[tuple[str, str], ...] = ()
+    payload: PayloadRules = PayloadRules()
     routing: Routing = Routing()
     model_catalog: ModelCatalogConfig = ModelCatalogConfig()
     streaming: Streaming = Streaming()

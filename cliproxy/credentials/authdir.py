@@ -26,8 +26,8 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from cliproxy.config.model import Config, GeminiEndpoints, OAuthEndpoints
-from cliproxy.credentials.keyfiles import KeyFiles
+from cliproxy.config.model import XAI_BASE_URL, Config, GeminiEndpoints, OAuthEndpoints
+from cliproxy.credentials.keyfiles import KeyFiles, service_account_of
 from cliproxy.credentials.model import Credential
 from cliproxy.credentials.net import HTTPRequester
 from cliproxy.credentials.oauth.filelock import Release, lock_path, take_lock
@@ -147,7 +147,32 @@ class AuthDir:
         return [e.holder for e in self._entries.values()]
 
     def accounts(self) -> list[Account]:
-        """Every loaded auth file, with its token status (`ok`, `needs-login`, ...)."""
+        """Every loaded auth file, with its token status (`ok`, `needs-login`, ...); key
+        files (Vertex service accounts) too."""
+        return sorted(self._token_accounts() + self._key_accounts(), key=lambda a: a.id)
+
+    def _key_accounts(self) -> list[Account]:
+        out = []
+        for name, creds in self.keyfiles.by_file().items():
+            if not creds:
+                continue
+            cred = creds[0]
+            token = service_account_of(cred)
+            out.append(
+                Account(
+                    id=name,
+                    provider=cred.provider,
+                    email=str(cred.option("email") or ""),
+                    path=os.path.join(self.path, name),
+                    status="ok",
+                    last_error="",
+                    expires_at=token.expiry if token is not None else None,
+                    disabled=cred.disabled,
+                )
+            )
+        return out
+
+    def _token_accounts(self) -> list[Account]:
         return [
             Account(
                 id=e.name,
@@ -426,6 +451,24 @@ def _first(record: dict[str, Any], *keys: str) -> Any:
     return None
 
 
+def xai_base_url(record: dict[str, Any], chat_proxy: str) -> tuple[str, bool]:
+    """(base URL, through the Grok CLI chat proxy) of an xAI token file, as CLIProxyAPI:
+    `using_api: true` (or an `auth_kind` other than oauth) chats with the API at the file's
+    `base_url` (default xAI's); otherwise a `base_url` other than the API's is used as it
+    is, and the rest chat through the chat proxy (`oauth-endpoints.xai.api-url`)."""
+    own = str(record.get("base_url") or "").strip().rstrip("/")
+    using_api = record.get("using_api")
+    if isinstance(using_api, str):
+        using_api = using_api.strip().lower() in ("true", "1", "yes", "on")
+    if using_api is None:
+        using_api = str(record.get("auth_kind") or "oauth").strip().lower() != "oauth"
+    if using_api:
+        return own or XAI_BASE_URL, False
+    if own and own != XAI_BASE_URL:
+        return own, False
+    return chat_proxy, True
+
+
 def _api_url(spec: ProviderSpec, endpoints: OAuthEndpoints) -> str:
     ep = spec.endpoints(endpoints)
     if isinstance(ep, GeminiEndpoints):
@@ -461,11 +504,22 @@ def _credentials(
         account = str(record.get("account_id") or ident["account_id"] or "")
         if account:
             options["account_id"] = account
+    api_url = _api_url(spec, endpoints)
+    if spec.file_type == "antigravity":
+        own = str(record.get("base_url") or "").strip().rstrip("/")
+        fallback = endpoints.antigravity.code_assist_url
+        if not own and fallback != api_url:
+            options["fallback_base"] = fallback  # the daily host's fallback (production)
+        api_url = own or api_url
+    elif spec.file_type == "xai":
+        api_url, chat_proxy = xai_base_url(record, api_url)
+        if chat_proxy:
+            options["xai_chat_proxy"] = True
     base = dict(
         provider=spec.routing,
         kind=OAUTH_KIND,
         api_key="",
-        base_url=_api_url(spec, endpoints),
+        base_url=api_url,
         proxy_url=proxy,
         headers=_headers(record.get("headers")),
         prefix=prefix,

@@ -192,3 +192,7 @@ class KeyFiles:
 
     def credentials(self) -> list[Credential]:
         return [c for name in sorted(self._files) for c in self._files[name].credentials]
+
+    def by_file(self) -> dict[str, tuple[Credential, ...]]:
+        """File name -> its credentials (for listings)."""
+        return {name: f.credentials for name, f in self._files.items()}

@@ -102,6 +102,8 @@ class _State:
     suspends: bool = False
     failures: int = 0
     updated: float = 0.0
+    #: the provider's reason for a quota bench (upstream/resets.py), "" when it gave none
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +258,7 @@ class CredentialPool:
                 _provider_list(c for c in candidates if not c.credential.disabled),
                 earliest - now,
                 sorted(resting, key=lambda r: r.seconds),
+                frees_at=earliest,
             )
         return ready
 
@@ -264,7 +267,11 @@ class CredentialPool:
         whole = self._states.get((credential.id, None))
         if state is None or (whole is not None and whole.until > state.until):
             state = whole
-        return Resting(credential.label, state.status if state else 0, seconds)
+        if state is None:
+            return Resting(credential.label, 0, seconds)
+        if state.reason:
+            return Resting(credential.label, state.status, seconds, state.reason, state.until)
+        return Resting(credential.label, state.status, seconds)
 
     def _group_order(
         self, group: list[T], model: str, priority: int, rotate: bool, advance: bool
@@ -316,6 +323,7 @@ class CredentialPool:
         *,
         model_unsupported: bool = False,
         challenge: bool = False,
+        reason: str = "",
     ) -> float:
         """Record a failed attempt and bench the pair per the cooldown table.
 
@@ -326,6 +334,8 @@ class CredentialPool:
             retry_after: seconds the upstream asked to wait (Retry-After or body field).
             model_unsupported: a 400/422 saying the model is not supported (12 h).
             challenge: a Cloudflare challenge page (like 429, at least 10 s).
+            reason: the provider's own reason for `retry_after` (a quota reset), which the
+                "all credentials are cooling down" error repeats.
 
         Returns:
             Seconds until the pair is ready again (0 when it is not benched).
@@ -360,6 +370,7 @@ class CredentialPool:
         state.level = cooldown.level
         state.quota = cooldown.quota
         state.suspends = cooldown.suspends
+        state.reason = reason if cooldown.quota else ""
         self._tell(credential.id, model, state)
         return until - now
 

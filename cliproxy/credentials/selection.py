@@ -5,6 +5,7 @@ and the registry raise, and the hints they carry."""
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -91,18 +92,32 @@ _WHY = {
 }
 
 
+def utc_time(when: float) -> str:
+    """A unix time as `2026-12-03 14:00:00 UTC`, for people reading an error."""
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(when))
+
+
 @dataclass(frozen=True, slots=True)
 class Resting:
-    """One benched credential, for the client's error: which, why, for how much longer."""
+    """One benched credential, for the client's error: which, why, for how much longer.
+
+    `reason` is the provider's own account of a spent quota (`upstream/resets.py`, e.g.
+    "Codex usage_limit_reached resets") and `until` the unix time it named, when it did.
+    """
 
     label: str
     status: int
     seconds: float
+    reason: str = ""
+    until: float | None = None
 
     def describe(self) -> str:
         why = _WHY.get(self.status, f"failed with HTTP {self.status}")
         if self.status >= 500:
             why = f"had upstream trouble (HTTP {self.status})"
+        if self.reason:
+            at = f" at {utc_time(self.until)}" if self.until is not None else ""
+            why = f"{why.removesuffix(')')}: {self.reason}{at})"
         return f"{self.label} {why}, resting {go_duration(max(1, math.ceil(self.seconds)))} more"
 
 
@@ -113,6 +128,8 @@ class AllCoolingDown(SelectionError):
         model: the client-visible model.
         providers: the providers whose credentials were considered.
         reset_seconds: whole seconds until the first credential frees (>= 1).
+        resting: the benched credentials, soonest first, each with why.
+        frees_at: the unix time the first frees, shown next to the delay.
     """
 
     status = 429
@@ -124,6 +141,7 @@ class AllCoolingDown(SelectionError):
         providers: Sequence[str],
         reset_seconds: float,
         resting: Sequence[Resting] = (),
+        frees_at: float | None = None,
     ) -> None:
         self.model = model
         self.providers = tuple(providers)
@@ -135,6 +153,8 @@ class AllCoolingDown(SelectionError):
             f"All credentials for model {model} are cooling down{via}; "
             f"the first frees in {self.reset_time}"
         )
+        if frees_at is not None:
+            self.message += f" ({utc_time(frees_at)})"
         if self.resting:
             shown = "; ".join(r.describe() for r in self.resting[:_RESTING_SHOWN])
             more = len(self.resting) - _RESTING_SHOWN

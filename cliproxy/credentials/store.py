@@ -258,4 +258,6 @@ def filename_for(record: dict[str, Any], plan: str = "") -> str:
         projects = [p for p in str(record.get("project_id") or "").split(",") if p.strip()]
         project = "all" if len(projects) > 1 else (projects[0] if projects else "auto")
         return f"gemini-{_safe(email)}-{_safe(project)}.json"
+    if kind == "antigravity":
+        return f"antigravity-{_safe(email)}.json" if email else "antigravity.json"
     raise ValueError(f"no file name rule for type {kind!r}")

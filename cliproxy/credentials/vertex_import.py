@@ -16,7 +16,7 @@ from cliproxy.credentials.keyfiles import DEFAULT_LOCATION
 from cliproxy.credentials.service_account import ServiceAccountError, parse_service_account
 from cliproxy.credentials.store import write_auth_file
 
-__all__ = ["import_service_account", "vertex_file_name"]
+__all__ = ["import_service_account", "save_service_account", "vertex_file_name"]
 
 
 def _safe(part: str) -> str:
@@ -53,6 +53,18 @@ def import_service_account(
         sa: Any = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as e:
         raise ServiceAccountError(f"{key_path} is not JSON ({e})") from None
+    return save_service_account(sa, auth_dir, prefix=prefix, location=location)[0]
+
+
+def save_service_account(
+    sa: Any, auth_dir: str, *, prefix: str = "", location: str = ""
+) -> tuple[str, dict[str, Any]]:
+    """Check a parsed service-account key and save it in `auth_dir`; (path, record).
+
+    Raises:
+        ServiceAccountError: the key is not a usable service account (names the field).
+        OSError: the file cannot be written.
+    """
     key = parse_service_account(sa)
     if not key.project_id:
         raise ServiceAccountError("project_id is missing in the service account")
@@ -70,4 +82,4 @@ def import_service_account(
     }
     path = os.path.join(os.path.expanduser(auth_dir), vertex_file_name(key.project_id, prefix))
     write_auth_file(path, record)
-    return path
+    return path, record

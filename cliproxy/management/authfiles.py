@@ -20,7 +20,9 @@ from typing import Any
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
+from cliproxy.credentials.affinity import SessionAffinity
 from cliproxy.credentials.authdir import Account, AuthDir
+from cliproxy.credentials.model import Credential
 from cliproxy.credentials.pool import CredentialPool
 from cliproxy.credentials.store import MAX_FILE_BYTES, write_auth_file
 from cliproxy.management.resource import (
@@ -32,6 +34,7 @@ from cliproxy.management.resource import (
     query_all,
     read_json,
 )
+from cliproxy.registry import ModelRegistry
 from cliproxy.usage import UsageBook
 
 
@@ -54,6 +57,19 @@ class AuthFileDeps:
     pool: CredentialPool
     usage: UsageBook
     now: Callable[[], float]
+    #: the live model registry (for `auth-files/models`)
+    registry: Callable[[], ModelRegistry] | None = None
+    #: routing.session-affinity bindings (shown per file)
+    affinity: SessionAffinity | None = None
+
+
+def _bound_sessions(deps: AuthFileDeps, name: str) -> int:
+    """How many live sessions routing.session-affinity keeps on the file's credentials."""
+    if deps.affinity is None:
+        return 0
+    return sum(
+        1 for cid in deps.affinity.bindings().values() if cid == name or cid.startswith(name + "::")
+    )
 
 
 class _AuthEndpoint(Endpoint):
@@ -126,6 +142,7 @@ def describe(deps: AuthFileDeps, account: Account) -> dict[str, Any]:
         "expires_at": iso_time(account.expires_at) if account.expires_at else None,
         "success": (totals.requests - failed) if totals else 0,
         "failed": failed,
+        "bound_sessions": _bound_sessions(deps, name),
     }
 
 
@@ -145,19 +162,23 @@ def _parse_upload(raw: bytes) -> dict[str, Any]:
     return record
 
 
-def multipart_files(request: Request, body: bytes) -> list[tuple[str, bytes]]:
-    """(file name, content) of every `file` part of a multipart/form-data body."""
+def multipart_parts(request: Request, body: bytes) -> list[tuple[str, str, bytes]]:
+    """(field name, file name, content) of every part of a multipart/form-data body."""
     ctype = (request.getHeader(b"content-type") or b"").decode("latin-1")
     head = f"Content-Type: {ctype}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
     out = []
     for part in message.iter_parts() if message.is_multipart() else []:
-        if part.get_param("name", header="content-disposition") != "file":
-            continue
+        name = str(part.get_param("name", header="content-disposition") or "")
         filename = str(part.get_filename() or "")
         content = part.get_payload(decode=True)
-        out.append((filename, content if isinstance(content, bytes) else b""))
+        out.append((name, filename, content if isinstance(content, bytes) else b""))
     return out
+
+
+def multipart_files(request: Request, body: bytes) -> list[tuple[str, bytes]]:
+    """(file name, content) of every `file` part of a multipart/form-data body."""
+    return [(f, c) for name, f, c in multipart_parts(request, body) if name == "file"]
 
 
 class AuthFiles(_AuthEndpoint):
@@ -278,11 +299,31 @@ class Fields(Status):
 
 
 class Models(_AuthEndpoint):
+    """GET `?name=`: the models an auth file's credentials serve now (the live registry)."""
+
     def render_GET(self, request: Request) -> bytes:
-        name = query(request, "name") or ""
+        name = (query(request, "name") or "").strip()
+        if not name:
+            raise BadRequest("name is required")
+
+        def mine(cred: Credential, _model: str = "") -> bool:
+            return cred.id == name or cred.id.startswith(name + ":")
+
         models: list[dict[str, Any]] = []
+        registry = self.deps.registry
+        if registry is not None:
+            for info in registry().list_models(mine):
+                entry: dict[str, Any] = {"id": info.id}
+                if info.display_name:
+                    entry["display_name"] = info.display_name
+                if info.providers:
+                    entry["type"] = info.providers[0]
+                if info.owned_by:
+                    entry["owned_by"] = info.owned_by
+                models.append(entry)
+            return answer(request, {"models": models})
         for cred in self.deps.authdir.credentials():
-            if cred.id == name or cred.id.startswith(name + ":"):
+            if mine(cred):
                 for m in cred.models:
                     models.append({"id": m.alias, "display_name": m.alias, "type": cred.provider})
         return answer(request, {"models": models})

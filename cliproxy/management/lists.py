@@ -15,7 +15,13 @@ from cliproxy.management.edits import delete_path, get_path, items_of, plain, sa
 from cliproxy.management.resource import BadRequest, Endpoint, answer, query, read_json
 from cliproxy.management.writer import ConfigWriter, load_document
 
-KEY_LISTS = ("gemini-api-key", "claude-api-key", "codex-api-key", "vertex-api-key")
+KEY_LISTS = (
+    "gemini-api-key",
+    "claude-api-key",
+    "codex-api-key",
+    "vertex-api-key",
+    "xai-api-key",
+)
 
 
 def _index(value: Any, size: int) -> int:

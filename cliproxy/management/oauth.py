@@ -9,7 +9,13 @@ login does). The login completes when that server receives the redirect or when
 on another machine. The code exchange, account lookup and token file are the CLI login's
 own steps (`cliproxy.credentials.oauth.login`); the new file is picked up at once.
 `GET /get-auth-status?state=` says wait, ok or error. A login not completed within
-`LOGIN_TIMEOUT` is forgotten.
+`LOGIN_TIMEOUT` is forgotten. `/antigravity-auth-url` is the same browser flow with
+Antigravity's client.
+
+`GET /kimi-auth-url` and `/xai-auth-url` start a device login instead (as CLIProxyAPI):
+the answer carries the verification `url` (and `user_code`) with `"flow": "device"`;
+cliproxy polls the token endpoint in the background and saves the file once the user
+approves; `/get-auth-status?state=` follows it the same way.
 """
 
 from __future__ import annotations
@@ -19,10 +25,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from twisted.internet import defer
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.resource import Resource
-from twisted.web.server import Request
+from twisted.web.server import NOT_DONE_YET, Request
 
 from cliproxy.config.watcher import ConfigStore
 from cliproxy.credentials.net import HTTPRequester, IClientReactor
@@ -33,15 +40,26 @@ from cliproxy.credentials.oauth.callback import (
     parse_pasted,
     redirect_from_query,
 )
-from cliproxy.credentials.oauth.login import LOGIN_TIMEOUT, LoginOptions, _Flow
+from cliproxy.credentials.oauth.device import MAX_WAIT, DeviceGrant, DeviceLoginError
+from cliproxy.credentials.oauth.kimi_login import kimi_device_grant
+from cliproxy.credentials.oauth.login import LOGIN_TIMEOUT, LoginFlow, LoginOptions
 from cliproxy.credentials.oauth.pkce import PKCE, new_state
-from cliproxy.credentials.oauth.providers import CLAUDE, CODEX, GEMINI, ProviderSpec
-from cliproxy.management.resource import BadRequest, Endpoint, answer, query, read_json
+from cliproxy.credentials.oauth.providers import ANTIGRAVITY, CLAUDE, CODEX, GEMINI, ProviderSpec
+from cliproxy.credentials.oauth.xai_login import xai_device_grant
+from cliproxy.management.resource import BadRequest, Endpoint, answer, error, query, read_json
 
 log = Logger()
 
-START = {"anthropic-auth-url": CLAUDE, "codex-auth-url": CODEX, "gemini-cli-auth-url": GEMINI}
+START = {
+    "anthropic-auth-url": CLAUDE,
+    "codex-auth-url": CODEX,
+    "gemini-cli-auth-url": GEMINI,
+    "antigravity-auth-url": ANTIGRAVITY,
+}
+#: device logins: endpoint -> provider
+DEVICE_START = {"kimi-auth-url": "kimi", "xai-auth-url": "xai"}
 NAMES = {
+    "antigravity": ANTIGRAVITY,
     "anthropic": CLAUDE,
     "claude": CLAUDE,
     "codex": CODEX,
@@ -65,6 +83,15 @@ class Pending:
     timer: Any = field(default=None, repr=False)
 
 
+@dataclass
+class DevicePending:
+    provider: str
+    status: str = "wait"
+    error: str = ""
+    polling: Any = field(default=None, repr=False)
+    timer: Any = field(default=None, repr=False)
+
+
 class OAuthLogins:
     """The logins under way, by state."""
 
@@ -74,12 +101,51 @@ class OAuthLogins:
         reactor: IClientReactor,
         http: HTTPRequester,
         saved: Callable[[], object],
+        clock: IReactorTime | None = None,
     ) -> None:
         self.store = store
         self.reactor = reactor
+        #: paces device-login polls (the reactor unless given)
+        self.clock: IReactorTime = clock or reactor
         self.http = http
         self.saved = saved
         self.pending: dict[str, Pending] = {}
+        self.devices: dict[str, DevicePending] = {}
+
+    async def start_device(self, provider: str) -> tuple[DeviceGrant, str]:
+        """(device grant, state) of a new device login, polled in the background.
+
+        Raises:
+            DeviceLoginError: the provider handed out no device code.
+        """
+        config = self.store.current
+        if provider == "xai":
+            grant = await xai_device_grant(self.http, config.oauth_endpoints.xai, config.auth_dir)
+        else:
+            grant = await kimi_device_grant(self.http, config.oauth_endpoints.kimi, config.auth_dir)
+        state = f"{provider}-{new_state()}"
+        p = self.devices[state] = DevicePending(provider)
+        p.polling = defer.ensureDeferred(grant.finish(self.http, self.clock))
+        p.polling.addCallbacks(
+            lambda path: self._device_saved(p, path), lambda f: self._device_failed(p, f)
+        )
+        p.timer = self.clock.callLater(MAX_WAIT + LOGIN_TIMEOUT, self.devices.pop, state, None)
+        return grant, state
+
+    def _device_saved(self, p: DevicePending, path: str) -> None:
+        log.info("management {provider} login saved {path}", provider=p.provider, path=path)
+        p.status = "ok"
+        self.saved()
+
+    def _device_failed(self, p: DevicePending, failure: Failure) -> None:
+        if failure.check(defer.CancelledError):
+            p.error = "login cancelled"
+        elif isinstance(failure.value, DeviceLoginError):
+            p.error = str(failure.value)
+        else:
+            log.failure("management device login failed", failure)
+            p.error = f"login failed: {failure.getErrorMessage()}"
+        p.status = "error"
 
     def start(self, spec: ProviderSpec, project_id: str) -> tuple[str, str]:
         """(authorize URL, state) of a new login."""
@@ -120,7 +186,7 @@ class OAuthLogins:
         return 200
 
     async def _finish(self, p: Pending, got: Redirect) -> None:
-        flow = _Flow(
+        flow = LoginFlow(
             p.spec,
             config=self.store.current,
             reactor=self.reactor,
@@ -158,7 +224,7 @@ class OAuthLogins:
             p.server.stop()
 
     def status(self, state: str) -> dict[str, str] | None:
-        p = self.pending.get(state)
+        p: Pending | DevicePending | None = self.pending.get(state) or self.devices.get(state)
         if p is None:
             return None
         if p.status == "error":
@@ -171,6 +237,13 @@ class OAuthLogins:
             if p.timer is not None and p.timer.active():
                 p.timer.cancel()
             p.server.stop()
+        for state in list(self.devices):
+            d = self.devices.pop(state)
+            for call in (d.timer,):
+                if call is not None and call.active():
+                    call.cancel()
+            if d.polling is not None and not d.polling.called:
+                d.polling.cancel()
 
 
 class AuthURL(Endpoint):
@@ -181,6 +254,40 @@ class AuthURL(Endpoint):
     def render_GET(self, request: Request) -> bytes:
         url, state = self.logins.start(self.spec, (query(request, "project_id") or "").strip())
         return answer(request, {"status": "ok", "url": url, "state": state})
+
+
+class DeviceAuthURL(Endpoint):
+    def __init__(self, logins: OAuthLogins, provider: str) -> None:
+        super().__init__()
+        self.logins, self.provider = logins, provider
+
+    def render_GET(self, request: Request) -> int:
+        def started(result: tuple[DeviceGrant, str]) -> None:
+            grant, state = result
+            body = {"status": "ok", "url": grant.url, "state": state, "flow": "device"}
+            if grant.code.get("user_code"):
+                body["user_code"] = str(grant.code["user_code"])
+            _finish(request, answer(request, body))
+
+        def failed(failure: Failure) -> None:
+            if not isinstance(failure.value, DeviceLoginError):
+                log.failure("management {provider} login", failure, provider=self.provider)
+            else:
+                log.warn(
+                    "management {provider} login: {e}", provider=self.provider, e=failure.value
+                )
+            _finish(request, error(request, 500, "failed to generate authorization url"))
+
+        d = defer.ensureDeferred(self.logins.start_device(self.provider))
+        d.addCallbacks(started, failed)
+        return NOT_DONE_YET
+
+
+def _finish(request: Request, body: bytes) -> None:
+    if request.finished or request.channel is None:
+        return  # the client went away meanwhile
+    request.write(body)
+    request.finish()
 
 
 def _redirect_of(body: dict[str, Any]) -> Redirect:
@@ -231,6 +338,8 @@ class AuthStatus(Endpoint):
 def oauth_children(node: Resource, logins: OAuthLogins) -> None:
     for name, spec in START.items():
         node.putChild(name.encode("ascii"), AuthURL(logins, spec))
+    for name, provider in DEVICE_START.items():
+        node.putChild(name.encode("ascii"), DeviceAuthURL(logins, provider))
     node.putChild(b"oauth-callback", OAuthCallback(logins))
     node.putChild(b"get-auth-status", AuthStatus(logins))
 

@@ -2,10 +2,11 @@
 """`/management.html` and the built-in status page's one summary endpoint.
 
 `/management.html` serves the panel file where CLIProxyAPI keeps it: `MANAGEMENT_STATIC_PATH`
-(a directory, or the file itself), else `static/management.html` beside config.yaml. With
-no file there it serves the built-in status page (`panel_page`). It never fetches the
-official panel from the network (CLIProxyAPI does unless `disable-auto-update-panel`);
-put the file in place to use it. `disable-control-panel: true` answers 404.
+(a directory, or the file itself), else `$WRITABLE_PATH/static/`, else `static/` beside
+config.yaml. When the file is missing (or its last release check is old) the official
+panel is fetched first (`panel_fetch`), unless `disable-auto-update-panel: true`. With no
+file after that it serves the built-in status page (`panel_page`).
+`disable-control-panel: true` answers 404.
 
 `GET /v0/management/panel-status` (ours, behind the management key) is what the built-in
 page reads: credentials with state and cooldown times, usage by model, Amp route counts
@@ -21,16 +22,17 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from twisted.web.resource import Resource
-from twisted.web.server import Request
+from twisted.web.server import NOT_DONE_YET, Request
 
 from cliproxy import __version__
 from cliproxy.config.watcher import ConfigStore
 from cliproxy.management.authfiles import AuthFileDeps, describe, iso_time
+from cliproxy.management.panel_fetch import ASSET, PanelFetcher, static_dir
 from cliproxy.management.panel_page import SCRIPT, STYLE, page
 from cliproxy.management.resource import Endpoint, answer, error
 from cliproxy.management.usage import CredentialView
+from cliproxy.web.state import client_gone
 
-ASSET = "management.html"
 RECENT_ERRORS = 20
 #: the files a panel file may be, at most (the official one is about 2 MB)
 MAX_PANEL_BYTES = 16 * 1024 * 1024
@@ -48,35 +50,54 @@ BUILTIN_CSP = (
 
 
 def panel_path(config_path: str, environ: Mapping[str, str]) -> str:
-    """Where the panel file is looked for (CLIProxyAPI's `managementasset.StaticDir`)."""
-    override = environ.get("MANAGEMENT_STATIC_PATH", "").strip()
-    if override:
-        cleaned = os.path.normpath(os.path.expanduser(override))
-        if os.path.basename(cleaned).lower() == ASSET:
-            return cleaned
-        return os.path.join(cleaned, ASSET)
-    base = os.path.dirname(os.path.abspath(os.path.expanduser(config_path or "config.yaml")))
-    return os.path.join(base, "static", ASSET)
+    """Where the panel file is looked for (CLIProxyAPI's `managementasset.FilePath`)."""
+    return os.path.join(static_dir(config_path, dict(environ)), ASSET)
 
 
 class PanelPage(Resource):
-    """GET `/management.html`."""
+    """GET `/management.html`.
+
+    Args:
+        store: the live config.
+        environ: for `MANAGEMENT_STATIC_PATH` and `WRITABLE_PATH`.
+        fetcher: fetches the official panel (None: never).
+    """
 
     isLeaf = True
 
-    def __init__(self, store: ConfigStore, environ: Mapping[str, str]) -> None:
+    def __init__(
+        self, store: ConfigStore, environ: Mapping[str, str], fetcher: PanelFetcher | None = None
+    ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.store = store
         self.environ = environ
+        self.fetcher = fetcher
 
-    def render_GET(self, request: Request) -> bytes:
+    def render_GET(self, request: Request) -> bytes | int:
         config = self.store.current
-        if config.remote_management.disable_control_panel:
+        management = config.remote_management
+        if management.disable_control_panel:
             return error(request, 404, "not found")
+        path = panel_path(config.source_path, self.environ)
+        fetcher = self.fetcher
+        if fetcher is None or management.disable_auto_update_panel or not fetcher.due(path):
+            return self.serve(request, path)
+        d = fetcher.ensure(path)
+        request.notifyFinish().addErrback(lambda _: d.cancel())
+
+        def fetched(_: None) -> None:
+            if not client_gone(request):
+                request.write(self.serve(request, path))
+                request.finish()
+
+        d.addCallback(fetched)
+        return NOT_DONE_YET
+
+    def serve(self, request: Request, path: str) -> bytes:
+        """The panel file at `path`, else the built-in page."""
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
         request.setHeader(b"cache-control", b"no-store")
         request.setHeader(b"x-content-type-options", b"nosniff")
-        path = panel_path(config.source_path, self.environ)
         try:
             with open(path, "rb") as f:
                 body = f.read(MAX_PANEL_BYTES + 1)
@@ -88,7 +109,7 @@ class PanelPage(Resource):
         request.setHeader(b"x-frame-options", b"DENY")
         return BUILTIN
 
-    def render_HEAD(self, request: Request) -> bytes:
+    def render_HEAD(self, request: Request) -> bytes | int:
         return self.render_GET(request)
 
 

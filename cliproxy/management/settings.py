@@ -183,8 +183,18 @@ class LatestVersion(Endpoint):
         return answer(request, {"latest-version": __version__})
 
 
+class NoPlugins(Endpoint):
+    """GET `/plugins`: cliproxy has no plugins; CLIProxyAPI's answer with plugins off and
+    none found, so the Management Center's pages that ask (OAuth, the menu) load cleanly.
+    The other plugin endpoints stay 404."""
+
+    def render_GET(self, request: Request) -> bytes:
+        return answer(request, {"plugins_enabled": False, "plugins_dir": "plugins", "plugins": []})
+
+
 __all__ = [
     "SCALARS",
+    "NoPlugins",
     "ConfigJSON",
     "ConfigYAML",
     "LatestVersion",

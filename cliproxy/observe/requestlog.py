@@ -3,11 +3,13 @@
 
 With `request-log: true` every request but the management ones (`/v0/management`,
 `/metrics`, `/management.html`) is written to `<path>-<time>-<id>.log` in the logs
-directory: the client's request (line, headers, body) and what the client received
-(status, headers, body). With it off, a request answered with status >= 400 is written to
+directory: the client's request (line, headers, body), each upstream call made for it
+(`=== API REQUEST ===`: method, URL, headers, body; `=== API RESPONSE ===`: status,
+headers, body, or why none came) and what the client received (status, headers, body),
+in CLIProxyAPI's order. With it off, a request answered with status >= 400 is written to
 `error-<same name>.log`, of which the newest `error-logs-max-files` are kept. Secrets are
 masked (auth headers, cookies, `?key=`-style parameters) and each body is capped at
-`BODY_CAP` bytes. Upstream request/response sections are not written yet.
+`BODY_CAP` bytes.
 
 The web site calls `wrote` for each body write and `finished` once per request.
 """
@@ -46,6 +48,10 @@ NOT_LOGGED = (b"/v0/management", b"/metrics", b"/management.html")
 
 
 def mask(value: str) -> str:
+    """`sk-a****1111`; an auth scheme (`Bearer `) is kept in front."""
+    scheme, sep, rest = value.partition(" ")
+    if sep and scheme.isalpha():
+        return f"{scheme} {mask(rest.strip())}"
     return value[:4] + "****" + value[-4:] if len(value) > 12 else "****"
 
 
@@ -57,6 +63,49 @@ def _headers(pairs: Any) -> list[str]:
             if name.lower() in SECRET_HEADERS:
                 text = mask(text)
             lines.append(f"{name.decode('latin-1')}: {text}")
+    return lines
+
+
+def _pairs(pairs: list[tuple[str, str]]) -> list[str]:
+    return [
+        f"{name}: {mask(value) if name.lower().encode('latin-1') in SECRET_HEADERS else value}"
+        for name, value in pairs
+    ]
+
+
+def _raw_pairs(raw: list[tuple[bytes, list[bytes]]]) -> list[tuple[str, str]]:
+    return [(n.decode("latin-1"), v.decode("latin-1")) for n, values in raw for v in values]
+
+
+def masked_url(url: str) -> str:
+    """`url` with `?key=`-style values masked."""
+    return SECRET_PARAMS.sub(r"\1****", url)
+
+
+def upstream_sections(exchanges: list[Any]) -> list[str]:
+    """The `=== API REQUEST/RESPONSE ===` sections of each `routing.UpstreamExchange`."""
+    lines: list[str] = []
+    for n, ex in enumerate(exchanges, 1):
+        lines += [
+            "=== API REQUEST ===",
+            f"Attempt: {n}",
+            f"Upstream: {ex.method} {masked_url(ex.url)}",
+            *_pairs(ex.headers),
+            "",
+            _capped(ex.body, ex.body_size),
+            "",
+            "=== API RESPONSE ===",
+        ]
+        if ex.status is None:
+            lines += [f"No response: {ex.error or 'the call was cancelled'}", ""]
+            continue
+        lines += [
+            f"Status: {ex.status}",
+            *_pairs(_raw_pairs(ex.response_headers)),
+            "",
+            _capped(bytes(ex.response_body), ex.response_size),
+            "",
+        ]
     return lines
 
 
@@ -119,10 +168,10 @@ class RequestLogger:
     def render(self, request: Any, sent: list[Any]) -> str:
         content = request.content
         body = b""
-        if content is not None:
+        if content is not None and not content.closed:  # closed: the client left (499)
             content.seek(0)
             body = content.read(BODY_CAP + 1)
-        uri = SECRET_PARAMS.sub(r"\1****", (request.uri or b"").decode("latin-1"))
+        uri = masked_url((request.uri or b"").decode("latin-1"))
         parts = [
             "=== REQUEST INFO ===",
             f"Request-ID: {state_of(request).request_id}",
@@ -136,6 +185,7 @@ class RequestLogger:
             "=== REQUEST BODY ===",
             _capped(body, len(body) if len(body) <= BODY_CAP else BODY_CAP + 1),
             "",
+            *upstream_sections(state_of(request).upstream),
             "=== RESPONSE ===",
             f"Status: {request.code}",
             *_headers(request.responseHeaders),

@@ -35,8 +35,9 @@ from cliproxy.routing.classify import (
     AttemptFailure,
     is_model_unsupported,
     is_request_invalid,
-    parse_retry_after,
+    retry_hint,
 )
+from cliproxy.routing.offload import BUSY_RETRY_SECONDS, Busy, LargeBodies
 from cliproxy.routing.results import (
     BootstrapSink,
     ClientRequest,
@@ -44,11 +45,13 @@ from cliproxy.routing.results import (
     RawHeaders,
     RouteError,
     StreamResult,
+    UpstreamExchange,
 )
 from cliproxy.upstream import UnsupportedAction, UpstreamCall, UpstreamConfigError, executor_for
 from cliproxy.upstream.body import read_body
 from cliproxy.upstream.headers import filter_response_headers
 from cliproxy.upstream.http import HeaderTimeout, UpstreamHTTP
+from cliproxy.upstream.payload import apply_payload_rules, client_protocol, provider_protocol
 from cliproxy.upstream.stream import deliver_stream
 from cliproxy.usage import CallTiming, Usage, UsageBook, usage_of
 
@@ -65,12 +68,14 @@ Outcome = JSONResult | StreamResult | AttemptFailure
 
 @dataclass(frozen=True, slots=True)
 class AttemptServices:
-    """What every attempt uses: time, the credential pool, HTTP and the usage book."""
+    """What every attempt uses: time, the credential pool, HTTP, the usage book and the
+    worker threads for large bodies."""
 
     clock: IReactorTime
     pool: CredentialPool
     http: UpstreamHTTP
     usage: UsageBook
+    bodies: LargeBodies
 
 
 def passthrough_headers(headers: Headers) -> RawHeaders:
@@ -116,25 +121,25 @@ class Attempt:
         self.upstream_stream = req.stream or (
             self.executor.always_streams and req.action == "generate"
         )
+        self.exchange: UpstreamExchange | None = None  # for the request log
 
     async def run(self) -> Outcome:
-        req = self.req
-        if req.action == "count_tokens":
-            local = local_count(req, self.provider)
-            if local is not None:
-                return JSONResult(200, local)
-        body = provider_request(
-            req,
-            self.provider,
-            model=self.model,
-            spec=self.candidate.spec,
-            thinking_suffix=self.thinking_suffix,
-            stream=self.upstream_stream,
-        )
-        call = self._call(body)
-        if isinstance(call, AttemptFailure):
-            return call
-        response = await self._send(call)
+        try:
+            # a large body is translated on a worker thread, so other streams keep flowing
+            prepared = await self.services.bodies.call(self.req.size, self._prepare)
+        except Busy as e:
+            raise RouteError(503, str(e), headers={"Retry-After": str(BUSY_RETRY_SECONDS)}) from e
+        if isinstance(prepared, bytes):
+            return JSONResult(200, prepared)
+        if isinstance(prepared, Exception):
+            log.warn(
+                "credential {cred} cannot serve {model}: {error}",
+                cred=self.cred.label,
+                model=self.model,
+                error=str(prepared),
+            )
+            return AttemptFailure(501, str(prepared).encode())
+        response = await self._send(prepared)
         if isinstance(response, AttemptFailure):
             return response
         if response.code >= 400:
@@ -143,30 +148,68 @@ class Attempt:
 
     # -- sending ---------------------------------------------------------------------------
 
-    def _call(self, body: dict[str, Any]) -> UpstreamCall | AttemptFailure:
+    def _prepare(self) -> UpstreamCall | bytes | UnsupportedAction | UpstreamConfigError:
+        """A local token count, or the upstream call with the translated body.
+
+        Pure (no Twisted, no logging, nothing shared is written): it may run on a worker
+        thread. An unusable credential comes back as its exception, for the reactor to log.
+
+        Raises:
+            RouteError: 400, the client's body cannot be translated.
+        """
+        req = self.req
+        if req.action == "count_tokens":
+            local = local_count(req, self.provider)
+            if local is not None:
+                return local
+        body = provider_request(
+            req,
+            self.provider,
+            model=self.model,
+            spec=self.candidate.spec,
+            thinking_suffix=self.thinking_suffix,
+            stream=self.upstream_stream,
+        )
+        if self.config.payload.any() and req.action in ("generate", "compact"):
+            body = apply_payload_rules(
+                self.config.payload,
+                body,
+                model=self.model,
+                requested_model=req.model,
+                protocol=provider_protocol(self.executor.provider, self.provider),
+                from_protocol=client_protocol(req.format),
+                headers=req.headers,
+            )
         try:
-            return self.executor.build(
+            call = self.executor.build(
                 self.cred,
                 model=self.model,
                 body=body,
                 stream=self.upstream_stream,
-                action=self.req.action,
-                client_headers=self.req.headers,
+                action=req.action,
+                client_headers=req.headers,
                 # upstream streams are always asked for SSE; the translator frames the
                 # client's answer (a JSON array when its alt is not sse)
                 alt=None,
             )
+            defaults = {
+                "claude": self.config.claude_header_defaults,
+                "codex": self.config.codex_header_defaults,
+            }.get(self.executor.provider, ())
+            return self.executor.finish(call, self.cred, self.req.headers, defaults)
         except (UnsupportedAction, UpstreamConfigError) as e:
-            log.warn(
-                "credential {cred} cannot serve {model}: {error}",
-                cred=self.cred.label,
-                model=self.model,
-                error=str(e),
-            )
-            return AttemptFailure(501, str(e).encode())
+            return e
+
+    def _transcribe(self, call: UpstreamCall) -> UpstreamExchange | None:
+        if self.req.transcript is None:
+            return None
+        ex = UpstreamExchange.of(call.method, call.url, call.headers, call.body)
+        self.req.transcript.append(ex)
+        return ex
 
     async def _send(self, call: UpstreamCall) -> IResponse | AttemptFailure:
         cred, model, config = self.cred, self.model, self.config
+        ex = self.exchange = self._transcribe(call)
         self.timing.start()
         try:
             response: IResponse = await self.executor.send(
@@ -179,9 +222,11 @@ class Attempt:
             self.pool.mark_cancelled(cred, model)
             raise
         except HeaderTimeout as e:
+            UpstreamExchange.failed(ex, e)
             log.warn("upstream {cred} did not answer {model} in time", cred=cred.label, model=model)
             return AttemptFailure(504, str(e).encode())
         except Exception as e:
+            UpstreamExchange.failed(ex, e)
             log.warn(
                 "upstream {cred} unreachable for {model}: {error}",
                 cred=cred.label,
@@ -190,6 +235,8 @@ class Attempt:
             )
             self._record(502, self.req.stream)
             return AttemptFailure(502, b"upstream unreachable: " + type(e).__name__.encode())
+        if ex is not None:
+            ex.answered(response.code, response.headers.getAllRawHeaders())
         self.timing.mark_first_byte()
         return response
 
@@ -199,6 +246,8 @@ class Attempt:
         except defer.CancelledError:
             self.pool.mark_cancelled(self.cred, self.model)
             raise
+        if self.exchange is not None:
+            self.exchange.received(body)
         return body
 
     # -- a refusal -------------------------------------------------------------------------
@@ -212,7 +261,8 @@ class Attempt:
             raise
         except Exception:
             raw = b""
-        retry_after = parse_retry_after(response.headers, raw, self.services.clock.seconds())
+        hint = retry_hint(response.headers, raw, self.services.clock.seconds())
+        retry_after = hint.seconds
         invalid = is_request_invalid(status, raw)
         if not invalid:
             cooldown = self.pool.mark_failure(
@@ -221,6 +271,7 @@ class Attempt:
                 status,
                 retry_after,
                 model_unsupported=is_model_unsupported(status, raw),
+                reason=hint.reason,
             )
             log.info(
                 "upstream {cred} answered {status} for {model}; resting {cooldown:.0f}s",
@@ -292,7 +343,7 @@ class Attempt:
         sink = BootstrapSink()
         reader = sink.reader = deliver_stream(
             response,
-            sink.on_data,
+            sink.on_data if self.exchange is None else self.exchange.tee(sink.on_data),
             sink.on_end,
             idle_timeout=self.config.streaming.idle_timeout_seconds,
             clock=self.services.clock,

@@ -33,6 +33,15 @@ class AttemptFailure:
     request_invalid: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class RetryHint:
+    """How long an upstream asked us to wait, and the provider's reason when it gave one."""
+
+    seconds: float | None
+    #: e.g. "Codex usage_limit_reached resets" (upstream/resets.py); "" for a plain Retry-After
+    reason: str = ""
+
+
 _INVALID_MARKERS = (b"invalid_request_error", b"INVALID_ARGUMENT", b"FAILED_PRECONDITION")
 _UNSUPPORTED = re.compile(
     rb"model[^\"]{0,40}(not supported|not found|does not exist|unsupported)", re.I
@@ -60,9 +69,18 @@ def is_model_unsupported(status: int, body: bytes) -> bool:
 
 def parse_retry_after(headers: Headers | None, body: bytes, now: float) -> float | None:
     """Seconds from a provider's quota reset (upstream/resets.py), else from Retry-After."""
+    return retry_hint(headers, body, now).seconds
+
+
+def retry_hint(headers: Headers | None, body: bytes, now: float) -> RetryHint:
+    """`parse_retry_after` with the provider's reason for a quota reset."""
     reset = quota_reset(headers, body, now)
     if reset is not None:
-        return reset.seconds
+        return RetryHint(reset.seconds, reset.reason)
+    return RetryHint(_plain_retry_after(headers, body, now))
+
+
+def _plain_retry_after(headers: Headers | None, body: bytes, now: float) -> float | None:
     values = headers.getRawHeaders(b"retry-after") if headers is not None else None
     if values:
         raw = values[0].decode("latin-1").strip()

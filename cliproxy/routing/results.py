@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -37,10 +37,67 @@ class ClientRequest:
     alt: str | None = None
     #: how the request got here, for usage: "local", or Amp's "mapped"
     route: str = "local"
+    #: where each upstream call is recorded for the request log (None: not recorded)
+    transcript: list[UpstreamExchange] | None = None
     #: a credential id to try first (a Responses WebSocket session's credential)
     pinned: str | None = None
     #: set by routing: the id of the credential that answered
     served_by: str | None = None
+    #: the size of the client's body in bytes (large ones are translated off the reactor)
+    size: int = 0
+
+
+#: the most of each upstream body an `UpstreamExchange` keeps
+EXCHANGE_BODY_CAP = 64 * 1024
+
+
+@dataclass
+class UpstreamExchange:
+    """One upstream call as the request log shows it: what was sent, what came back.
+
+    Bodies are kept up to `EXCHANGE_BODY_CAP` (sizes counted in full); headers are kept
+    as sent, and masked by whoever writes them out (`cliproxy.observe.requestlog`).
+    """
+
+    method: str
+    url: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    body_size: int
+    status: int | None = None
+    response_headers: RawHeaders = field(default_factory=list)
+    response_body: bytearray = field(default_factory=bytearray)
+    response_size: int = 0
+    #: why no answer came (an exception's kind), else ""
+    error: str = ""
+
+    @classmethod
+    def of(cls, method: str, url: str, headers: Mapping[str, str], body: bytes) -> UpstreamExchange:
+        return cls(method, url, list(headers.items()), body[:EXCHANGE_BODY_CAP], len(body))
+
+    def answered(self, status: int, headers: Iterable[tuple[bytes, Iterable[bytes]]]) -> None:
+        self.status = status
+        self.response_headers = [(name, list(values)) for name, values in headers]
+
+    @staticmethod
+    def failed(exchange: UpstreamExchange | None, reason: BaseException) -> None:
+        if exchange is not None:
+            exchange.error = type(reason).__name__
+
+    def received(self, data: bytes) -> None:
+        room = EXCHANGE_BODY_CAP - len(self.response_body)
+        if room > 0:
+            self.response_body += data[:room]
+        self.response_size += len(data)
+
+    def tee(self, on_data: Callable[[bytes], None]) -> Callable[[bytes], None]:
+        """`on_data`, keeping a copy of what passes through."""
+
+        def both(data: bytes) -> None:
+            self.received(data)
+            on_data(data)
+
+        return both
 
 
 class RouteError(Exception):

@@ -61,6 +61,17 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX cliproxy_usage_at ON cliproxy_usage (at);
         """,
     ),
+    (
+        3,
+        """
+        ALTER TABLE cliproxy_usage
+            ADD COLUMN route TEXT NOT NULL DEFAULT '',
+            ADD COLUMN client_key TEXT NOT NULL DEFAULT '',
+            ADD COLUMN status INTEGER NOT NULL DEFAULT 0,
+            ADD COLUMN cached_tokens BIGINT NOT NULL DEFAULT 0,
+            ADD COLUMN reasoning_tokens BIGINT NOT NULL DEFAULT 0;
+        """,
+    ),
 )
 
 

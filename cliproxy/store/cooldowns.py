@@ -19,7 +19,6 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from cliproxy.credentials.pool import CooldownState, CredentialPool
-from cliproxy.store.listener import NotifyListener
 from cliproxy.store.shared import SharedStore
 
 __all__ = ["CHANNEL", "SharedCooldowns"]
@@ -60,11 +59,10 @@ class SharedCooldowns:
         self.pool = pool
         self._now = now
         self._wall = wall
-        self.listener = NotifyListener(
-            store.settings.dsn, store.reactor, CHANNEL, self.heard, self.reload
-        )
+        #: benches that could not be written (the database was away): sent on reconnection
+        self._unsent: dict[tuple[str, str], dict[str, Any]] = {}
         pool.watch(self.benched)
-        store.when_running(self.listener.start, self.listener.stop)
+        store.listen(CHANNEL, self.heard, self.reload)
 
     def benched(self, state: CooldownState) -> None:
         """The pool benched a pair: tell the table and the others."""
@@ -78,14 +76,21 @@ class SharedCooldowns:
             "x": state.suspends,
         }
         fields["payload"] = json.dumps({**fields, "i": self.store.instance})
-        d = self.store.pool.runOperation(_UPSERT, fields)
-        d.addErrback(
-            lambda f: self.log.warn(
-                "store: cooldown of {cid} not shared: {error}",
-                cid=state.credential_id,
-                error=f.getErrorMessage(),
+        self._send(fields)
+
+    def _send(self, fields: dict[str, Any]) -> None:
+        key = (str(fields["c"]), str(fields["m"]))
+        d = defer.ensureDeferred(self.store.run(_UPSERT, fields))
+
+        def failed(failure: Any) -> None:
+            self._unsent[key] = fields
+            self.log.warn(
+                "store: cooldown of {cid} not shared yet: {error}",
+                cid=key[0],
+                error=(failure.getErrorMessage().strip().splitlines() or [""])[0],
             )
-        )
+
+        d.addErrback(failed)
 
     def heard(self, payload: str) -> None:
         """A NOTIFY from some instance."""
@@ -112,11 +117,18 @@ class SharedCooldowns:
         )
 
     def reload(self) -> defer.Deferred[object]:
-        """Apply every bench still running in the table (start, reconnection)."""
-        d = self.store.pool.runQuery(
-            "SELECT credential_id, model, until, level, status, quota, suspends"
-            " FROM cliproxy_cooldown WHERE until > %s",
-            (self._wall(),),
+        """Apply every bench still running in the table (start, reconnection), after
+        sending the ones made here while the database was away."""
+        unsent, self._unsent = self._unsent, {}
+        for fields in unsent.values():
+            if float(fields["u"]) > self._wall():
+                self._send(fields)
+        d = defer.ensureDeferred(
+            self.store.query(
+                "SELECT credential_id, model, until, level, status, quota, suspends"
+                " FROM cliproxy_cooldown WHERE until > %s",
+                (self._wall(),),
+            )
         )
 
         def apply(rows: list[tuple[Any, ...]]) -> None:
@@ -126,4 +138,4 @@ class SharedCooldowns:
         def failed(failure: Any) -> None:
             self.log.warn("store: cooldowns not reloaded: {e}", e=failure.getErrorMessage())
 
-        return d.addCallbacks(apply, failed)  # type: ignore[no-any-return]
+        return d.addCallbacks(apply, failed)

@@ -18,15 +18,13 @@ from twisted.logger import Logger
 from cliproxy.config import Config
 from cliproxy.credentials.store import read_auth_file, write_auth_file
 from cliproxy.store._schema import migrate
+from cliproxy.store.listener import CONNECT_TIMEOUT
 from cliproxy.store.settings import StoreSettings, redacted, store_settings
 from cliproxy.store.shared import IStoreReactor, SharedStore
 
 __all__ = ["StoreUnavailable", "connect", "mirror_tokens", "open_store"]
 
 log = Logger()
-
-#: seconds to wait for the server at start
-CONNECT_TIMEOUT = 5
 
 
 class StoreUnavailable(Exception):
@@ -79,6 +77,20 @@ def mirror_tokens(conn: Any, auth_dir: str) -> int:
     return written
 
 
+def mirror_config(conn: Any, path: str) -> bool:
+    """Write the imported config document (if any) into the config file at `path`,
+    keeping its local keys; True if the file changed."""
+    from cliproxy.store.config_doc import CONFIG_ID, write_merged
+
+    with conn.cursor() as cur:
+        cur.execute("SELECT content FROM cliproxy_config WHERE id = %s", (CONFIG_ID,))
+        row = cur.fetchone()
+    conn.commit()
+    if row is None or not path:
+        return False
+    return write_merged(os.path.expanduser(path), str(row[0]))
+
+
 def parse_record(name: str, content: object) -> dict[str, Any] | None:
     """The row's token JSON, or None (logged) when it is not a JSON object."""
     try:
@@ -114,8 +126,11 @@ def open_store(
     try:
         version = migrate(conn)
         mirrored = mirror_tokens(conn, config.auth_dir)
+        rewritten = mirror_config(conn, config.source_path)
     except psycopg2.Error as e:
         raise StoreUnavailable(f"cliproxy: the PostgreSQL store failed: {_reason(e)}") from None
+    except (OSError, ValueError) as e:
+        raise StoreUnavailable(f"cliproxy: the shared config cannot be applied: {e}") from None
     finally:
         conn.close()
     log.info(
@@ -124,4 +139,8 @@ def open_store(
         version=version,
         n=mirrored,
     )
-    return SharedStore(settings, reactor)
+    if rewritten:
+        log.info("store: the shared config from the database is in {path}", path=config.source_path)
+    store = SharedStore(settings, reactor)
+    store.config_rewritten = rewritten
+    return store

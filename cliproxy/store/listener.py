@@ -3,34 +3,48 @@
 
 The connection is opened (and LISTEN sent) on a thread; its socket is then an
 `IReadDescriptor` in the reactor, and `doRead` only calls `conn.poll()`, which reads what
-the socket holds without waiting. A lost connection is retried with backoff, and
+the socket holds without waiting. One listener serves every channel of the store
+(`SharedStore.listen`). A lost connection is retried with backoff, and
 `on_connected` runs after each (re)connection so the caller can catch up on what it missed.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
 import psycopg2
 import psycopg2.extensions
 from twisted.internet import threads
-from twisted.internet.interfaces import IDelayedCall, IReadDescriptor
+from twisted.internet.interfaces import (
+    IDelayedCall,
+    IReactorFDSet,
+    IReactorThreads,
+    IReactorTime,
+    IReadDescriptor,
+)
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from cliproxy.store.shared import IStoreReactor
+__all__ = ["CONNECT_TIMEOUT", "IStoreReactor", "NotifyListener"]
 
-__all__ = ["NotifyListener"]
 
+class IStoreReactor(IReactorFDSet, IReactorThreads, IReactorTime):
+    """What the store needs of the reactor: threads for the pool, fds for LISTEN, timers."""
+
+
+#: seconds to wait for the server when connecting (start-up, the pool, the listener)
+CONNECT_TIMEOUT = 5
 #: seconds between reconnection attempts: doubling from the first to the last
 RETRY = (0.5, 10.0)
 
 
 @implementer(IReadDescriptor)
 class NotifyListener:
-    """Calls `on_notify(payload)` for each NOTIFY on `channel`."""
+    """Calls `channels[name](payload)` for each NOTIFY on one of `channels`; every
+    `on_connected` after each (re)connection."""
 
     log = Logger()
 
@@ -38,19 +52,25 @@ class NotifyListener:
         self,
         dsn: str,
         reactor: IStoreReactor,
-        channel: str,
-        on_notify: Callable[[str], None],
-        on_connected: Callable[[], object],
     ) -> None:
         self._dsn = dsn
         self._reactor = reactor
-        self._channel = channel
-        self._on_notify = on_notify
-        self._on_connected = on_connected
+        self._channels: dict[str, Callable[[str], None]] = {}
+        self._on_connected: list[Callable[[], object]] = []
         self._conn: Any = None
+        #: a duplicate of the socket's descriptor: psycopg2 closes its own when the
+        #: connection breaks, and the reactor must still be able to forget this one
+        self._fd = -1
         self._running = False
         self._delay = RETRY[0]
         self._retry: IDelayedCall | None = None
+
+    def listen(
+        self, channel: str, on_notify: Callable[[str], None], on_connected: Callable[[], object]
+    ) -> None:
+        """Add a channel (before `start`)."""
+        self._channels[channel] = on_notify
+        self._on_connected.append(on_connected)
 
     def start(self) -> None:
         self._running = True
@@ -67,10 +87,11 @@ class NotifyListener:
         return self._conn is not None
 
     def _open(self) -> Any:  # on a thread
-        conn = psycopg2.connect(self._dsn, connect_timeout=5)
+        conn = psycopg2.connect(self._dsn, connect_timeout=CONNECT_TIMEOUT)
         conn.set_isolation_level(psycopg2.extensions.ISOLATION_LEVEL_AUTOCOMMIT)
         with conn.cursor() as cur:
-            cur.execute(f"LISTEN {self._channel}")
+            for channel in self._channels:
+                cur.execute(f"LISTEN {channel}")
         return conn
 
     def _connect(self) -> None:
@@ -85,16 +106,18 @@ class NotifyListener:
         if self._delay > RETRY[0]:
             self.log.info("store: listening for changes again")
         self._conn = conn
+        self._fd = os.dup(conn.fileno())
         self._delay = RETRY[0]
         self._reactor.addReader(self)
-        self._on_connected()
+        for connected in self._on_connected:
+            connected()
 
     def _failed(self, failure: Failure) -> None:
         if not self._running:
             return
         self.log.warn(
             "store: cannot listen for changes ({error}); retrying in {delay:g}s",
-            error=failure.getErrorMessage().strip().splitlines()[0] if failure.value else "",
+            error=(failure.getErrorMessage().strip().splitlines() or [""])[0],
             delay=self._delay,
         )
         self._retry = self._reactor.callLater(self._delay, self._connect)
@@ -103,22 +126,26 @@ class NotifyListener:
     def _drop(self) -> None:
         if self._conn is not None:
             self._reactor.removeReader(self)
+            os.close(self._fd)
             try:
                 self._conn.close()
             except psycopg2.Error:
                 pass
             self._conn = None
+            self._fd = -1
 
     # -- IReadDescriptor -------------------------------------------------------------------
 
     def fileno(self) -> int:
-        return int(self._conn.fileno()) if self._conn is not None else -1
+        return self._fd
 
     def logPrefix(self) -> str:
         return "store-listener"
 
     def doRead(self) -> None:
         conn = self._conn
+        if conn is None:
+            return
         try:
             conn.poll()
         except psycopg2.Error as e:
@@ -126,13 +153,17 @@ class NotifyListener:
             return
         while conn.notifies:
             note = conn.notifies.pop(0)
+            heard = self._channels.get(note.channel)
+            if heard is None:
+                continue
             try:
-                self._on_notify(note.payload)
+                heard(note.payload)
             except Exception:
                 self.log.failure("store: a change notification could not be applied")
 
     def connectionLost(self, reason: Failure) -> None:
-        self._lost(reason.getErrorMessage())
+        if self._conn is not None:
+            self._lost(reason.getErrorMessage())
 
     def _lost(self, why: str) -> None:
         self._drop()

@@ -17,7 +17,7 @@ class StoreSettings:
 
     dsn: str = field(repr=False)
     optional: bool = False
-    usage_retention_days: int = 30
+    usage_retention_seconds: float = 30 * 86400.0
 
 
 def store_settings(config: Config, environ: Mapping[str, str]) -> StoreSettings | None:
@@ -29,7 +29,7 @@ def store_settings(config: Config, environ: Mapping[str, str]) -> StoreSettings 
     dsn = section.dsn or environ.get("PGSTORE_DSN", "").strip()
     if not section.type and not dsn:
         return None
-    return StoreSettings(dsn, section.optional, section.usage_retention_days)
+    return StoreSettings(dsn, section.optional, section.usage_retention_seconds)
 
 
 def redacted(dsn: str) -> str:

@@ -12,26 +12,25 @@ new token is committed: the next instance to take it always reads a current refr
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
 
+import psycopg2
 from twisted.application.service import Service
 from twisted.enterprise import adbapi
 from twisted.internet import defer
-from twisted.internet.interfaces import IReactorFDSet, IReactorThreads, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from cliproxy.credentials.oauth.holder import RefreshFailed, TokenHolder
+from cliproxy.store.listener import CONNECT_TIMEOUT, IStoreReactor, NotifyListener
 from cliproxy.store.settings import StoreSettings
+from cliproxy.twisted_compat import QuietDBConnection
 
 __all__ = ["IStoreReactor", "Release", "SharedStore", "TOKEN_LOCK"]
-
-
-class IStoreReactor(IReactorFDSet, IReactorThreads, IReactorTime):
-    """What the store needs of the reactor: threads for the pool, fds for LISTEN, timers."""
 
 
 #: first key of the two-key advisory lock: "token refresh" (the second is hashtext(id))
@@ -41,6 +40,12 @@ LOCK_WAIT = 75.0
 HOLD_LIMIT = 90.0
 
 Release = Callable[[], None]
+#: connections in the pool
+_POOL_SIZE = 8
+
+
+#: what a pooled connection the server dropped raises
+_DEAD = (psycopg2.OperationalError, psycopg2.InterfaceError, adbapi.ConnectionLost)
 
 
 class _Hold:
@@ -66,18 +71,24 @@ class SharedStore(Service):
         self.settings = settings
         self.reactor = reactor
         #: tells this instance's own notifications apart
-        self.instance = uuid.uuid4().hex[:12]
+        self.instance = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self.pool = adbapi.ConnectionPool(
             "psycopg2",
             settings.dsn,
             cp_min=1,
-            cp_max=8,
-            cp_reconnect=True,
+            cp_max=_POOL_SIZE,
+            cp_reconnect=False,
             cp_noisy=False,
             cp_reactor=reactor,
+            connect_timeout=CONNECT_TIMEOUT,
         )
+        self.pool.connectionFactory = QuietDBConnection
+        #: start-up wrote the database's config into the local file: read it again
+        self.config_rewritten = False
         self._on_start: list[Callable[[], object]] = []
         self._on_stop: list[Callable[[], object]] = []
+        self.listener = NotifyListener(settings.dsn, reactor)
+        self.when_running(self.listener.start, self.listener.stop)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -85,6 +96,12 @@ class SharedStore(Service):
         """Run `start` when the service starts and `stop` when it stops (listeners)."""
         self._on_start.append(start)
         self._on_stop.append(stop)
+
+    def listen(
+        self, channel: str, on_notify: Callable[[str], None], on_connected: Callable[[], object]
+    ) -> None:
+        """Hear NOTIFYs on `channel`; `on_connected` runs after each (re)connection (catch up)."""
+        self.listener.listen(channel, on_notify, on_connected)
 
     def startService(self) -> None:
         Service.startService(self)
@@ -98,6 +115,43 @@ class SharedStore(Service):
         self.pool.close()
         done: defer.Deferred[None] = defer.succeed(None)
         return done
+
+    # -- statements ----------------------------------------------------------------------
+
+    async def run(self, sql: str, args: object = None) -> None:
+        """Run one statement, again on a fresh connection when a pooled one was dead.
+
+        After the database restarted every pooled connection is broken; each failed call
+        drops one (`QuietDBConnection`), so a statement is tried up to that many times more.
+        """
+        for attempt in range(_POOL_SIZE + 1):
+            try:
+                await self.pool.runOperation(sql, args)
+                return
+            except _DEAD:
+                if attempt == _POOL_SIZE:
+                    raise
+
+    async def interact(self, work: Callable[[Any], object]) -> None:
+        """`run`, for `work(cursor)` in one transaction on a pool thread."""
+        for attempt in range(_POOL_SIZE + 1):
+            try:
+                await self.pool.runInteraction(work)
+                return
+            except _DEAD:
+                if attempt == _POOL_SIZE:
+                    raise
+
+    async def query(self, sql: str, args: object = None) -> list[tuple[Any, ...]]:
+        """`run`, for a SELECT: its rows."""
+        for attempt in range(_POOL_SIZE + 1):
+            try:
+                rows: list[tuple[Any, ...]] = await self.pool.runQuery(sql, args)
+                return rows
+            except _DEAD:
+                if attempt == _POOL_SIZE:
+                    raise
+        return []
 
     # -- credentials ---------------------------------------------------------------------
 
@@ -129,8 +183,9 @@ class SharedStore(Service):
             if hold.content is not None:
                 cursor.execute(
                     "INSERT INTO cliproxy_auth (id, content) VALUES (%s, %s) ON CONFLICT (id) "
-                    "DO UPDATE SET content = EXCLUDED.content, updated_at = now()",
-                    (name, hold.content),
+                    "DO UPDATE SET content = EXCLUDED.content, updated_at = now();"
+                    " SELECT pg_notify('cliproxy_auth', %s)",  # on commit: the others re-read
+                    (name, hold.content, name),
                 )
 
         def failed(failure: Failure) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -20,7 +20,7 @@ from cliproxy.credentials.model import Credential
 from cliproxy.credentials.net import HTTPRequester
 from cliproxy.formats import Format
 from cliproxy.upstream.body import accept_encoding
-from cliproxy.upstream.headers import HeaderMap
+from cliproxy.upstream.headers import CLIENT_CREDENTIAL_HEADERS, HeaderMap, lookup
 
 #: the actions an executor may be asked to build
 ACTIONS = ("generate", "count_tokens", "models", "compact")
@@ -50,9 +50,37 @@ class UpstreamCall:
 def json_bytes(obj: Any) -> bytes:
     """Compact UTF-8 JSON; falls back to ASCII escapes for lone surrogates."""
     try:
-        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return _dumps(obj, False).encode("utf-8")
     except UnicodeEncodeError:
-        return json.dumps(obj, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+        return _dumps(obj, True).encode("ascii")
+
+
+#: arrays with more items than this are encoded this many items at a time
+_PIECEWISE_ITEMS = 256
+_ENCODERS = {
+    ascii: json.JSONEncoder(ensure_ascii=ascii, separators=(",", ":")) for ascii in (False, True)
+}
+
+
+def _dumps(obj: Any, ascii: bool, levels: int = 3) -> str:
+    """`json.dumps(obj)`, compact, byte for byte; but an object holding a long array (a
+    conversation of thousands of turns) is encoded a slice per call into the C encoder,
+    so a large body built on a worker thread leaves the reactor thread its GIL turns."""
+    if levels and isinstance(obj, dict) and all(isinstance(k, str) for k in obj):
+        if any(isinstance(v, dict) or _long(v) for v in obj.values()):
+            members = (
+                f"{_ENCODERS[ascii].encode(k)}:{_dumps(v, ascii, levels - 1)}"
+                for k, v in obj.items()
+            )
+            return "{" + ",".join(members) + "}"
+    if levels and _long(obj):
+        encode, n = _ENCODERS[ascii].encode, _PIECEWISE_ITEMS
+        return "[" + ",".join(encode(obj[i : i + n])[1:-1] for i in range(0, len(obj), n)) + "]"
+    return _ENCODERS[ascii].encode(obj)
+
+
+def _long(value: Any) -> bool:
+    return isinstance(value, list) and len(value) > _PIECEWISE_ITEMS
 
 
 def base_url(cred: Credential, default: str | None) -> str:
@@ -104,8 +132,8 @@ class Executor:
             body: the translated request; it is not modified.
             stream: whether the upstream is asked to stream.
             action: "generate", "count_tokens" or "models".
-            client_headers: the client's request headers; only named, non-credential
-                headers are copied (e.g. `anthropic-beta`).
+            client_headers: the client's request headers (never its credentials); only
+                named ones are copied (e.g. `anthropic-beta`).
             alt: Gemini's `alt` query value, when the client gave one.
 
         Raises:
@@ -130,6 +158,49 @@ class Executor:
             proxy_url=proxy_url,
             timeout_headers=timeout,
         )
+
+    def finish(
+        self,
+        call: UpstreamCall,
+        cred: Credential,
+        client_headers: Mapping[str, str],
+        defaults: tuple[tuple[str, str], ...] = (),
+    ) -> UpstreamCall:
+        """`call` with what `build` leaves to the router: the config's
+        `<provider>-header-defaults` (core.md §2.5/§2.6) and the credential's `$NAME` header
+        values, which copy the client's header NAME (and send nothing without one).
+
+        `defaults` are (YAML key, value) pairs; each key in `header_defaults` replaces the
+        executor's built-in value of its header, unless the client's own value is kept
+        (`keeps_client_header`) or the credential's `headers:` set it.
+        """
+        table = self.header_defaults if call.action != "models" else {}
+        refs = [(name, value[1:]) for name, value in cred.headers if value.startswith("$")]
+        if not (defaults and table) and not refs:
+            return call
+        own = {name.lower() for name, _ in cred.headers}
+        headers = HeaderMap(call.headers)
+        for key, value in defaults:
+            name = table.get(key, "")
+            if not name or name.lower() in own:
+                continue
+            if self.keeps_client_header(client_headers, name) and lookup(client_headers, name):
+                continue
+            headers[name] = value
+        for name, source in refs:
+            copied = lookup(client_headers, source) if source else None
+            if copied and source.lower() not in CLIENT_CREDENTIAL_HEADERS:
+                headers[name] = copied
+            else:
+                headers.pop(name)
+        return replace(call, headers=headers.to_dict())
+
+    #: `<provider>-header-defaults` YAML key -> the header it sets (empty: none apply)
+    header_defaults: Mapping[str, str] = {}
+
+    def keeps_client_header(self, client_headers: Mapping[str, str], name: str) -> bool:
+        """Whether the client's own value of header `name` wins over a configured default."""
+        return True
 
     # -- helpers for subclasses ----------------------------------------------------------
 

@@ -19,6 +19,10 @@ DEFAULT_BASE_URL = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
 #: always asked for, as the reference does: thinking between tool calls
 INTERLEAVED_THINKING = "interleaved-thinking-2025-05-14"
+#: the beta an OAuth token (subscription account, or an `sk-ant-oat` key) needs
+OAUTH_BETA = "oauth-2025-04-20"
+#: how a Claude Code OAuth token pasted into a claude-api-key entry starts
+OAUTH_TOKEN_PREFIX = "sk-ant-oat"
 
 #: body fields a count_tokens call rejects ("Extra inputs are not permitted")
 _GENERATION_ONLY = (
@@ -58,6 +62,17 @@ CLIENT_DEFAULTS = (
 )
 
 
+#: `claude-header-defaults` keys and the header each replaces the built-in value of
+HEADER_DEFAULTS = {
+    "user-agent": "User-Agent",
+    "package-version": "X-Stainless-Package-Version",
+    "runtime-version": "X-Stainless-Runtime-Version",
+    "os": "X-Stainless-Os",
+    "arch": "X-Stainless-Arch",
+    "timeout": "X-Stainless-Timeout",
+}
+
+
 def merge_betas(*sources: Any) -> str:
     """Comma-joined beta names from header values and body `betas` (str or list), deduplicated."""
     seen: dict[str, None] = {}
@@ -84,6 +99,7 @@ class ClaudeExecutor(Executor):
     provider = "claude"
     format = Format.CLAUDE
     kinds = ("claude-api-key",)
+    header_defaults = HEADER_DEFAULTS
 
     def build(
         self,
@@ -132,7 +148,10 @@ class ClaudeExecutor(Executor):
         self._auth(h, cred, base)
         self._identity(h, client_headers)
         h["Anthropic-Beta"] = merge_betas(
-            lookup(client_headers, "anthropic-beta"), body_betas, INTERLEAVED_THINKING
+            lookup(client_headers, "anthropic-beta"),
+            body_betas,
+            INTERLEAVED_THINKING,
+            OAUTH_BETA if cred.api_key.startswith(OAUTH_TOKEN_PREFIX) else None,
         )
         h["Anthropic-Dangerous-Direct-Browser-Access"] = "true"
         self._accept(h, stream)
@@ -156,13 +175,14 @@ class ClaudeExecutor(Executor):
     def _identity(self, h: HeaderMap, client_headers: Mapping[str, str]) -> None:
         """Claude Code's client fingerprint; an API key keeps the client's own values."""
         for name, default in CLIENT_DEFAULTS:
-            h[name] = lookup(client_headers, name) or default
+            own = self.keeps_client_header(client_headers, name)
+            h[name] = (own and lookup(client_headers, name)) or default
 
     @staticmethod
     def _auth(h: HeaderMap, cred: Credential, base: str) -> None:
         if not cred.api_key:
             return  # a key-less entry authenticates through its own `headers:`
-        if uses_x_api_key(base):
+        if uses_x_api_key(base) and not cred.api_key.startswith(OAUTH_TOKEN_PREFIX):
             h["x-api-key"] = cred.api_key
         else:
             h["Authorization"] = f"Bearer {cred.api_key}"

@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 from cliproxy.credentials.model import Credential
 from cliproxy.upstream.base import UpstreamCall, base_url
 from cliproxy.upstream.claude import (
-    CLIENT_DEFAULTS,
     INTERLEAVED_THINKING,
+    OAUTH_BETA,
     ClaudeExecutor,
     merge_betas,
 )
@@ -38,7 +38,6 @@ from cliproxy.upstream.oauth_call import OAuthSender, oauth_call, require_holder
 
 __all__ = ["CLAUDE_CODE_SYSTEM", "ClaudeOAuthExecutor", "DEFAULT_OAUTH_BETAS", "cloak_body"]
 
-OAUTH_BETA = "oauth-2025-04-20"
 DEFAULT_OAUTH_BETAS = ",".join(
     (
         "claude-code-20250219",
@@ -134,17 +133,13 @@ class ClaudeOAuthExecutor(OAuthSender, ClaudeExecutor):
         # the account's own headers still win
         return oauth_call(call, holder, cred.id, headers=self._custom(h, cred))
 
-    def _identity(self, h: HeaderMap, client_headers: Mapping[str, str]) -> None:
-        """Claude Code's identity; only Claude Code itself keeps its own header values.
+    def keeps_client_header(self, client_headers: Mapping[str, str], name: str) -> bool:
+        """Only Claude Code itself keeps its own identity headers.
 
         The subscription API serves Claude Code: another client's User-Agent or SDK
         headers next to an OAuth token are refused.
         """
-        if is_claude_code(client_headers):
-            super()._identity(h, client_headers)
-            return
-        for name, default in CLIENT_DEFAULTS:
-            h[name] = default
+        return is_claude_code(client_headers)
 
     @staticmethod
     def _auth(h: HeaderMap, cred: Credential, base: str) -> None:

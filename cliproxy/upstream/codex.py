@@ -15,6 +15,7 @@ from cliproxy.credentials.model import Credential
 from cliproxy.formats import Format
 from cliproxy.formats.requests import codex_fixups
 from cliproxy.upstream.base import Executor, UpstreamCall, base_url, json_bytes
+from cliproxy.upstream.codex_items import sanitize_input_ids
 from cliproxy.upstream.headers import HeaderMap, lookup
 
 DEFAULT_USER_AGENT = (
@@ -23,6 +24,7 @@ DEFAULT_USER_AGENT = (
 #: copied from the client when present, never invented
 CLIENT_ONLY_HEADERS = (
     "Version",
+    "X-OpenAI-Internal-Codex-Responses-Lite",
     "X-Codex-Turn-Metadata",
     "X-Client-Request-Id",
     "X-Codex-Beta-Features",
@@ -30,6 +32,38 @@ CLIENT_ONLY_HEADERS = (
 #: fields the Codex backend rejects or that would tie the call to server-side state
 _DROPPED = ("previous_response_id", "prompt_cache_retention", "safety_identifier", "stream_options")
 IMAGE_TOOL = {"type": "image_generation", "output_format": "png"}
+
+
+#: Codex's lighter request mode: no built-in tools, no parallel tool calls
+RESPONSES_LITE_HEADER = "X-OpenAI-Internal-Codex-Responses-Lite"
+#: where Codex Desktop mirrors that header (it is WebSocket-only) in the body
+_LITE_METADATA = "ws_request_header_x_openai_internal_codex_responses_lite"
+
+
+def is_responses_lite(payload: Mapping[str, Any], client_headers: Mapping[str, str]) -> bool:
+    """The client asked for Codex's responses-lite mode (header or client_metadata)."""
+    if (lookup(client_headers, RESPONSES_LITE_HEADER) or "").strip().lower() == "true":
+        return True
+    metadata = payload.get("client_metadata")
+    flag = metadata.get(_LITE_METADATA) if isinstance(metadata, dict) else None
+    return flag is True or (isinstance(flag, str) and flag.strip().lower() == "true")
+
+
+def _is_image_tool(tool: object) -> bool:
+    """The built-in image tool, or Codex's own image function (flat or in its namespace)."""
+    if not isinstance(tool, dict):
+        return False
+    kind, name = tool.get("type"), tool.get("name")
+    if kind == "image_generation":
+        return True
+    if kind == "function":
+        return name == "image_gen.imagegen"
+    if kind == "namespace" and name == "image_gen" and isinstance(tool.get("tools"), list):
+        return any(
+            isinstance(t, dict) and t.get("type") == "function" and t.get("name") == "imagegen"
+            for t in tool["tools"]
+        )
+    return False
 
 
 class CodexExecutor(Executor):
@@ -70,12 +104,18 @@ class CodexExecutor(Executor):
 
         # every client format ends here, so this is where the backend's body rules apply
         payload = codex_fixups({k: v for k, v in body.items() if k not in _DROPPED})
+        payload = sanitize_input_ids(payload)
         payload["model"] = model
-        if self._wants_image_tool(cred, model):
+        lite = is_responses_lite(payload, client_headers)
+        if not lite and self._wants_image_tool(cred, model):
             tools = list(payload.get("tools") or [])
-            if not any(isinstance(t, dict) and t.get("type") == "image_generation" for t in tools):
+            if not any(_is_image_tool(t) for t in tools):
                 tools.append(dict(IMAGE_TOOL))
             payload["tools"] = tools
+        if lite:
+            payload["parallel_tool_calls"] = False
+        elif "parallel_tool_calls" in payload and not payload.get("tools"):
+            del payload["parallel_tool_calls"]  # the backend refuses it without tools
 
         h = self._headers(cred, payload, client_headers, stream=True)
         return UpstreamCall(

@@ -29,6 +29,9 @@ class CodexOAuthExecutor(OAuthSender, CodexExecutor):
     """POST {base}/responses with a ChatGPT login's token (base: oauth-endpoints.codex.api-url)."""
 
     kinds = ("oauth:codex",)
+    #: `codex-header-defaults` (subscription accounts only, as CLIProxyAPI): a client's
+    #: own value still wins
+    header_defaults = {"user-agent": "User-Agent", "beta-features": "X-Codex-Beta-Features"}
 
     def build(
         self,

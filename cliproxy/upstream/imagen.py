@@ -11,9 +11,29 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
-__all__ = ["gemini_answer", "imagen_request", "is_imagen"]
+from twisted.web.iweb import IResponse
+
+from cliproxy.credentials.model import Credential
+from cliproxy.upstream.base import UnsupportedAction, UpstreamCall
+from cliproxy.upstream.body import read_body
+from cliproxy.upstream.gemini import GeminiExecutor
+from cliproxy.upstream.oauth_call import BufferedResponse
+
+__all__ = [
+    "gemini_answer",
+    "imagen_body",
+    "imagen_request",
+    "imagen_response",
+    "is_imagen",
+    "predict_call",
+]
+
+#: an Imagen answer (base64 images) is read whole, up to this size
+IMAGEN_LIMIT = 64 * 1024 * 1024
 
 
 def is_imagen(model: str) -> bool:
@@ -81,3 +101,50 @@ def gemini_answer(data: bytes, model: str) -> bytes:
         "usageMetadata": {"promptTokenCount": 0, "candidatesTokenCount": 0, "totalTokenCount": 0},
     }
     return json.dumps(gemini).encode("utf-8")
+
+
+def imagen_body(model: str, body: dict[str, Any], stream: bool) -> dict[str, Any]:
+    """The `:predict` body for `model`, or why it cannot be sent.
+
+    Raises:
+        UnsupportedAction: a stream was asked for, or the request holds no prompt.
+    """
+    if stream:
+        raise UnsupportedAction(f"Imagen model {model!r} answers once: ask with stream off")
+    try:
+        return imagen_request(body)
+    except ValueError as e:
+        raise UnsupportedAction(str(e)) from None
+
+
+async def imagen_response(response: IResponse, model: str) -> IResponse:
+    """A successful `:predict` answer as a Gemini one (other answers pass unchanged)."""
+    if response.code != 200:
+        return response
+    data = await read_body(response, IMAGEN_LIMIT)
+    return BufferedResponse(200, gemini_answer(data, model))
+
+
+def predict_call(
+    executor: GeminiExecutor,
+    cred: Credential,
+    *,
+    model: str,
+    body: dict[str, Any],
+    stream: bool,
+    client_headers: Mapping[str, str] | None = None,
+) -> UpstreamCall:
+    """The Gemini builder's call for an Imagen model, sent to `:predict` with Imagen's body.
+
+    Raises:
+        UnsupportedAction: a stream was asked for, or the request holds no prompt.
+    """
+    call = GeminiExecutor.build(
+        executor,
+        cred,
+        model=model,
+        body=imagen_body(model, body, stream),
+        stream=False,
+        client_headers=client_headers,
+    )
+    return replace(call, url=call.url.replace(":generateContent", ":predict", 1))

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from cliproxy.credentials.model import Credential
+from cliproxy.upstream.antigravity import AntigravityExecutor
 from cliproxy.upstream.base import Executor
 from cliproxy.upstream.claude import ClaudeExecutor
 from cliproxy.upstream.claude_oauth import ClaudeOAuthExecutor
@@ -13,9 +14,10 @@ from cliproxy.upstream.gemini import GeminiExecutor
 from cliproxy.upstream.gemini_cli import GeminiCLIExecutor
 from cliproxy.upstream.kimi import KimiExecutor
 from cliproxy.upstream.openai_compat import OpenAICompatExecutor
-from cliproxy.upstream.vertex import VertexExecutor
+from cliproxy.upstream.vertex_key import VertexKeyExecutor
 from cliproxy.upstream.vertex_sa import VertexServiceAccountExecutor
 from cliproxy.upstream.xai import XAIExecutor
+from cliproxy.upstream.xai_oauth import XAIOAuthExecutor
 
 
 class NoExecutor(LookupError):
@@ -34,7 +36,7 @@ def register(executor: Executor) -> None:
 for _executor in (
     ClaudeExecutor(),
     GeminiExecutor(),
-    VertexExecutor(),
+    VertexKeyExecutor(),
     CodexExecutor(),
     OpenAICompatExecutor(),
     XAIExecutor(),
@@ -44,6 +46,8 @@ for _executor in (
     GeminiCLIExecutor(),
     VertexServiceAccountExecutor(),
     KimiExecutor(),
+    AntigravityExecutor(),
+    XAIOAuthExecutor(),
 ):
     register(_executor)
 

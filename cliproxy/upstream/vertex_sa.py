@@ -22,19 +22,15 @@ from cliproxy.credentials.keyfiles import DEFAULT_LOCATION, service_account_of
 from cliproxy.credentials.model import Credential
 from cliproxy.credentials.net import HTTPRequester
 from cliproxy.credentials.service_account import ServiceAccountToken, TokenUnavailable
-from cliproxy.upstream.base import UnsupportedAction, UpstreamCall, UpstreamConfigError, base_url
+from cliproxy.upstream.base import UpstreamCall, UpstreamConfigError, base_url
 from cliproxy.upstream.body import read_body
-from cliproxy.upstream.gemini import GeminiExecutor
-from cliproxy.upstream.imagen import gemini_answer, imagen_request, is_imagen
-from cliproxy.upstream.oauth_call import BufferedResponse, local_error
+from cliproxy.upstream.imagen import imagen_response, is_imagen, predict_call
+from cliproxy.upstream.oauth_call import local_error
 from cliproxy.upstream.vertex import VertexExecutor
 
 __all__ = ["ServiceAccountCall", "VertexServiceAccountExecutor"]
 
 log = Logger()
-
-#: an Imagen answer (base64 images) is read whole, up to this size
-IMAGEN_LIMIT = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -67,25 +63,22 @@ class VertexServiceAccountExecutor(VertexExecutor):
         if token is None:
             raise UpstreamConfigError(f"credential {cred.label} carries no service account")
         imagen = is_imagen(model) and action == "generate"
-        if imagen:
-            if stream:
-                raise UnsupportedAction(f"Imagen model {model!r} answers once: ask with stream off")
-            try:
-                body = imagen_request(body)
-            except ValueError as e:
-                raise UnsupportedAction(str(e)) from None
         # VertexExecutor refuses Imagen (API keys); here it is served through :predict
-        builder = GeminiExecutor if imagen else VertexExecutor
-        call = builder.build(
-            self,
-            cred,
-            model=model,
-            body=body,
-            stream=stream,
-            action=action,
-            client_headers=client_headers,
-            alt=alt,
-        )
+        if imagen:
+            call = predict_call(
+                self, cred, model=model, body=body, stream=stream, client_headers=client_headers
+            )
+        else:
+            call = VertexExecutor.build(
+                self,
+                cred,
+                model=model,
+                body=body,
+                stream=stream,
+                action=action,
+                client_headers=client_headers,
+                alt=alt,
+            )
         host = base_url(cred, None)
         project = quote(str(cred.option("project_id") or ""), safe="-._~")
         location = quote(str(cred.option("location") or DEFAULT_LOCATION), safe="-._~")
@@ -93,8 +86,6 @@ class VertexServiceAccountExecutor(VertexExecutor):
         if action != "models":
             scoped = f"{host}/v1/projects/{project}/locations/{location}/publishers/"
             url = scoped + url.removeprefix(f"{host}/v1/publishers/")
-        if imagen:
-            url = url.replace(":generateContent", ":predict", 1)
         headers = {k: v for k, v in call.headers.items() if k.lower() != "x-goog-api-key"}
         values = {f.name: getattr(call, f.name) for f in fields(UpstreamCall)}
         values.update(url=url, headers=headers)
@@ -124,9 +115,8 @@ class VertexServiceAccountExecutor(VertexExecutor):
                 proxy_url=proxy_url,
                 timeout_headers=timeout,
             )
-            if call.imagen and response.code == 200:
-                data = await read_body(response, IMAGEN_LIMIT)
-                return BufferedResponse(200, gemini_answer(data, call.imagen))
+            if call.imagen:
+                response = await imagen_response(response, call.imagen)
             if response.code != 401 or attempt == 2:
                 return response
             log.info("{account}: Vertex answered 401; minting a new token", account=call.account)

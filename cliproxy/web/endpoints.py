@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import IO
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
@@ -21,7 +22,6 @@ from twisted.web.server import NOT_DONE_YET, Request
 from zope.interface import Interface, implementer
 
 from cliproxy.config import Config
-from cliproxy.credentials.affinity import SESSION_HEADERS
 from cliproxy.formats import Family, Format, family_of
 from cliproxy.formats.completions import (
     CompletionsStream,
@@ -31,10 +31,18 @@ from cliproxy.formats.completions import (
 from cliproxy.formats.errors import error_body, error_object
 from cliproxy.formats.json_types import JSONObject
 from cliproxy.routing import ClientRequest, JSONResult, RouteError, Router, StreamResult
+from cliproxy.routing.keepalive import NonStreamKeepAlive
+from cliproxy.routing.offload import BUSY_RETRY_SECONDS, Busy
+from cliproxy.upstream.headers import CLIENT_CREDENTIAL_HEADERS, HOP_BY_HOP
 from cliproxy.web.errors import error_response, json_bytes
-from cliproxy.web.jsonbody import too_deep_message
+from cliproxy.web.jsonbody import (
+    BodyError,
+    load_json_object,
+    read_json_object,
+    too_deep_message,
+)
 from cliproxy.web.relay import relay_stream
-from cliproxy.web.resources import ApiResource, NotFound
+from cliproxy.web.resources import ApiResource, NotFound, body_size, raw_body
 from cliproxy.web.state import client_gone, state_of
 
 log = Logger()
@@ -85,26 +93,18 @@ def answer_filter(request: Request) -> AnswerFilter:
     return found if isinstance(found, AnswerFilter) else _NO_FILTER
 
 
-#: client headers an executor may pass on (never credentials)
-FORWARDED_HEADERS = (
-    b"anthropic-beta",
-    b"anthropic-version",
-    b"user-agent",
-    b"openai-beta",
-    b"x-stainless-helper-method",
-)
-
-
 class BadRequest(Exception):
     pass
 
 
 def _client_headers(request: Request) -> dict[str, str]:
-    out = {}
-    for name in FORWARDED_HEADERS + SESSION_HEADERS:  # session ids: routing's affinity
-        value = request.getHeader(name)
-        if value:
-            out[name.decode()] = value.decode("latin-1")
+    """The client's headers (lower-cased names, first values) that executors, payload rules
+    and session affinity may read: never its credentials, nor hop-by-hop ones."""
+    out: dict[str, str] = {}
+    for raw_name, values in request.requestHeaders.getAllRawHeaders():
+        name = raw_name.decode("latin-1").lower()
+        if values and name not in CLIENT_CREDENTIAL_HEADERS and name not in HOP_BY_HOP:
+            out.setdefault(name, values[0].decode("latin-1"))
     return out
 
 
@@ -132,6 +132,10 @@ def _write_json(
     headers: dict[str, str],
     passthrough: Sequence[tuple[bytes, list[bytes]]] = (),
 ) -> None:
+    if request.startedWriting:  # keep-alive newlines went out: the 200 and headers stand
+        request.write(body)
+        request.finish()
+        return
     request.setResponseCode(status)
     for name, values in passthrough:
         request.responseHeaders.setRawHeaders(name, values)
@@ -139,6 +143,14 @@ def _write_json(
         request.setHeader(k, v)
     request.setHeader(b"content-type", b"application/json")
     request.setHeader(b"content-length", b"%d" % len(body))
+    request.write(body)
+    request.finish()
+
+
+def _write_error(request: Request, body: bytes) -> None:
+    """An error `error_response` set up, written after the render returned."""
+    if client_gone(request) or request.finished:
+        return
     request.write(body)
     request.finish()
 
@@ -185,10 +197,41 @@ class InferenceResource(ApiResource):
         return NotFound()
 
     def render_POST(self, request: Request) -> bytes | int:
-        body, err = self.read_json(request)
-        if err is not None:
-            return err
-        assert body is not None
+        size = body_size(request)
+        if request.content is not None and self.backend.router.bodies.offloads(size):
+            # read and parsed on a worker thread; the reactor keeps serving other streams
+            d = defer.ensureDeferred(self._large(request, request.content, size))
+            request.notifyFinish().addErrback(lambda _: d.cancel())
+            d.addErrback(_last_resort, request)
+            return NOT_DONE_YET
+        try:
+            body = load_json_object(raw_body(request))
+        except BodyError as e:
+            return error_response(request, self.family_for(request), 400, str(e))
+        return self._route(request, body, size)
+
+    async def _large(self, request: Request, content: IO[bytes], size: int) -> None:
+        """A large body: read and parsed off the reactor, then routed as any other."""
+        family = self.family_for(request)
+        try:
+            body = await self.backend.router.bodies.call(size, read_json_object, content)
+        except defer.CancelledError:
+            return  # the client left while its body waited or was parsed
+        except BodyError as e:
+            _write_error(request, error_response(request, family, 400, str(e)))
+            return
+        except Busy as e:
+            request.setHeader(b"retry-after", b"%d" % BUSY_RETRY_SECONDS)
+            _write_error(request, error_response(request, family, 503, str(e)))
+            return
+        if client_gone(request):
+            return
+        answer = self._route(request, body, size)
+        if answer is not NOT_DONE_YET:
+            assert isinstance(answer, bytes)
+            _write_error(request, answer)
+
+    def _route(self, request: Request, body: JSONObject, size: int) -> bytes | int:
         try:
             creq = self.parse(request, body)
         except BadRequest as e:
@@ -197,8 +240,14 @@ class InferenceResource(ApiResource):
         creq.client_key = state.client_key
         creq.headers = _client_headers(request)
         creq.route = answer_filter(request).route
+        creq.transcript = state.upstream  # for the request log
+        creq.size = size
         state.log_fields["model"] = creq.model
         d = defer.ensureDeferred(self.backend.router.handle(creq))
+        interval = self.backend.config().nonstream_keepalive_interval
+        if interval > 0 and not creq.stream and creq.action == "generate" and not d.called:
+            request.setHeader(b"content-type", b"application/json")
+            d.addBoth(NonStreamKeepAlive(self.backend.reactor, request.write, interval).stop)
         request.notifyFinish().addErrback(lambda _: d.cancel())
         d.addCallback(self.answer, request, creq)
         d.addErrback(self.fail, request, creq)

@@ -3,15 +3,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request
 
 from cliproxy import __version__
 from cliproxy.formats import Family
 from cliproxy.web.errors import error_response, family_for_path, json_response
-from cliproxy.web.jsonbody import BodyError, load_json_body
 from cliproxy.web.origin import cors_headers
 from cliproxy.web.state import state_of
 
@@ -188,20 +185,19 @@ class ApiResource(Node):
         result: bytes | int = getattr(self, "render_" + method)(request)
         return result
 
-    def read_json(self, request: Request) -> tuple[dict[str, Any] | None, bytes | None]:
-        """The request body as a JSON object, or an error body already set up on `request`."""
-        family = self.family_for(request)
-        content = request.content
-        raw = b""
-        if content is not None:
-            content.seek(0)
-            raw = content.read()
-        if not raw.strip():
-            return None, error_response(request, family, 400, "request body is empty; send JSON")
-        try:
-            body = load_json_body(raw)
-        except BodyError as e:
-            return None, error_response(request, family, 400, str(e))
-        if not isinstance(body, dict):
-            return None, error_response(request, family, 400, "request body must be a JSON object")
-        return body, None
+
+def body_size(request: Request) -> int:
+    """The size of the body Twisted buffered (a file past 100 kB), without reading it."""
+    if request.content is None:
+        return 0
+    size: int = request.content.seek(0, 2)
+    return size
+
+
+def raw_body(request: Request) -> bytes:
+    """The whole request body as Twisted buffered it."""
+    if request.content is None:
+        return b""
+    request.content.seek(0)
+    raw: bytes = request.content.read()
+    return raw

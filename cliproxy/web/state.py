@@ -10,6 +10,7 @@ returns it, creating it for requests that did not come through `CliproxySite` (t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from zope.interface import Interface, implementer
 
@@ -34,6 +35,8 @@ class RequestState:
         inject_upstream_key: Amp: add the configured upstream key when proxying.
         key_failed: a client key was offered and refused (counted against the peer).
         cors_origin: the `Access-Control-Allow-Origin` an allowed cross origin gets.
+        upstream: the upstream calls made for it (`routing.UpstreamExchange`), for the
+            request log.
     """
 
     request_id: str = "-"
@@ -46,6 +49,7 @@ class RequestState:
     inject_upstream_key: bool = True
     key_failed: bool = False
     cors_origin: bytes | None = None
+    upstream: list[Any] = field(default_factory=list)
 
 
 def state_of(request: object) -> RequestState:

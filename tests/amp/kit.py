@@ -164,7 +164,7 @@ class RawClient(protocol.Protocol):
     """A bare TCP client: everything received lands in `data`."""
 
     def __init__(self) -> None:
-        self.data = b""
+        self.data = bytearray()
         self.closed = defer.Deferred()
 
     def dataReceived(self, data: bytes) -> None:

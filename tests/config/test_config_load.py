@@ -285,11 +285,7 @@ def test_upstream_style_config_loads_without_warnings(monkeypatch, tmp_path):
         "pprof",
         "plugins",
         "quota-exceeded",
-        "claude-header-defaults",
-        "codex-header-defaults",
-        "payload",
         "ws-auth",
-        "streaming.bootstrap-retries",
     }
     assert config.host == "" and config.port == 8317
     assert config.api_keys == ("sk-client-one-1111", "sk-client-two-2222")
@@ -298,6 +294,11 @@ def test_upstream_style_config_loads_without_warnings(monkeypatch, tmp_path):
     assert config.ws_auth is True and config.logging_to_file is True
     assert config.streaming.keepalive_seconds == 15 and config.streaming.bootstrap_retries == 1
     assert config.routing.session_affinity_ttl == 3600.0
+    assert dict(config.claude_header_defaults)["user-agent"] == "claude-cli/2.0.0 (external, cli)"
+    assert config.codex_header_defaults == (
+        ("user-agent", "codex_cli_rs/0.100.0"),
+        ("beta-features", "multi_agent"),
+    )
     assert len(config.gemini_api_key) == 2
     assert config.gemini_api_key[0].base_url == "https://generativelanguage.googleapis.com"
     assert config.gemini_api_key[0].excluded_models == (

@@ -12,14 +12,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_inert_and_kept_keys_are_reported_once_each_and_off_values_are_not():
     config = parse_config(
-        "request-log: true\nws-auth: false\npayload: {default: [{models: [{name: m}]}]}\n"
-        "pprof: {enable: false}\nstreaming: {bootstrap-retries: 2}\n",
+        "request-log: true\nws-auth: false\nquota-exceeded: {switch-project: true}\n"
+        "pprof: {enable: false}\ncommercial-mode: true\nstreaming: {bootstrap-retries: 2}\n",
         "config.yaml",
     )
-    # request-log is acted on (cliproxy.observe.requestlog): not reported
+    # request-log (cliproxy.observe.requestlog) and streaming.bootstrap-retries (routing)
+    # are acted on: not reported
     assert config.warnings == (
-        "config.yaml: accepted but not supported: payload (line 3)",
-        "config.yaml: accepted but not supported: streaming.bootstrap-retries",
+        "config.yaml: accepted but not supported: quota-exceeded (line 3)",
+        "config.yaml: accepted but not supported: commercial-mode",
     )
 
 
@@ -27,9 +28,14 @@ def test_check_config_prints_them(tmp_path, capsys):
     from cliproxy.cli import check_config
 
     path = tmp_path / "config.yaml"
-    path.write_text("host: 127.0.0.1\nport: 8317\nclaude-header-defaults: {user-agent: x}\n")
+    path.write_text(
+        "host: 127.0.0.1\nport: 8317\n"
+        "claude-header-defaults: {user-agent: x, stabilize-device-profile: true}\n"
+    )
     assert check_config(str(path)) == 0
-    assert "accepted but not supported: claude-header-defaults" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "accepted but not supported: claude-header-defaults.stabilize-device-profile" in err
+    assert "claude-header-defaults.user-agent" not in err
 
 
 def test_inert_keys_have_no_reader_outside_the_config_package():

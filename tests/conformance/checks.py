@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 _MISSING = object()
 
 
+#: a gjson query on an array, `#(key=="value")`: its first element with that value
+_QUERY = re.compile(r'^#\((\w+)=="(.*)"\)$')
+
+
 def at(obj: Any, path: str) -> Any:
-    """gjson-style dotted path: numeric parts index arrays; `#` is an array's length."""
-    for part in path.split("."):
+    """gjson-style dotted path: numeric parts index arrays; `#` is an array's length;
+    `#(key=="value")` is the array's first element whose `key` is that string."""
+    for part in re.findall(r"(?:[^.(]|\([^)]*\))+", path):
         if isinstance(obj, list):
             if part == "#":
                 obj = len(obj)
+                continue
+            query = _QUERY.match(part)
+            if query:
+                key, want = query.groups()
+                obj = next((e for e in obj if isinstance(e, dict) and e.get(key) == want), _MISSING)
+                if obj is _MISSING:
+                    return obj
                 continue
             try:
                 obj = obj[int(part)]

@@ -1,9 +1,10 @@
 """CLIProxyAPI's own Go tests as a yardstick (../shared/conformance, see its README).
 
 The request-side sets (translator and executor cases) run through the routing pipeline
-without sockets: `translate_request` -> `apply_thinking` -> the credential's executor
-`build`, exactly what `Router._attempt` does before sending. Each case must pass, or be
-listed with its reason in docs/provider-fidelity.md (then it is an expected failure).
+without sockets: `translate_request` -> `apply_thinking` -> the case's `payload` rules ->
+the credential's executor `build` and `finish`, exactly what `Attempt` does before sending.
+Each case must pass, or be listed with its reason in docs/provider-fidelity.md (then it is
+an expected failure).
 
 The cases are CLIProxyAPI's material and are never copied here: they are read from
 `../shared/conformance` (or `$CLIPROXY_CONFORMANCE`) and the tests skip without them.
@@ -19,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from cliproxy.config import parse_config
 from cliproxy.credentials.model import Credential
 from cliproxy.formats import Format
 from cliproxy.formats.requests import apply_thinking, translate_request
@@ -26,8 +28,10 @@ from cliproxy.formats.requests.errors import TranslationError
 from cliproxy.formats.requests.thinking import parse_thinking_suffix
 from cliproxy.formats.responses_side import stream_translator, translate_response
 from cliproxy.formats.sse import SSEDecoder
-from cliproxy.routing.bodies import aggregate
+from cliproxy.registry.catalog import load_catalog
+from cliproxy.routing.bodies import aggregate, thinking_caps
 from cliproxy.upstream import executor_for
+from cliproxy.upstream.payload import apply_payload_rules, client_protocol, provider_protocol
 from tests.conformance.checks import check
 from tests.conformance.response_checks import check_body, check_stream, parse_events
 
@@ -115,7 +119,9 @@ def _credential(spec: dict[str, Any]) -> Credential:
     )
 
 
-def _send(case: dict[str, Any], cred: Credential) -> tuple[str, dict[str, str], Any]:
+def _send(
+    case: dict[str, Any], cred: Credential, catalog: bool = False
+) -> tuple[str, dict[str, str], Any]:
     src = FORMATS[case["client_format"]]
     model, suffix = parse_thinking_suffix(case.get("model") or "m")
     route = case.get("client_route", "")
@@ -128,22 +134,39 @@ def _send(case: dict[str, Any], cred: Credential) -> tuple[str, dict[str, str], 
             body["stream"] = True
     executor = executor_for(cred)
     upstream_stream = stream or (executor.always_streams and action == "generate")
-    out = translate_request(src, executor.format, body, model=model, stream=upstream_stream)
-    out = apply_thinking(executor.format, out, suffix)
+    # the executor set runs with the shipped catalog's limits, as the router passes them
+    caps = thinking_caps(load_catalog().find(model)) if catalog else None
+    out = translate_request(
+        src, executor.format, body, model=model, stream=upstream_stream, model_caps=caps
+    )
+    out = apply_thinking(executor.format, out, suffix, model_caps=caps)
+    client_headers = case.get("client_headers") or {}
+    config = parse_config(json.dumps(case.get("config") or {}))
+    if config.payload.any():
+        out = apply_payload_rules(
+            config.payload,
+            out,
+            model=model,
+            requested_model=case.get("model") or "m",
+            protocol=provider_protocol(executor.provider, executor.format),
+            from_protocol=client_protocol(src),
+            headers=client_headers,
+        )
     call = executor.build(
         cred,
         model=model,
         body=out,
         stream=upstream_stream,
         action=action,
-        client_headers=case.get("client_headers") or {},
+        client_headers=client_headers,
     )
+    call = executor.finish(call, cred, client_headers)
     return call.url, call.headers, json.loads(call.body) if call.body else {}
 
 
-def _run(case: dict[str, Any], cred: Credential) -> None:
+def _run(case: dict[str, Any], cred: Credential, catalog: bool = False) -> None:
     try:
-        url, headers, body = _send(case, cred)
+        url, headers, body = _send(case, cred, catalog)
     except TranslationError as e:
         pytest.fail(f"translation refused: {e}")
     failures = []
@@ -159,7 +182,7 @@ def test_translator_case(case):
 
 @pytest.mark.parametrize("case", _cases("cliproxyapi-executor-cases"))
 def test_executor_case(case):
-    _run(case, _credential(case["credential"]))
+    _run(case, _credential(case["credential"]), catalog=True)
 
 
 # ---- response cases: the upstream's answer -> what the client receives ------------------

@@ -138,7 +138,13 @@ def codex_body_violation(body: dict) -> str | None:
     for name in CODEX_UNSUPPORTED:
         if name in body:
             return f"Unsupported parameter: {name}"
-    for item in body["input"]:
+    for index, item in enumerate(body["input"]):
         if isinstance(item, dict) and item.get("role") == "system":
             return "System messages are not allowed"
+        item_id = item.get("id") if isinstance(item, dict) else None
+        if isinstance(item_id, str) and len(item_id) > 64:
+            return (
+                f"Invalid 'input[{index}].id': string too long. Expected a string with "
+                f"maximum length 64, but got a string with length {len(item_id)} instead."
+            )
     return None

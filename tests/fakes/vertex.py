@@ -195,3 +195,27 @@ class FakeVertex(FakeGemini):
             {"bytesBase64Encoded": FAKE_IMAGE_B64, "mimeType": "image/png"} for _ in range(count)
         ]
         return Reply(json={"predictions": predictions})
+
+
+class FakeVertexKey(FakeGemini):
+    """Vertex with API keys (express mode, `aiplatform.googleapis.com`): the Gemini actions
+    on `/v1/publishers/google/models/...` and Imagen's `:predict` there, `x-goog-api-key`
+    (or `?key=`) only; a Gemini action on an Imagen model is refused as Vertex does."""
+
+    name = "fake-vertex-key"
+
+    def install_builtins(self) -> None:
+        self.builtin(
+            "POST", r"/v1/publishers/google/models/(?P<model>imagen[^/:]*):predict", self._predict
+        )
+        self.builtin(
+            "POST", r"/v1/publishers/google/models/(?P<model>imagen[^/:]*):\w+", self._not_gemini
+        )
+        super().install_builtins()
+
+    def _not_gemini(self, rec: RecordedRequest, m) -> Reply:
+        return gemini_error_reply(
+            400, f"Gemini API methods are not supported by model {m['model']}; use predict."
+        )
+
+    _predict = FakeVertex._predict

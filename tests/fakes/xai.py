@@ -24,3 +24,17 @@ class FakeXAI(FakeOpenAI):
             if name in body:
                 return openai_error_reply(400, f"Argument not supported: {name}")
         return self._responses(rec, m)
+
+
+class FakeGrokChatProxy(FakeXAI):
+    """The Grok CLI chat proxy (`cli-chat-proxy.grok.com/v1`): xAI's Responses API for OAuth
+    tokens, answering only the Grok CLI (its identity headers; 403 otherwise)."""
+
+    name = "fake-grok-chat-proxy"
+    REQUIRED = {"x-xai-token-auth": "xai-grok-cli", "x-grok-client-identifier": "grok-shell"}
+
+    def _xai_responses(self, rec: RecordedRequest, m) -> Reply:
+        for header, value in self.REQUIRED.items():
+            if rec.header(header) != value:
+                return openai_error_reply(403, f"{header} is missing or not a Grok CLI client")
+        return super()._xai_responses(rec, m)

@@ -118,9 +118,14 @@ def test_claude_code_body_to_chat():
         Format.CLAUDE, Format.OPENAI_CHAT, claude_code_body(), model="o", stream=True
     )
     msgs = out["messages"]
-    # billing attribution is dropped, the system entry inside messages is kept in place
+    # billing attribution is dropped; the system entry inside messages becomes, in place, a
+    # user turn of its own wrapped as a reminder (the next user turn is not merged into it)
     assert msgs[0] == {"role": "system", "content": "You are Claude Code."}
-    assert msgs[1] == {"role": "system", "content": "Mid-session reminder."}
+    assert msgs[1] == {
+        "role": "user",
+        "content": "<system-reminder>\nMid-session reminder.\n</system-reminder>",
+    }
+    assert msgs[2]["role"] == "user"
     assert msgs[2]["content"][1] == {
         "type": "image_url",
         "image_url": {"url": f"data:image/gif;base64,{GIF}"},
@@ -147,11 +152,12 @@ def test_claude_code_body_to_gemini_cleans_schemas_and_recovers_names():
     out = translate_request(
         Format.CLAUDE, Format.GEMINI, claude_code_body(), model="g", stream=True
     )
-    assert out["systemInstruction"]["parts"] == [
-        {"text": "You are Claude Code."},
-        {"text": "Mid-session reminder."},
-    ]
-    user, model, answer = out["contents"]
+    assert out["systemInstruction"]["parts"] == [{"text": "You are Claude Code."}]
+    reminder, user, model, answer = out["contents"]
+    assert reminder == {
+        "role": "user",
+        "parts": [{"text": "<system-reminder>\nMid-session reminder.\n</system-reminder>"}],
+    }
     assert user["parts"][1] == {"inlineData": {"mimeType": "image/gif", "data": GIF}}
     assert [p.get("text") for p in model["parts"]] == ["Reading the file.", None, None]
     assert answer["parts"][:2] == [
@@ -342,3 +348,30 @@ def test_claude_passthrough_only_sets_model():
 def test_bad_claude_bodies(body):
     with pytest.raises(TranslationError):
         translate_request(Format.CLAUDE, Format.OPENAI_CHAT, body, model="o", stream=False)
+
+
+@pytest.mark.parametrize("signature", [None, ""])
+def test_unsigned_thinking_goes_to_chat_as_reasoning_content(signature):
+    thinking = {"type": "thinking", "thinking": "prior reasoning"}
+    if signature is not None:
+        thinking["signature"] = signature
+    body = {
+        "stop_sequences": ["</block>"],
+        "messages": [
+            {"role": "user", "content": "read it"},
+            {
+                "role": "assistant",
+                "content": [
+                    thinking,
+                    {"type": "tool_use", "id": "c1", "name": "Read", "input": {}},
+                ],
+            },
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": "c1", "content": "ok"}],
+            },
+        ],
+    }
+    out = translate_request(Format.CLAUDE, Format.OPENAI_CHAT, body, model="ds", stream=False)
+    assert out["messages"][1]["reasoning_content"] == "prior reasoning"
+    assert out["stop"] == ["</block>"]  # a list, even of one

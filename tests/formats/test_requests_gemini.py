@@ -146,7 +146,7 @@ def test_gemini_to_chat_and_responses():
     tool_msgs = [m for m in chat["messages"] if m["role"] == "tool"]
     assert [m["tool_call_id"] for m in tool_msgs] == [c["id"] for c in assistant["tool_calls"]]
     assert chat["reasoning_effort"] == "medium"
-    assert chat["top_k"] == 40 and chat["stop"] == "END" and chat["max_tokens"] == 4096
+    assert chat["top_k"] == 40 and chat["stop"] == ["END"] and chat["max_tokens"] == 4096
     assert chat["tool_choice"] == "auto"
     assert chat["response_format"]["type"] == "json_schema"
 
@@ -235,8 +235,27 @@ def test_dangling_call_is_left_out_and_names_are_sanitised():
         "tools": [{"type": "function", "function": {"name": "9 bad/name"}}],
     }
     out = translate_request(Format.OPENAI_CHAT, Format.GEMINI, chat, model="g", stream=False)
-    assert out["contents"][-1] == {"role": "model", "parts": [{"text": "calling"}]}
+    # the whole trailing model turn goes (a prefill Gemini does not take), not only the call
+    assert out["contents"] == [{"role": "user", "parts": [{"text": "go"}]}]
     assert out["tools"][0]["functionDeclarations"][0]["name"] == "_9_bad_name"
+    chat["messages"][1] = {"role": "assistant", "content": "Sure, the answer is"}
+    out = translate_request(Format.OPENAI_CHAT, Format.GEMINI, chat, model="g", stream=False)
+    assert [c["role"] for c in out["contents"]] == ["user"]
+    lone = {"messages": [{"role": "assistant", "content": "hello"}]}
+    out = translate_request(Format.OPENAI_CHAT, Format.GEMINI, lone, model="g", stream=False)
+    assert out["contents"] == [{"role": "model", "parts": [{"text": "hello"}]}]
+
+
+def test_video_reaches_gemini_and_openai_compatible_servers():
+    video = {"type": "video_url", "video_url": {"url": "data:video/mp4;base64,AAAA"}}
+    chat = {"messages": [{"role": "user", "content": [video, {"type": "text", "text": "what?"}]}]}
+    out = translate_request(Format.OPENAI_CHAT, Format.GEMINI, chat, model="g", stream=False)
+    assert out["contents"][0]["parts"] == [
+        {"inlineData": {"mimeType": "video/mp4", "data": "AAAA"}},
+        {"text": "what?"},
+    ]
+    back = translate_request(Format.GEMINI, Format.OPENAI_CHAT, out, model="o", stream=False)
+    assert back["messages"][0]["content"][0] == video
 
 
 def test_gemini_cli_envelope_is_unwrapped():
@@ -362,3 +381,40 @@ def test_gemini_to_gemini_fills_empty_function_response_names_from_the_calls():
         ]
         is untouched["contents"]
     )
+
+
+@pytest.mark.parametrize("key", ["id", "call_id", "callId"])
+def test_explicit_call_ids_reach_chat(key):
+    body = {
+        "contents": [
+            {"role": "user", "parts": [{"text": "look"}]},
+            {
+                "role": "model",
+                "parts": [{"functionCall": {"name": "lookup", key: "call_gw_1", "args": {}}}],
+            },
+            {
+                "role": "user",
+                "parts": [
+                    {"functionResponse": {"name": "lookup", key: "call_gw_1", "response": {}}}
+                ],
+            },
+        ]
+    }
+    chat = translate_request(Format.GEMINI, Format.OPENAI_CHAT, body, model="o", stream=False)
+    assert chat["messages"][1]["tool_calls"][0]["id"] == "call_gw_1"
+    assert chat["messages"][2]["tool_call_id"] == "call_gw_1"
+
+
+def test_a_thought_only_model_turn_is_not_an_empty_assistant_message():
+    body = {
+        "contents": [
+            {"role": "user", "parts": [{"text": "hi"}]},
+            {"role": "model", "parts": [{"thought": True, "text": "hmm", "thoughtSignature": "x"}]},
+            {"role": "user", "parts": [{"text": "continue"}]},
+        ]
+    }
+    chat = translate_request(Format.GEMINI, Format.OPENAI_CHAT, body, model="o", stream=False)
+    assert chat["messages"] == [
+        {"role": "user", "content": "hi"},
+        {"role": "user", "content": "continue"},
+    ]

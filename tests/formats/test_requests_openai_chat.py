@@ -364,3 +364,87 @@ def test_chat_cache_control_and_metadata_user_reach_claude():
     # other targets never see cache_control
     gemini = translate_request(Format.OPENAI_CHAT, Format.GEMINI, body, model="g", stream=False)
     assert "cache_control" not in json.dumps(gemini)
+
+
+@pytest.mark.parametrize("target", [Format.CLAUDE, Format.GEMINI, Format.OPENAI_RESPONSES])
+def test_max_tokens_wins_over_max_completion_tokens(target):
+    body = {"messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 40}
+    out = translate_request(Format.OPENAI_CHAT, target, body, model="m", stream=False)
+    key = {
+        Format.CLAUDE: lambda o: o["max_tokens"],
+        Format.GEMINI: lambda o: o["generationConfig"]["maxOutputTokens"],
+        Format.OPENAI_RESPONSES: lambda o: o["max_output_tokens"],
+    }[target]
+    assert key(out) == 40
+    body["max_tokens"] = 30
+    out = translate_request(Format.OPENAI_CHAT, target, body, model="m", stream=False)
+    assert key(out) == 30
+
+
+def test_a_repeated_tool_result_keeps_the_last_answer_in_the_first_place():
+    call = {"id": "c1", "type": "function", "function": {"name": "look", "arguments": "{}"}}
+    body = {
+        "messages": [
+            {"role": "user", "content": "go"},
+            {"role": "assistant", "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "c1", "content": "first"},
+            {"role": "assistant", "content": "again"},
+            {"role": "tool", "tool_call_id": "c1", "content": "final"},
+            {"role": "user", "content": "done?"},
+        ]
+    }
+    out = translate_request(Format.OPENAI_CHAT, Format.CLAUDE, body, model="m", stream=False)
+    results = [
+        b
+        for m in out["messages"]
+        for b in m["content"]
+        if isinstance(b, dict) and b["type"] == "tool_result"
+    ]
+    assert results == [{"type": "tool_result", "tool_use_id": "c1", "content": "final"}]
+    assert out["messages"][2]["content"][0] == results[0]
+    roles = [m["role"] for m in out["messages"]]
+    assert roles == ["user", "assistant", "user", "assistant", "user"]
+    # per-turn ids reused by a client (call_0 every turn) are distinct calls, not repeats
+    reuse = {
+        "messages": [
+            {"role": "user", "content": "go"},
+            {"role": "assistant", "tool_calls": [{**call, "id": "call_0"}]},
+            {"role": "tool", "tool_call_id": "call_0", "content": "one"},
+            {"role": "assistant", "tool_calls": [{**call, "id": "call_0"}]},
+            {"role": "tool", "tool_call_id": "call_0", "content": "two"},
+        ]
+    }
+    out = translate_request(Format.OPENAI_CHAT, Format.GEMINI, reuse, model="m", stream=False)
+    answers = [
+        p["functionResponse"]["response"]["result"]
+        for c in out["contents"]
+        for p in c["parts"]
+        if "functionResponse" in p
+    ]
+    assert answers == ["one", "two"]
+
+
+def test_a_gemini_generation_config_in_a_chat_body_supplies_missing_settings():
+    body = {
+        "messages": [{"role": "user", "content": "hi"}],
+        "temperature": 0.1,
+        "generationConfig": {
+            "temperature": 0.9,
+            "topK": 5,
+            "maxOutputTokens": 77,
+            "responseSchema": {"type": "string"},
+        },
+        "response_format": {"type": "json_object"},
+    }
+    out = translate_request(Format.OPENAI_CHAT, Format.GEMINI, body, model="g", stream=False)
+    assert out["generationConfig"] == {
+        "temperature": 0.1,  # the Chat field wins
+        "topK": 5,
+        "maxOutputTokens": 77,
+        "responseMimeType": "application/json",
+    }
+    out = translate_request(Format.OPENAI_CHAT, Format.CLAUDE, body, model="c", stream=False)
+    assert (out["max_tokens"], out["top_k"]) == (77, 5)
+    body["generationConfig"] = "not an object"
+    out = translate_request(Format.OPENAI_CHAT, Format.GEMINI, body, model="g", stream=False)
+    assert "topK" not in out["generationConfig"]

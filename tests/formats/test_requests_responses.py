@@ -245,6 +245,99 @@ def test_codex_fixups_make_a_responses_body_acceptable_to_codex():
     assert tools == [{"type": "web_search"}]
 
 
+def test_codex_fixups_normalise_what_responses_clients_send():
+    part = {"type": "input_text", "text": "a", "prompt_cache_breakpoint": {"mode": "explicit"}}
+    fixed = codex_fixups(
+        {
+            "input": [{"type": "message", "role": "user", "content": [part]}],
+            "include": ["file_search_call.results", "reasoning.encrypted_content"],
+            "parallel_tool_calls": False,
+            "prompt_cache_options": {"mode": "implicit"},
+            "truncation": "auto",
+            "context_management": {"compaction": {}},
+            "tool_choice": {
+                "type": "allowed_tools",
+                "tools": [{"type": "web_search_preview"}, {"type": "function", "name": "f"}],
+            },
+        }
+    )
+    assert fixed["input"][0]["content"] == [{"type": "input_text", "text": "a"}]
+    assert part["prompt_cache_breakpoint"] == {"mode": "explicit"}  # the input is not changed
+    assert fixed["include"] == ["reasoning.encrypted_content"]
+    assert fixed["parallel_tool_calls"] is False  # the client's own choice stands
+    for gone in ("prompt_cache_options", "truncation", "context_management"):
+        assert gone not in fixed
+    assert fixed["tool_choice"]["tools"] == [
+        {"type": "web_search"},
+        {"type": "function", "name": "f"},
+    ]
+    choice = codex_fixups({"input": [], "tool_choice": {"type": "web_search_preview"}})
+    assert choice["tool_choice"] == {"type": "web_search"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "tier"),
+    [
+        ({"speed": "fast"}, "priority"),
+        ({"service_tier": "fast"}, "priority"),
+        ({"service_tier": "priority"}, "priority"),
+        ({"service_tier": "auto", "speed": "fast"}, "priority"),
+        ({"service_tier": "auto"}, None),
+        ({"service_tier": "standard_only"}, None),
+    ],
+)
+def test_claude_fast_mode_is_codex_priority(extra, tier):
+    body = {"messages": [{"role": "user", "content": "hi"}], **extra}
+    out = translate_request(
+        Format.CLAUDE, Format.OPENAI_RESPONSES, body, model="gpt-5", stream=True
+    )
+    assert out.get("service_tier") == tier
+    assert codex_fixups(out).get("service_tier") == tier
+
+
+def test_claude_web_search_choice_stays_a_web_search_choice():
+    body = {
+        "messages": [{"role": "user", "content": "news?"}],
+        "tools": [
+            {"type": "web_search_20250305", "name": "search_the_web"},
+            {"name": "f", "input_schema": {"type": "object"}},
+        ],
+        "tool_choice": {"type": "tool", "name": "search_the_web"},
+    }
+    out = translate_request(
+        Format.CLAUDE, Format.OPENAI_RESPONSES, body, model="gpt-5", stream=True
+    )
+    assert out["tool_choice"] == {"type": "web_search"}
+    body["tool_choice"] = {"type": "tool", "name": "f"}
+    out = translate_request(
+        Format.CLAUDE, Format.OPENAI_RESPONSES, body, model="gpt-5", stream=True
+    )
+    assert out["tool_choice"] == {"type": "function", "name": "f"}
+
+
+def test_claude_mid_conversation_system_is_a_reminder_turn_for_codex():
+    body = {
+        "system": "rules",
+        "messages": [
+            {"role": "system", "content": "first"},
+            {"role": "user", "content": "hello"},
+            {"role": "system", "content": [{"type": "text", "text": "again"}]},
+            {"role": "assistant", "content": "ok"},
+        ],
+    }
+    out = codex_fixups(
+        translate_request(Format.CLAUDE, Format.OPENAI_RESPONSES, body, model="gpt-5", stream=True)
+    )
+    roles = [(i["role"], i["content"][0]["text"]) for i in out["input"]]
+    assert roles == [
+        ("developer", "rules"),
+        ("user", "<system-reminder>\nfirst\n</system-reminder>"),
+        ("user", "hello"),
+        ("user", "<system-reminder>\nagain\n</system-reminder>"),
+        ("assistant", "ok"),
+    ]
+
+
 def test_long_names_and_call_ids_are_shortened_consistently():
     long_name = "mcp__some_server_with_a_really_long_name__" + "t" * 40
     long_id = "toolu_" + "z" * 80
@@ -353,3 +446,39 @@ def test_file_inputs_become_documents_where_possible():
 def test_bad_input_is_a_translation_error(body):
     with pytest.raises(TranslationError):
         translate_request(Format.OPENAI_RESPONSES, Format.CLAUDE, body, model="c", stream=False)
+
+
+def test_chat_tool_result_files_reach_codex_by_id_url_and_name():
+    body = {
+        "messages": [
+            {"role": "user", "content": "show"},
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "r", "arguments": "{}"}}
+                ],
+            },
+            {
+                "role": "tool",
+                "tool_call_id": "c1",
+                "content": [
+                    {"type": "image_url", "image_url": {"file_id": "file-img"}},
+                    {"type": "file", "file": {"file_id": "file-doc", "filename": "d.pdf"}},
+                    {"type": "file", "file": {"file_url": "https://x.test/r.pdf"}},
+                ],
+            },
+        ]
+    }
+    out = translate_request(
+        Format.OPENAI_CHAT, Format.OPENAI_RESPONSES, body, model="gpt-5", stream=True
+    )
+    assert out["input"][2]["output"] == [
+        {"type": "input_image", "file_id": "file-img", "detail": "auto"},
+        {"type": "input_file", "file_id": "file-doc", "filename": "d.pdf"},
+        {"type": "input_file", "file_url": "https://x.test/r.pdf"},
+    ]
+    pdf = {"type": "document", "source": {"type": "base64", "media_type": "application/pdf"}}
+    pdf["source"]["data"] = "JVBERi0="
+    claude = {"messages": [{"role": "user", "content": [pdf]}]}
+    out = translate_request(Format.CLAUDE, Format.OPENAI_RESPONSES, claude, model="g", stream=True)
+    assert out["input"][0]["content"][0]["filename"] == "document.pdf"

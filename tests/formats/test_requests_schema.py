@@ -170,3 +170,35 @@ def test_object_schema_gives_every_nested_object_its_properties():
     assert props["either"]["anyOf"][0] == {"type": "object", "properties": {}}
     assert props["properties"] == {"type": "string"}  # a property name, not a keyword
     assert schema["properties"]["nested"] == {"type": "object"}  # the input is not modified
+
+
+def test_object_schema_flattens_root_unions():
+    branches = [
+        {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]},
+        {"properties": {"b": {"type": "integer"}, "a": {"type": "number"}}},
+        {"type": "string"},
+    ]
+    union = {"anyOf": branches, "description": "d"}
+    assert object_schema(union) == {
+        "description": "d",
+        "type": "object",
+        "properties": {"a": {"type": "string"}, "b": {"type": "integer"}},
+    }
+    assert union["anyOf"] is branches  # the input is not changed
+    constraint = {
+        "type": "object",
+        "properties": {"a": {"type": "string"}, "b": {"type": "string"}},
+        "oneOf": [{"required": ["a"]}, {"required": ["b"]}],
+    }
+    flat = object_schema(constraint)
+    assert "oneOf" not in flat and "required" not in flat
+    assert set(flat["properties"]) == {"a", "b"}
+    merged = object_schema(
+        {
+            "required": ["x"],
+            "properties": {"x": {"type": "string"}},
+            "allOf": [{"properties": {"y": {"type": "object"}}, "required": ["y", "x"]}],
+        }
+    )
+    assert merged["required"] == ["x", "y"]
+    assert merged["properties"]["y"] == {"type": "object", "properties": {}}

@@ -574,3 +574,115 @@ def test_parallel_tool_calls_from_chat_reach_every_client_in_order(client):
     seen = READERS[client](body)
     assert seen.tool_calls() == [("read", {"path": "a"}), ("read", {"path": "b"})]
     assert [tool_id for tool_id, _, _ in seen.tools] == ["call_a", "call_b"]
+
+
+# -- OpenAI tool calls that arrive oddly (CLIProxyAPI's OpenAI->Claude rules) ------------------
+
+
+def _claude_events(chunks: list[dict]) -> list[dict]:
+    import json as _json
+
+    from cliproxy.formats import Format
+    from cliproxy.formats.responses_side import stream_translator
+    from cliproxy.formats.sse import SSEDecoder
+
+    translator = stream_translator(Format.OPENAI_CHAT, Format.CLAUDE, model="m")
+    wire = "".join(f"data: {_json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+    decoder = SSEDecoder()
+    out = b"".join(b"".join(translator.feed(ev)) for ev in decoder.feed(wire.encode()))
+    out += b"".join(translator.finish())
+    return [
+        _json.loads(line[6:])
+        for line in out.decode().splitlines()
+        if line.startswith("data: ") and line[6:].startswith("{")
+    ]
+
+
+def _calls(*deltas: list[dict], finish: str = "tool_calls") -> list[dict]:
+    chunks = [
+        {"id": "c1", "model": "m", "choices": [{"index": 0, "delta": {"tool_calls": d}}]}
+        for d in deltas
+    ]
+    chunks.append(
+        {"id": "c1", "model": "m", "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
+    )
+    return chunks
+
+
+def test_a_call_whose_id_comes_after_its_name_keeps_that_id():
+    events = _claude_events(
+        _calls(
+            [{"index": 0, "function": {"name": "do_it"}}],
+            [{"index": 0, "id": "call_real"}],
+            [{"index": 0, "function": {"arguments": "{}"}}],
+        )
+    )
+    starts = [e for e in events if e["type"] == "content_block_start"]
+    assert [(s["content_block"]["id"], s["content_block"]["name"]) for s in starts] == [
+        ("call_real", "do_it")
+    ]
+
+
+def test_nameless_and_idless_calls_get_a_name_and_a_claude_id_in_index_order():
+    events = _claude_events(
+        _calls(
+            [
+                {"index": 1, "function": {"name": "second", "arguments": "{}"}},
+                {"index": 0, "id": "call_a", "function": {"name": "", "arguments": '{"x":1}'}},
+            ]
+        )
+    )
+    blocks = [e["content_block"] for e in events if e["type"] == "content_block_start"]
+    assert [b["name"] for b in blocks] == ["tool_0", "second"]
+    assert blocks[0]["id"] == "call_a" and blocks[1]["id"].startswith("toolu_")
+    assert events[-2]["delta"]["stop_reason"] == "tool_use"
+
+
+def test_an_empty_call_is_dropped_and_the_stop_is_not_tool_use():
+    events = _claude_events(_calls([{"index": 0, "function": {"name": "", "arguments": ""}}]))
+    assert not [e for e in events if e["type"] == "content_block_start"]
+    assert events[-2]["delta"]["stop_reason"] == "end_turn"
+
+
+def test_codex_images_reach_chat_clients_once_each():
+    import json as _json
+
+    from cliproxy.formats import Format
+    from cliproxy.formats.responses_side import stream_translator, translate_response
+    from cliproxy.formats.sse import SSEDecoder
+
+    partial = {
+        "type": "response.image_generation_call.partial_image",
+        "item_id": "ig_1",
+        "output_format": "png",
+        "partial_image_b64": "aGk=",
+    }
+    item = {"id": "ig_1", "type": "image_generation_call", "output_format": "webp"}
+    events = [
+        partial,
+        partial,
+        {"type": "response.output_item.done", "item": {**item, "result": "aGk="}},
+        {"type": "response.output_item.done", "item": {**item, "result": "Ynll"}},
+        {"type": "response.completed", "response": {"id": "r", "status": "completed"}},
+    ]
+    wire = "".join(f"data: {_json.dumps(e)}\n\n" for e in events).encode()
+    translator = stream_translator(Format.OPENAI_RESPONSES, Format.OPENAI_CHAT, model="m")
+    out = b"".join(b"".join(translator.feed(ev)) for ev in SSEDecoder().feed(wire))
+    chunks = [
+        _json.loads(line[6:]) for line in out.decode().splitlines() if line.startswith("data: {")
+    ]
+    urls = [
+        image["image_url"]["url"]
+        for c in chunks
+        for image in c["choices"][0]["delta"].get("images", [])
+    ]
+    assert urls == ["data:image/png;base64,aGk=", "data:image/webp;base64,Ynll"]
+    whole = translate_response(
+        Format.OPENAI_RESPONSES,
+        Format.OPENAI_CHAT,
+        {"id": "r", "status": "completed", "output": [{**item, "result": "Ynll"}]},
+        model="m",
+    )
+    assert whole["choices"][0]["message"]["images"] == [
+        {"type": "image_url", "image_url": {"url": "data:image/webp;base64,Ynll"}, "index": 0}
+    ]

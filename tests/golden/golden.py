@@ -26,6 +26,7 @@ from cliproxy.formats.requests import apply_thinking, translate_request
 from cliproxy.upstream import executor_for
 from cliproxy.upstream.oauth_call import OAuthCall
 from tests.oauth.kit import T0, claude_file, codex_file, gemini_file, write_file
+from tests.upstream.test_antigravity import antigravity_file
 
 FIXTURES = Path(__file__).parent / "fixtures"
 #: set to 1 to rewrite the fixture files from what cliproxy builds now (then review the diff)
@@ -47,6 +48,8 @@ EXECUTORS: dict[str, tuple[str, str, str]] = {
     "claude-oauth": ("oauth", "claude", "claude-sonnet-4-5"),
     "claude-key": ("claude-api-key", "claude", "claude-sonnet-4-5"),
     "openai-compat": ("openai-compatibility", "golden-compat", "gpt-4o-mini"),
+    "antigravity-oauth": ("oauth", "antigravity", "gemini-3-flash"),
+    "antigravity-claude-oauth": ("oauth", "antigravity", "claude-sonnet-4-6"),
 }
 CLIENTS = {
     "chat": Format.OPENAI_CHAT,
@@ -119,6 +122,7 @@ def credential(executor: str, directory: str) -> Credential:
         "claude": lambda: claude_file(ACCESS, "rt", T0 + 10**9),
         "codex": lambda: codex_file(ACCESS, "rt", T0 + 10**9),
         "gemini-cli": lambda: gemini_file(ACCESS, "rt", T0 + 10**9),
+        "antigravity": lambda: antigravity_file(ACCESS, "rt", T0 + 10**9),
     }[provider]()
     write_file(directory, f"{provider}-golden.json", record)
     authdir = AuthDir(lambda: directory, task.Clock(), OAuthEndpoints)

@@ -17,9 +17,18 @@ from cliproxy.config.watcher import ConfigStore
 SECRET = "mgmt-secret-123456"
 
 
-def config_file(tmp: Path, body: str = "", secret: str = SECRET) -> Path:
+def config_file(
+    tmp: Path, body: str = "", secret: str = SECRET, panel_release: str | None = None
+) -> Path:
+    """A config file in `tmp`; the official panel is fetched only from `panel_release`
+    (a loopback fake), never from the network."""
     auth = tmp / "auth"
     auth.mkdir(exist_ok=True)
+    panel = (
+        "  disable-auto-update-panel: true\n"
+        if panel_release is None
+        else f"  panel-github-repository: {json.dumps(panel_release)}\n"
+    )
     text = (
         "# the user's own comment\n"
         "host: 127.0.0.1\n"
@@ -27,7 +36,9 @@ def config_file(tmp: Path, body: str = "", secret: str = SECRET) -> Path:
         f"auth-dir: {auth}\n"
         "remote-management:\n"
         "  allow-remote: false\n"
-        f"  secret-key: {json.dumps(secret)}  # keep me\n" + body
+        + panel
+        + f"  secret-key: {json.dumps(secret)}  # keep me\n"
+        + body
     )
     path = tmp / "config.yaml"
     path.write_text(text)

@@ -83,3 +83,23 @@ async def test_multipart_upload_reduces_the_name_to_its_base(tmp_path, served_fa
     assert response.code == 200, await response.text()
     assert (_auth(tmp_path) / "outside.json").exists()
     assert not (tmp_path.parent / "outside.json").exists()
+
+
+@pytest_twisted.ensureDeferred
+async def test_models_of_an_auth_file_come_from_the_live_registry(tmp_path, served_factory):
+    key = "sk-client-key-models-01"
+    path = config_file(
+        tmp_path, f"api-keys: [{key}]\noauth-excluded-models:\n  claude: ['*haiku*']\n"
+    )
+    (_auth(tmp_path) / "me.json").write_text(json.dumps(RECORD))
+    s = served_factory(path)
+    status, body, _ = await s.call("GET", "/auth-files/models?name=me.json")
+    assert status == 200
+    ids = [m["id"] for m in body["models"]]
+    assert ids and all(m["type"] == "claude" for m in body["models"])
+    assert not any("haiku" in i for i in ids)
+    response = await treq.get(s.url + "/v1/models", headers={"Authorization": f"Bearer {key}"})
+    listed = {m["id"] for m in (await response.json())["data"]}
+    assert set(ids) <= listed
+    assert (await s.call("GET", "/auth-files/models?name=other.json"))[1] == {"models": []}
+    assert (await s.call("GET", "/auth-files/models"))[:2] == (400, {"error": "name is required"})

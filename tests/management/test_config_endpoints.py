@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest.mock import ANY
+
 import pytest_twisted
 
 from cliproxy.config import load_config
@@ -127,3 +129,22 @@ async def test_compat_and_oauth_maps_and_strategy(tmp_path, served_factory):
     assert (await s.call("DELETE", "/proxy-url"))[0] == 200
     assert (await s.call("GET", "/proxy-url"))[1] == {"proxy-url": ""}
     assert (await s.call("GET", "/latest-version"))[1]["latest-version"]
+    plugins = {"plugins_enabled": False, "plugins_dir": "plugins", "plugins": []}
+    assert await s.call("GET", "/plugins") == (200, plugins, ANY)
+    assert (await s.call("PATCH", "/plugins/x/enabled", {"enabled": True}))[0] == 405
+
+
+@pytest_twisted.ensureDeferred
+async def test_xai_key_list_put_get_delete(tmp_path, served_factory):
+    s = served_factory(config_file(tmp_path))
+    assert (await s.call("GET", "/xai-api-key"))[1] == {"xai-api-key": []}
+    entries = [{"api-key": "xai-key-0001", "base-url": "https://x.example/v1"}]
+    assert (await s.call("PUT", "/xai-api-key", entries))[0] == 200
+    [cred] = s.store.current.xai_api_key
+    assert cred.api_key == "xai-key-0001"
+    status, body, _ = await s.call("GET", "/xai-api-key")
+    [entry] = body["xai-api-key"]
+    assert status == 200 and entry["auth-index"].startswith("xai-api-key:")
+    assert "xai-api-key:" in (tmp_path / "config.yaml").read_text()
+    assert (await s.call("DELETE", "/xai-api-key?api-key=xai-key-0001"))[0] == 200
+    assert s.store.current.xai_api_key == ()

@@ -84,3 +84,73 @@ async def test_logs_endpoint_reads_and_clears_the_application_log(tmp_path, serv
     status, body, _ = await s.call("DELETE", "/logs")
     assert (status, body["success"], body["removed"]) == (200, True, 1)
     assert (logs / "main.log").read_text() == ""
+
+
+UP_A = "sk-ant-upstream-AAAA1111"
+UP_B = "sk-ant-upstream-BBBB2222"
+
+
+def _two_upstream_keys(claude) -> str:
+    models = "    models: [{name: claude-fake-1, alias: claude-fake}]\n"
+    entry = f"    base-url: {claude.url}\n" + models
+    return (
+        KEYS
+        + "request-log: true\nrouting:\n  strategy: fill-first\nclaude-api-key:\n"
+        + f"  - api-key: {UP_A}\n"
+        + entry
+        + f"  - api-key: {UP_B}\n"
+        + entry
+    )
+
+
+async def _messages(s, prompt: str, stream: bool) -> tuple[str, bytes]:
+    body = {"model": "claude-fake", "max_tokens": 20, "stream": stream}
+    body["messages"] = [{"role": "user", "content": prompt}]
+    response = await treq.post(s.url + "/v1/messages", json=body, headers={"x-api-key": KEY})
+    content = await response.content()
+    assert response.code == 200, content
+    return response.headers.getRawHeaders("x-request-id")[0], content
+
+
+async def _log_of(s, rid: str) -> str:
+    short = "".join(c for c in rid if c.isalnum())[-8:]
+    status, text, _ = await s.call("GET", "/request-log-by-id/" + short)
+    assert status == 200
+    return text.decode() if isinstance(text, bytes) else str(text)
+
+
+@pytest_twisted.ensureDeferred
+async def test_request_log_has_every_upstream_call_masked_and_capped(
+    tmp_path, served_factory, start_fake
+):
+    from tests.fakes import FakeClaude, Turn
+
+    claude = start_fake(FakeClaude, keys={UP_A, UP_B})
+    s = served_factory(config_file(tmp_path, _two_upstream_keys(claude)))
+    claude.script_error(429, "slow down please", retry_after=30)
+    claude.script_turn(Turn(text="upstream says hi"))
+    rid, _ = await _messages(s, "first prompt", stream=False)
+    text = await _log_of(s, rid)
+    client_part, rest = text.split("=== API REQUEST ===", 1)
+    assert "first prompt" in client_part
+    assert text.count("=== API REQUEST ===") == 2 and text.count("=== API RESPONSE ===") == 2
+    first, second = rest.split("=== API REQUEST ===")
+    assert f"Upstream: POST {claude.url}/v1/messages" in first
+    assert '"model":"claude-fake-1"' in first and "first prompt" in first
+    assert "Status: 429" in first and "slow down please" in first
+    assert "Status: 200" in second and "upstream says hi" in second
+    assert second.index("=== API RESPONSE ===") < second.index("=== RESPONSE ===")
+    for secret in (UP_A, UP_B, KEY):
+        assert secret not in text
+    assert "Authorization: Bearer sk-a****" in first and "X-Api-Key: sk-r****" in client_part
+
+    # a streamed answer is logged as it came; a big prompt is capped
+    claude.script_turn(Turn(text="streamed words"))
+    rid, got = await _messages(s, "y" * (100 * 1024), stream=True)
+    assert b"streamed" in got
+    text = await _log_of(s, rid)
+    api_request, api_response = text.split("=== API REQUEST ===", 1)[1].split(
+        "=== API RESPONSE ===", 1
+    )
+    assert "more bytes not logged]" in api_request
+    assert "event: message_start" in api_response and "streamed" in api_response

@@ -11,7 +11,8 @@ import pytest_twisted
 from twisted.internet import reactor
 
 from cliproxy.config.model import KimiEndpoints
-from cliproxy.credentials.oauth.kimi_login import DEVICE_GRANT, KimiLoginError, kimi_device_login
+from cliproxy.credentials.oauth.device import DEVICE_GRANT
+from cliproxy.credentials.oauth.kimi_login import KimiLoginError, kimi_device_login
 from cliproxy.upstream.http import UpstreamHTTP
 from tests.fakes import FakeUpstream, Reply, oauth_error_reply
 

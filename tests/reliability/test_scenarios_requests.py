@@ -3,8 +3,6 @@ real sockets: cliproxy on 127.0.0.1 in front of fake upstreams."""
 
 from __future__ import annotations
 
-import time
-
 import pytest_twisted
 from twisted.internet import defer, reactor, task, threads
 
@@ -152,17 +150,15 @@ async def test_scenario_08_cl_with_te_and_bad_te_never_smuggle_a_request(start_f
 
 @pytest_twisted.ensureDeferred
 async def test_scenario_09_slowloris_gets_408_and_others_are_served_meanwhile(start_proxy):
-    proxy = start_proxy(providers() + limits(**{"header-timeout-seconds": 0.5}))
+    proxy = start_proxy(providers() + limits(**{"header-timeout-seconds": 1}))
     slow = defer.ensureDeferred(exchange(proxy.url, [b"GET /healthz HTTP/1.1\r\nHo"], 5.0))
-    times = []
     for _ in range(5):
-        began = time.monotonic()
         healthy = await call(proxy.url, "GET", "/healthz")
-        times.append(time.monotonic() - began)
         assert healthy.status == 200
+        # served while the slow client was still sending: its 408 has not come yet
+        assert not slow.called
     answer = await slow
     assert (answer.status, answer.reason) == (408, "Request Timeout")
-    assert max(times) < 0.5  # served while the slow client was still sending
 
 
 @pytest_twisted.ensureDeferred

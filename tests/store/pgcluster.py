@@ -39,6 +39,7 @@ class Cluster:
         self.data = os.path.join(self.root, "data")
         self.port = _free_port()
         self._as: list[str] = []
+        self._start_args: tuple[str, ...] = ()
         if os.geteuid() == 0:
             shutil.chown(self.root, "nobody", "nogroup")
             self._as = ["runuser", "-u", "nobody", "--"]
@@ -70,9 +71,14 @@ class Cluster:
             f" -c unix_socket_directories={self.root} -c max_connections=100"
         )
         log = os.path.join(self.root, "server.log")
-        self._run(
+        self._start_args = (
             f"{self.bindir}/pg_ctl", "-D", self.data, "-l", log, "-o", opts, "-w", "-s", "start"
-        )
+        )  # fmt: skip
+        self._run(*self._start_args)
+
+    def resume(self) -> None:
+        """Start the (stopped) server again, on the same port and data."""
+        self._run(*self._start_args)
 
     def stop(self, mode: str = "immediate") -> None:
         self._run(f"{self.bindir}/pg_ctl", "-D", self.data, "-m", mode, "-w", "-s", "stop")

@@ -7,7 +7,7 @@ import time
 
 import psycopg2
 import pytest_twisted
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer, reactor, task, threads
 
 from cliproxy.app import build_app
 from cliproxy.config import parse_config
@@ -19,13 +19,16 @@ from tests.oauth.test_serving_oauth import chat, post
 
 ACCOUNT = "claude-user@example.com.json"
 MODEL = "claude-sonnet-4-5-20250929"
+SECRET = "mgmt-secret-store-2"
 
 
 class Instance:
     def __init__(self, dsn, auth_dir, oauth, claude):
         auth_dir.mkdir(exist_ok=True)
         store = f"store:\n  type: postgres\n  dsn: '{dsn}'\n"
-        config = parse_config(oauth_config(auth_dir, store, claude_oauth=oauth, claude_api=claude))
+        mgmt = f"remote-management:\n  secret-key: {SECRET}\n"
+        text = oauth_config(auth_dir, store, mgmt, claude_oauth=oauth, claude_api=claude)
+        config = parse_config(text)
         self.shared = open_store(config, reactor, {})
         self.app = build_app(config, reactor, shared=self.shared)
         self.shared.startService()
@@ -51,6 +54,11 @@ def _seed(dsn, record):
         cur.execute("INSERT INTO cliproxy_auth VALUES (%s, %s)", (ACCOUNT, json.dumps(record)))
     conn.commit()
     conn.close()
+
+
+async def stop_all(instances):
+    for i in instances:
+        await i.stop()
 
 
 async def _until(check, seconds=3.0):
@@ -89,8 +97,7 @@ async def test_three_instances_refresh_an_expired_token_once_and_all_requests_su
         conn.close()
         assert stored["refresh_token"] in oauth.refresh_tokens
     finally:
-        for i in instances:
-            await i.stop()
+        await stop_all(instances)
 
 
 @pytest_twisted.ensureDeferred
@@ -112,5 +119,25 @@ async def test_a_429_on_one_instance_cools_the_credential_on_all_and_survives_a_
         code, _ = await post(instances[1], "/v1/chat/completions", chat(MODEL))
         assert code == 429 and len(claude.requests) == served  # benched: not even tried
     finally:
-        for i in instances:
-            await i.stop()
+        await stop_all(instances)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_429_while_the_database_is_down_reaches_the_others_when_it_returns(
+    start_fake, pg_dsn, pg_cluster, tmp_path
+):
+    oauth, claude, instances = _start(start_fake, pg_dsn, tmp_path, time.time() + 8 * 3600, n=2)
+    try:
+        await _until(lambda: all(i.shared.listener.connected for i in instances))
+        await threads.deferToThread(pg_cluster.stop, "immediate")
+        try:
+            claude.script_error(429, "slow down", retry_after=300)
+            code, _ = await post(instances[0], "/v1/chat/completions", chat(MODEL))
+            assert code == 429
+            await _until(lambda: not instances[0].shared.listener.connected)
+        finally:
+            await threads.deferToThread(pg_cluster.resume)
+        soon = time.time() + 250
+        await _until(lambda: instances[1].benched_until() > soon, seconds=15.0)
+    finally:
+        await stop_all(instances)

@@ -31,12 +31,23 @@ def test_pgstore_dsn_selects_postgres_and_the_file_wins_over_it():
         ("store:\n  type: mysql\n", "store.type"),
         ("store:\n  dsn: not a dsn\n", "store.dsn"),
         ("store:\n  type: postgres\n  usage-retention-days: 0\n", "store.usage-retention-days"),
+        ("store:\n  type: postgres\n  usage-retention: 0s\n", "store.usage-retention"),
+        ("store:\n  type: postgres\n  usage-retention: soon\n", "store.usage-retention"),
     ],
 )
 def test_bad_store_values_name_the_key(text, path):
     with pytest.raises(ConfigError) as e:
         parse_config(text)
     assert path in str(e.value)
+
+
+def test_usage_retention_is_a_duration_or_a_number_of_days():
+    def kept(text):
+        return store_settings(parse_config(text), {}).usage_retention_seconds
+
+    assert kept("store: {type: postgres, usage-retention: 720h}\n") == 720 * 3600
+    assert kept("store: {type: postgres, usage-retention-days: 7}\n") == 7 * 86400
+    assert kept("store: {type: postgres}\n") == 30 * 86400
 
 
 def test_passwords_never_reach_messages():

@@ -19,6 +19,7 @@ from cliproxy.upstream.codex import CodexExecutor
 from cliproxy.upstream.gemini import GeminiExecutor
 from cliproxy.upstream.openai_compat import OpenAICompatExecutor, OpenAIResponsesCompatExecutor
 from cliproxy.upstream.vertex import VertexExecutor
+from cliproxy.upstream.vertex_key import VertexKeyExecutor
 
 KEY = "sk-upstream-key-9876"
 CLIENT_SECRETS = {
@@ -58,7 +59,7 @@ def no_client_secret(call):
     [
         ("claude-api-key", ClaudeExecutor, Format.CLAUDE),
         ("gemini-api-key", GeminiExecutor, Format.GEMINI),
-        ("vertex-api-key", VertexExecutor, Format.GEMINI),
+        ("vertex-api-key", VertexKeyExecutor, Format.GEMINI),
         ("codex-api-key", CodexExecutor, Format.OPENAI_RESPONSES),
         ("openai-compatibility", OpenAICompatExecutor, Format.OPENAI_CHAT),
     ],

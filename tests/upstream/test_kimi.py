@@ -7,8 +7,7 @@ import json
 import pytest_twisted
 
 from cliproxy.credentials.store import format_time
-from tests.fakes import FakeOAuth
-from tests.fakes.kimi import FakeKimi
+from tests.fakes.kimi import FakeKimi, FakeKimiAuth
 from tests.oauth.kit import T0, config_text, write_file
 from tests.oauth.test_serving_oauth import chat, get, post, sse_text
 
@@ -26,7 +25,7 @@ def kimi_file(access, refresh, expires, device="dev-0001"):
 
 
 def start_kimi(start_fake, start_proxy, tmp_path, expires):
-    oauth = start_fake(FakeOAuth, flavor="generic")
+    oauth = start_fake(FakeKimiAuth)
     oauth.add_refresh_token("rt-old")
     kimi = start_fake(FakeKimi)
     oauth.access_tokens.add("at-old")
@@ -67,6 +66,9 @@ async def test_an_expired_kimi_token_is_refreshed_first(start_fake, start_proxy,
     form = oauth.last.form
     assert form["grant_type"] == "refresh_token" and form["refresh_token"] == "rt-old"
     assert form["client_id"] == "17e5f671-d194-4dfb-9706-5516cb48c098"
+    # the refresh carries the device headers, with the file's device id (as the API calls)
+    assert oauth.last.header("x-msh-device-id") == "dev-0001"
+    assert oauth.last.header("x-msh-platform") == "CLIProxyAPI"
     assert kimi.last.header("authorization") != "Bearer at-old"
     saved = json.loads((tmp_path / "kimi-user.json").read_text())
     assert saved["type"] == "kimi" and saved["access_token"] != "at-old"

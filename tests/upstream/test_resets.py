@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
+import pytest_twisted
 from twisted.web.http_headers import Headers
 
 from cliproxy.upstream.resets import MAX_RESET, MIN_RESET, parse_go_duration, quota_reset
+from tests.fakes import FakeCodex, codex_usage_limit_reply
+from tests.reliability.kit import call
+from tests.serving_kit import providers
 
 NOW = 1_700_000_000.0
+CHAT = {"model": "gpt-codex-fake", "messages": [{"role": "user", "content": "hi"}]}
 
 
 def _body(error: dict) -> bytes:
@@ -80,3 +86,35 @@ def test_routing_rests_a_credential_until_the_announced_reset():
     h = Headers({b"retry-after": [b"5"]})
     assert parse_retry_after(h, body, NOW) == 3600  # the provider's reset beats Retry-After
     assert parse_retry_after(h, b"{}", NOW) == 5
+
+
+@pytest_twisted.ensureDeferred
+async def test_all_cooling_error_says_until_when_and_the_providers_reason(start_fake, start_proxy):
+    codex = start_fake(FakeCodex, keys={"sk-codex-test-1"})
+    proxy = start_proxy(providers(codex=codex))
+    proxy.clock.advance(NOW)
+    codex.script("POST", codex.generation_path, codex_usage_limit_reply(3600, now=NOW))
+    first = await call(proxy.url, "POST", "/v1/chat/completions", CHAT)
+    assert first.status == 429  # the provider's own 429, relayed
+    again = await call(proxy.url, "POST", "/v1/chat/completions", CHAT)  # nothing sent
+    err = again.json()["error"]
+    assert (again.status, err["code"]) == (429, "model_cooldown")
+    assert int(again.header("retry-after")) == 3600
+    reset_at = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(NOW + 3600))
+    assert f"the first frees in 1h0m0s ({reset_at})" in err["message"]
+    assert (
+        f"is rate-limited (HTTP 429: Codex usage_limit_reached resets at {reset_at})"
+        in err["message"]
+    )
+    assert len(codex.requests) == 1
+    proxy.clock.advance(3601)
+    assert (await call(proxy.url, "POST", "/v1/chat/completions", CHAT)).status == 200
+
+
+def test_a_plain_retry_after_gives_no_reason():
+    from cliproxy.routing.classify import retry_hint
+
+    hint = retry_hint(Headers({b"retry-after": [b"7"]}), b"{}", NOW)
+    assert (hint.seconds, hint.reason) == (7, "")
+    hint = retry_hint(None, _body({"type": "usage_limit_reached", "resets_in_seconds": 9}), NOW)
+    assert hint.seconds == 9 and hint.reason == "Codex usage_limit_reached resets"

@@ -91,6 +91,7 @@ async def google_json(
     proxy_url: str | None = None,
     what: str,
     ok_statuses: tuple[int, ...] = (),
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, Any]:
     """One authorised JSON call; (status, parsed body).
 
@@ -101,6 +102,7 @@ async def google_json(
         "Authorization": f"Bearer {token}",
         "Accept": "application/json",
         "User-Agent": gemini_cli_user_agent(),
+        **(headers or {}),
     }
     data = b""
     if body is not None:

@@ -36,6 +36,7 @@ from cliproxy.credentials.oauth.records import (
     refresh_token_of,
     refreshed_record,
 )
+from cliproxy.credentials.oauth.refresh_rules import refresh_headers, refresh_url
 from cliproxy.credentials.oauth.tokens import OAuthError, token_request
 from cliproxy.credentials.store import parse_time, record_last_refresh
 from cliproxy.observe.signals import token_refreshed
@@ -344,7 +345,7 @@ class TokenHolder:
     async def _refresh(self, http: HTTPRequester, proxy_url: str | None) -> str:
         used = self.refresh_token
         fields = self._refresh_fields()
-        url = self.spec.endpoints(self._endpoints()).token_url
+        url = refresh_url(self.spec, self._endpoints(), self._record)
         attempt = 0
         took_disk = False
         while True:
@@ -357,6 +358,7 @@ class TokenHolder:
                     proxy_url=proxy_url,
                     timeout=REQUEST_TIMEOUT,
                     what=f"token refresh for {self.name}",
+                    headers=refresh_headers(self.spec, self._record, self.name),
                 )
                 break
             except OAuthError as e:

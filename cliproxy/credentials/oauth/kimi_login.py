@@ -10,35 +10,31 @@ Every request carries the `X-Msh-*` device headers Kimi's service reads.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import socket
 import uuid
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlencode
 
-from twisted.internet import defer, task
 from twisted.internet.interfaces import IReactorTime
 
 from cliproxy import __version__
 from cliproxy.config.model import KimiEndpoints
 from cliproxy.credentials.net import HTTPRequester
+from cliproxy.credentials.oauth.device import (
+    MIN_INTERVAL,
+    DeviceGrant,
+    DeviceLoginError,
+    post_form,
+    run_device_login,
+)
 from cliproxy.credentials.oauth.providers import KIMI
-from cliproxy.credentials.oauth.tokens import describe_network_error, read_limited
 from cliproxy.credentials.store import format_time, write_auth_file
 
-__all__ = ["KimiLoginError", "kimi_device_login"]
+__all__ = ["KimiLoginError", "kimi_device_grant", "kimi_device_login"]
 
-DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
-MIN_INTERVAL = 5.0
-MAX_WAIT = 15 * 60.0
-_PENDING = ("authorization_pending", "slow_down")
-
-
-class KimiLoginError(Exception):
-    """The login did not finish (refused, expired, an endpoint error); one line for a person."""
+KimiLoginError = DeviceLoginError
 
 
 def device_headers(device_id: str) -> dict[str, str]:
@@ -51,34 +47,28 @@ def device_headers(device_id: str) -> dict[str, str]:
     }
 
 
-async def _post(http: HTTPRequester, url: str, fields: dict[str, str], device: str) -> Any:
-    headers = {
-        "Content-Type": "application/x-www-form-urlencoded",
-        "Accept": "application/json",
-        **device_headers(device),
-    }
-    try:
-        response = await http.request(
-            "POST",
-            url,
-            headers=headers,
-            body=urlencode(fields).encode("ascii"),
-            timeout_headers=30.0,
-        )
-        data = await read_limited(response)
-    except defer.CancelledError:
-        raise
-    except Exception as e:
-        raise KimiLoginError(f"could not reach {url} ({describe_network_error(e)})") from None
-    try:
-        answer = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        raise KimiLoginError(f"{url} answered {response.code} without JSON") from None
-    if not isinstance(answer, dict):
-        raise KimiLoginError(f"{url} answered {response.code} without a JSON object")
-    if response.code >= 400 and not answer.get("error"):
-        raise KimiLoginError(f"{url} refused the request: HTTP {response.code}")
-    return answer
+async def kimi_device_grant(
+    http: HTTPRequester, endpoints: KimiEndpoints, auth_dir: str
+) -> DeviceGrant:
+    """Ask for a device code (the login's first step).
+
+    Raises:
+        KimiLoginError: the device endpoint failed.
+    """
+    device = uuid.uuid4().hex
+    headers = device_headers(device)
+    fields = {"client_id": KIMI.client_id}
+    code = await post_form(http, endpoints.device_url, fields, headers)
+    if not code.get("device_code"):
+        raise KimiLoginError(f"no device code from {endpoints.device_url}: {code.get('error')}")
+    return DeviceGrant(
+        "Kimi Code",
+        code,
+        endpoints.token_url,
+        fields,
+        lambda answer, now: _save(answer, device, now, auth_dir),
+        headers,
+    )
 
 
 async def kimi_device_login(
@@ -95,33 +85,8 @@ async def kimi_device_login(
     Raises:
         KimiLoginError: refused, expired, or an endpoint error.
     """
-    device = uuid.uuid4().hex
-    code = await _post(http, endpoints.device_url, {"client_id": KIMI.client_id}, device)
-    if not code.get("device_code"):
-        raise KimiLoginError(f"no device code from {endpoints.device_url}: {code.get('error')}")
-    address = code.get("verification_uri_complete") or code.get("verification_uri") or ""
-    out(f"To sign in to Kimi Code, open:\n{address}")
-    if code.get("user_code"):
-        out(f"User code: {code['user_code']}")
-    out("Waiting for authorization...")
-    interval = max(float(code.get("interval") or 0), min_interval)
-    deadline = clock.seconds() + min(float(code.get("expires_in") or MAX_WAIT), MAX_WAIT)
-    fields = {"client_id": KIMI.client_id, "device_code": code["device_code"]}
-    fields["grant_type"] = DEVICE_GRANT
-    while True:
-        await task.deferLater(clock, interval, lambda: None)
-        if clock.seconds() > deadline:
-            raise KimiLoginError("the device code expired before the sign-in was approved")
-        answer = await _post(http, endpoints.token_url, fields, device)
-        error = str(answer.get("error") or "")
-        if error in _PENDING:
-            continue
-        if error:
-            text = {"expired_token": "the device code expired", "access_denied": "access denied"}
-            raise KimiLoginError(text.get(error, f"{error}: {answer.get('error_description', '')}"))
-        if not answer.get("access_token"):
-            raise KimiLoginError(f"{endpoints.token_url} answered without an access token")
-        return _save(answer, device, clock.seconds(), auth_dir)
+    grant = await kimi_device_grant(http, endpoints, auth_dir)
+    return await run_device_login(grant, http, clock, out, min_interval)
 
 
 def _save(answer: dict[str, Any], device: str, now: float, auth_dir: str) -> str:

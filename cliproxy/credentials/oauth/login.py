@@ -26,10 +26,10 @@ from twisted.python.failure import Failure
 
 from cliproxy.config.model import Config
 from cliproxy.credentials.net import HTTPRequester, IClientReactor
-from cliproxy.credentials.oauth import google
+from cliproxy.credentials.oauth import antigravity, google
 from cliproxy.credentials.oauth.callback import CallbackServer, LoginError, Redirect, parse_pasted
 from cliproxy.credentials.oauth.pkce import PKCE, new_state
-from cliproxy.credentials.oauth.providers import CLAUDE, CODEX, GEMINI, ProviderSpec
+from cliproxy.credentials.oauth.providers import ANTIGRAVITY, CLAUDE, CODEX, ProviderSpec
 from cliproxy.credentials.oauth.records import (
     claude_record,
     codex_identity,
@@ -45,7 +45,15 @@ from cliproxy.credentials.store import (
     write_auth_file,
 )
 
-__all__ = ["LineQueue", "LoginError", "LoginOptions", "LoginResult", "open_browser", "run_login"]
+__all__ = [
+    "LineQueue",
+    "LoginError",
+    "LoginFlow",
+    "LoginOptions",
+    "LoginResult",
+    "open_browser",
+    "run_login",
+]
 
 log = Logger()
 
@@ -152,7 +160,10 @@ def _first_of(*ds: defer.Deferred[_T]) -> defer.Deferred[_T]:
     return out
 
 
-class _Flow:
+class LoginFlow:
+    """One login's steps for `spec` (authorize URL, callback or paste, code exchange, token
+    file): `run_login` drives it from the CLI, the management API from its endpoints."""
+
     def __init__(
         self,
         spec: ProviderSpec,
@@ -345,6 +356,8 @@ class _Flow:
             if self.spec is CODEX:
                 record = codex_record(answer, now)
                 return record, codex_identity(record["id_token"])["plan_type"]
+            if self.spec is ANTIGRAVITY:
+                return await self._antigravity(answer, now), ""
             return await self._gemini(answer, now), ""
         except OAuthError as e:
             raise LoginError(e.message) from None
@@ -364,13 +377,23 @@ class _Flow:
         return gemini_record(
             answer,
             now,
-            spec=GEMINI,
+            spec=self.spec,
             token_url=ep.token_url,
             email=email,
             project_id=",".join(projects),
             auto=auto,
             checked=True,
         )
+
+    async def _antigravity(self, answer: dict[str, Any], now: float) -> dict[str, Any]:
+        ep = self.config.oauth_endpoints.antigravity
+        token = str(answer["access_token"])
+        email = await google.fetch_email(self.http, ep.userinfo_url, token, self.proxy)
+        self.out(f"Signed in to Google as {email}.")
+        self.out("Looking up your Antigravity project ...")
+        project = await antigravity.discover_project(self.http, ep, token, self.clock, self.proxy)
+        self.out(f"Using project {project}.")
+        return antigravity.antigravity_record(answer, now, email, project)
 
     async def _discover_project(self, token: str, email: str) -> str:
         """The Code Assist project Google picks for this account (no --project_id)."""
@@ -485,7 +508,7 @@ async def run_login(
         LoginError: with the message to show.
     """
     options = options or LoginOptions()
-    flow = _Flow(
+    flow = LoginFlow(
         spec,
         config=config,
         reactor=reactor,
@@ -508,3 +531,7 @@ async def run_login(
     out(f"Saved {path} (mode 0600). A running cliproxy picks it up within seconds.")
     log.info("login saved {path}", path=path)
     return LoginResult(path, email, record)
+
+
+#: the former private name, for code written against it
+_Flow = LoginFlow

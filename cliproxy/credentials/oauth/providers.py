@@ -11,17 +11,36 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from cliproxy.config.model import (
+    AntigravityEndpoints,
     ClaudeEndpoints,
     CodexEndpoints,
     GeminiEndpoints,
     KimiEndpoints,
     OAuthEndpoints,
+    XAIEndpoints,
 )
 
 #: one provider's part of `oauth-endpoints`
-ProviderEndpoints = ClaudeEndpoints | CodexEndpoints | GeminiEndpoints | KimiEndpoints
+ProviderEndpoints = (
+    ClaudeEndpoints
+    | CodexEndpoints
+    | GeminiEndpoints
+    | KimiEndpoints
+    | AntigravityEndpoints
+    | XAIEndpoints
+)
 
-__all__ = ["CLAUDE", "CODEX", "GEMINI", "PROVIDERS", "ProviderSpec", "spec_for"]
+__all__ = [
+    "ANTIGRAVITY",
+    "CLAUDE",
+    "CODEX",
+    "GEMINI",
+    "KIMI",
+    "PROVIDERS",
+    "XAI",
+    "ProviderSpec",
+    "spec_for",
+]
 
 HOUR = 3600.0
 DAY = 24 * HOUR
@@ -64,6 +83,8 @@ class ProviderSpec:
             "codex": all_endpoints.codex,
             "gemini": all_endpoints.gemini,
             "kimi": all_endpoints.kimi,
+            "antigravity": all_endpoints.antigravity,
+            "xai": all_endpoints.xai,
         }
         return by_name[self.name]
 
@@ -93,8 +114,13 @@ class ProviderSpec:
         ]
         params += [p for p in self.extra_auth_params if p[0] not in dict(params)]
         ep = self.endpoints(all_endpoints)
-        # Kimi's login is a device flow: no browser redirect
-        base = ep.device_url if isinstance(ep, KimiEndpoints) else ep.authorize_url
+        # Kimi's and xAI's logins are device flows: no browser redirect
+        if isinstance(ep, KimiEndpoints):
+            base = ep.device_url
+        elif isinstance(ep, XAIEndpoints):
+            base = ep.issuer_url
+        else:
+            base = ep.authorize_url
         sep = "&" if "?" in base else "?"
         return base + sep + urlencode(params)
 
@@ -217,8 +243,53 @@ KIMI = ProviderSpec(
     rotates=True,
 )
 
-PROVIDERS = {p.name: p for p in (CLAUDE, CODEX, GEMINI)}
-_BY_FILE_TYPE = {p.file_type: p for p in (*PROVIDERS.values(), KIMI)}
+# Antigravity (Google's agent IDE) accounts: a Google login with Antigravity's own client,
+# serving Cloud Code's v1internal API (CLIProxyAPI's internal/auth/antigravity).
+ANTIGRAVITY = ProviderSpec(
+    name="antigravity",
+    title="Antigravity (Google)",
+    file_type="antigravity",
+    routing="antigravity",
+    # Antigravity's public installed-app client; Google documents such secrets as not secret.
+    client_id="1071006060591-tmhssin2h21lcre235vtolojh4g403ep.apps.googleusercontent.com",
+    client_secret="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",
+    scopes=(
+        "https://www.googleapis.com/auth/cloud-platform",
+        "https://www.googleapis.com/auth/userinfo.email",
+        "https://www.googleapis.com/auth/userinfo.profile",
+        "https://www.googleapis.com/auth/cclog",
+        "https://www.googleapis.com/auth/experimentsandconfigs",
+    ),
+    callback_port=51121,
+    callback_path="/oauth-callback",
+    extra_auth_params=(("access_type", "offline"), ("prompt", "consent")),
+    refresh_lead=5 * 60.0,
+    margin=60.0,
+    json_token_body=False,
+    rotates=False,
+)
+
+# xAI (Grok) accounts: a device login (`cliproxy login xai`, credentials/oauth/xai_login.py)
+# with the Grok CLI's public client; refreshes go to the file's `token_endpoint`.
+XAI = ProviderSpec(
+    name="xai",
+    title="xAI (Grok)",
+    file_type="xai",
+    routing="xai",
+    client_id="b1a00492-073a-47ea-816f-4c329264a828",
+    client_secret="",
+    scopes=("openid", "profile", "email", "offline_access", "grok-cli:access", "api:access"),
+    callback_port=0,
+    callback_path="",
+    extra_auth_params=(),
+    refresh_lead=5 * 60.0,
+    margin=60.0,
+    json_token_body=False,
+    rotates=True,
+)
+
+PROVIDERS = {p.name: p for p in (CLAUDE, CODEX, GEMINI, ANTIGRAVITY)}
+_BY_FILE_TYPE = {p.file_type: p for p in (*PROVIDERS.values(), KIMI, XAI)}
 
 
 def spec_for(name_or_type: str) -> ProviderSpec:

@@ -199,6 +199,15 @@ def refreshed_record(
     out.update(access_token=access, refresh_token=refresh, expired=expires)
     out["last_refresh"] = format_time(now)
     out["type"] = spec.file_type
+    if spec.file_type in ("antigravity", "xai", "kimi"):
+        lifetime = answer.get("expires_in")
+        if isinstance(lifetime, int | float) and not isinstance(lifetime, bool):
+            out["expires_in"] = int(lifetime)
+        out["timestamp"] = int(now * 1000)
+    if spec.file_type == "xai":
+        for key in ("id_token", "token_type"):
+            if answer.get(key):
+                out[key] = str(answer[key])
     if spec.file_type == "claude":
         account = answer.get("account")
         if isinstance(account, dict) and account.get("email_address"):

@@ -190,6 +190,7 @@ async def token_request(
     proxy_url: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     what: str = "token request",
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """POST `fields` to a token endpoint; the parsed JSON answer (with an access token).
 
@@ -197,17 +198,17 @@ async def token_request(
         OAuthError: not reached, an error status, or an answer without `access_token`.
         CancelledError: the caller gave up.
     """
-    headers = {"Accept": "application/json"}
+    sent = {"Accept": "application/json", **(headers or {})}
     if json_body:
-        headers["Content-Type"] = "application/json"
+        sent["Content-Type"] = "application/json"
         body = json.dumps(fields).encode("utf-8")
     else:
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
+        sent["Content-Type"] = "application/x-www-form-urlencoded"
         body = urlencode(fields).encode("ascii")
     where = _host(url)
     try:
         response = await http.request(
-            "POST", url, headers=headers, body=body, proxy_url=proxy_url, timeout_headers=timeout
+            "POST", url, headers=sent, body=body, proxy_url=proxy_url, timeout_headers=timeout
         )
         data = await read_limited(response)
     except defer.CancelledError:

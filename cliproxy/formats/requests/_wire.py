@@ -121,7 +121,16 @@ def kind_of_mime(mime: str | None) -> str:
         return "image"
     if mime and mime.startswith("audio/"):
         return "audio"
+    if mime and mime.startswith("video/"):
+        return "video"
     return "document"
+
+
+def default_filename(mime: str | None) -> str:
+    """A file name for an unnamed inline document: `document.<extension of its type>`
+    (`document.pdf`), as OpenAI's file inputs want a name with an extension."""
+    sub = (mime or "application/octet-stream").split("/", 1)[-1]
+    return "document." + {"plain": "txt", "octet-stream": "bin"}.get(sub, sub)
 
 
 def media_fallback_text(media: Media) -> Text:

@@ -2,8 +2,9 @@
 """Anthropic Messages request bodies <-> the intermediate representation.
 
 Claude Code specifics accepted on input: `{"role": "system"}` entries inside `messages`
-(treated as system text at that point), `thinking: {"type": "adaptive"}` with
-`output_config.effort`, and `context_management` (Claude-only: dropped for other targets).
+(a user `<system-reminder>` turn of their own for other targets: ir.system_reminder),
+`thinking: {"type": "adaptive"}` with `output_config.effort`, and `context_management`
+(Claude-only: dropped for other targets).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from cliproxy.formats.requests._wire import (
     decode_text_document,
     get,
     json_text,
+    list_or_empty,
     media_fallback_text,
     mime_from_name,
     signature_for,
@@ -42,6 +44,7 @@ from cliproxy.formats.requests.ir import (
     call_names,
     coalesce,
     hoist_system,
+    system_reminder,
 )
 from cliproxy.formats.requests.names import claude_tool_id
 from cliproxy.formats.requests.schema import object_schema
@@ -65,7 +68,10 @@ def parse(body: JSONObject) -> Conversation:
         role = msg.get("role")
         parts = parse_blocks(msg.get("content"), f"messages[{i}].content")
         if role == "system":
-            conv.messages.append(Message("system", [p for p in parts if isinstance(p, Text)]))
+            texts = [p.text for p in parts if isinstance(p, Text)]
+            reminder = system_reminder([t for t in texts if not _attribution(t)])
+            if reminder is not None:
+                conv.messages.append(reminder)
         elif role == "assistant":
             conv.messages.append(
                 Message("assistant", [p for p in parts if not isinstance(p, ToolResult)])
@@ -91,7 +97,10 @@ def parse(body: JSONObject) -> Conversation:
         elif kind == "any":
             conv.tool_choice = ToolChoice("required")
         elif kind == "tool" and as_str(choice.get("name")):
-            conv.tool_choice = ToolChoice("tool", choice["name"])
+            name = choice["name"]
+            if name in _web_search_names(body.get("tools")):
+                name = "web_search"  # the IR's name for the server-side search tool
+            conv.tool_choice = ToolChoice("tool", name)
         if choice.get("disable_parallel_tool_use") is True:
             conv.parallel_tool_calls = False
     conv.max_tokens = as_int(body.get("max_tokens"))
@@ -100,6 +109,7 @@ def parse(body: JSONObject) -> Conversation:
     conv.top_k = as_int(body.get("top_k"))
     conv.stop = stop_list(body.get("stop_sequences"))
     conv.user = as_str(get(body.get("metadata"), "user_id"))
+    conv.service_tier = _service_tier(body)
     fmt = get(body.get("output_config"), "format") or body.get("output_format")
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
         schema = fmt.get("schema")
@@ -110,6 +120,27 @@ def parse(body: JSONObject) -> Conversation:
     return conv
 
 
+def _service_tier(body: JSONObject) -> str | None:
+    """OpenAI's `priority` tier for Claude's fast mode (`speed: fast`, or a `fast`/`priority`
+    tier as some clients spell it); Anthropic's own tiers (`auto`, `standard_only`) have no
+    OpenAI counterpart."""
+    tier = as_str(body.get("service_tier"))
+    if body.get("speed") == "fast" or (tier or "").strip().lower() in ("fast", "priority"):
+        return "priority"
+    return None
+
+
+def _web_search_names(tools: JSON) -> set[str]:
+    """The names the client gave its server-side web search tools."""
+    return {
+        name
+        for t in list_or_empty(tools)
+        if isinstance(t, dict)
+        and str(t.get("type", "")).startswith("web_search_")
+        and (name := as_str(t.get("name")))
+    }
+
+
 def _parse_system(system: JSON) -> list[Text]:
     if isinstance(system, str):
         return [Text(system)] if system else []
@@ -117,10 +148,14 @@ def _parse_system(system: JSON) -> list[Text]:
     if isinstance(system, list):
         for block in system:
             text = block.get("text") if isinstance(block, dict) else block
-            # Claude Code's billing attribution line means nothing to other providers.
-            if isinstance(text, str) and text and not text.lstrip().startswith(_ATTRIBUTION):
+            if isinstance(text, str) and text and not _attribution(text):
                 out.append(Text(text))
     return out
+
+
+def _attribution(text: str) -> bool:
+    """Claude Code's billing attribution line, which means nothing to other providers."""
+    return text.lstrip().startswith(_ATTRIBUTION)
 
 
 def parse_blocks(content: JSON, where: str) -> list[Part]:

@@ -95,7 +95,7 @@ def parse(body: JSONObject) -> Conversation:
 
     conv.tools = parse_tools(as_list(body.get("tools"), "tools"))
     conv.tool_choice = _parse_tool_config(get(body, "toolConfig", "tool_config"))
-    _read_generation_config(conv, get(body, "generationConfig", "generation_config"))
+    read_generation_config(conv, get(body, "generationConfig", "generation_config"))
     conv.reasoning = thinking.read(Format.GEMINI, body)
     return conv
 
@@ -132,12 +132,12 @@ def _parse_content_part(raw: JSONObject, model: bool, ids: _CallIds) -> Part | N
     if isinstance(call, dict) and model:
         name = as_str(call.get("name")) or ""
         args = args_text(call.get("args"))
-        call_id = ids.call(name, args, as_str(call.get("id")))
+        call_id = ids.call(name, args, _given_id(call))
         sig = as_str(get(raw, "thoughtSignature", "thought_signature"))
         return ToolCall(call_id, name, args, sig)
     if isinstance(response, dict) and not model:
         name = as_str(response.get("name")) or ""
-        call_id = ids.response(name, as_str(response.get("id")))
+        call_id = ids.response(name, _given_id(response))
         content_parts, is_error = _response_content(response.get("response"))
         return ToolResult(call_id, name, content_parts, is_error)
     part = _parse_part(raw)
@@ -146,7 +146,13 @@ def _parse_content_part(raw: JSONObject, model: bool, ids: _CallIds) -> Part | N
     return None
 
 
-def _read_generation_config(conv: Conversation, gen: JSON) -> None:
+def _given_id(part: JSONObject) -> str | None:
+    """The id a client gave a functionCall or functionResponse: Gemini's `id`, or the
+    `call_id`/`callId` some gateways put there to carry an OpenAI call id through."""
+    return as_str(get(part, "id", "callId", "call_id")) or None
+
+
+def read_generation_config(conv: Conversation, gen: JSON) -> None:
     """Sampling settings from `generationConfig` into `conv`."""
     if not isinstance(gen, dict):
         return
@@ -263,6 +269,7 @@ def emit(
     names = call_names(messages)
     contents: list[JSONObject] = []
     last_calls: list[str] = []
+    separate = False  # the last content is a standalone turn
     for msg in coalesce(messages):
         if msg.role == "user":
             parts = _user_parts(msg.parts, last_calls, names)
@@ -273,17 +280,17 @@ def emit(
             role = "model"
         if not parts:
             continue
-        if contents and contents[-1]["role"] == role:
+        if contents and contents[-1]["role"] == role and not (msg.standalone or separate):
             contents[-1]["parts"].extend(parts)
         else:
             contents.append({"role": role, "parts": parts})
-    if contents and contents[-1]["role"] == "model":
-        # Gemini answers a trailing unanswered call with an empty response: leave it out.
-        kept = [p for p in contents[-1]["parts"] if "functionCall" not in p]
-        if kept:
-            contents[-1]["parts"] = kept
-        else:
-            contents.pop()
+        separate = msg.standalone
+    if len(contents) > 1 and contents[-1]["role"] == "model":
+        # A trailing model turn (an assistant prefill, or a call nobody answered) is left
+        # out: Gemini wants a conversation to end with a user turn or function response,
+        # and has no prefill. (A conversation of one model turn is left as it is: without
+        # it there would be nothing to send.)
+        contents.pop()
 
     body: JSONObject = {"contents": contents}
     texts = [{"text": t.text} for t in system if t.text]
@@ -430,4 +437,4 @@ def _emit_generation_config(conv: Conversation) -> JSONObject:
     return gen
 
 
-__all__ = ["emit", "parse", "parse_tools", "unwrap"]
+__all__ = ["emit", "parse", "parse_tools", "read_generation_config", "unwrap"]

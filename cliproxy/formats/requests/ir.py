@@ -32,7 +32,7 @@ class Media:
     Exactly one of `data`, `url`, `file_id` is normally set.
     """
 
-    kind: str  # "image" | "document" | "audio"
+    kind: str  # "image" | "document" | "audio" | "video"
     mime: str | None = None
     data: str | None = None  # base64, no data: prefix
     url: str | None = None
@@ -73,6 +73,9 @@ Part = Text | Media | ToolCall | ToolResult | Thinking
 class Message:
     role: str  # "system" | "user" | "assistant"
     parts: list[Part]
+    #: a turn of its own, never merged with its neighbours (a Claude client's mid-conversation
+    #: system message, carried as a user `<system-reminder>` turn: see system_reminder)
+    standalone: bool = False
 
 
 @dataclass
@@ -129,6 +132,8 @@ class Conversation:
     response_format: ResponseFormat | None = None
     reasoning: Reasoning | None = None
     user: str | None = None
+    #: an OpenAI processing tier ("priority", ...); Claude clients' `speed: fast` is priority
+    service_tier: str | None = None
 
 
 def coalesce(messages: list[Message]) -> list[Message]:
@@ -139,10 +144,15 @@ def coalesce(messages: list[Message]) -> list[Message]:
     """
     out: list[Message] = []
     for msg in messages:
-        if out and msg.role != "system" and out[-1].role == msg.role:
+        if (
+            out
+            and msg.role != "system"
+            and out[-1].role == msg.role
+            and not (msg.standalone or out[-1].standalone)
+        ):
             out[-1] = Message(msg.role, out[-1].parts + msg.parts)
         else:
-            out.append(Message(msg.role, list(msg.parts)))
+            out.append(Message(msg.role, list(msg.parts), msg.standalone))
     for msg in out:
         if msg.role == "user":
             results = [p for p in msg.parts if isinstance(p, ToolResult)]
@@ -178,6 +188,35 @@ def unique_call_ids(messages: list[Message]) -> None:
                     part.id = queue.popleft()
                 elif part.id in latest:
                     part.id = latest[part.id]
+
+
+def dedupe_results(messages: list[Message]) -> None:
+    """Keep, in place, one result per call: the last one sent, where the first one stood.
+
+    A client that retried a tool sends a second result for the same call (after unique_call_ids
+    a repeated id means the same call); Claude and the Responses API refuse two results for
+    one call, and Gemini would pair the spare with nothing.
+    """
+    last: dict[str, ToolResult] = {}
+    for msg in messages:
+        for part in msg.parts:
+            if isinstance(part, ToolResult) and part.id:
+                last[part.id] = part
+    placed: set[str] = set()
+    emptied: list[Message] = []
+    for msg in messages:
+        kept: list[Part] = []
+        for part in msg.parts:
+            if isinstance(part, ToolResult) and part.id in last:
+                if part.id in placed:
+                    continue
+                placed.add(part.id)
+                part = last[part.id]
+            kept.append(part)
+        if msg.parts and not kept:
+            emptied.append(msg)
+        msg.parts = kept
+    messages[:] = [m for m in messages if not any(m is e for e in emptied)]
 
 
 def orphan_results_as_text(messages: list[Message]) -> None:
@@ -221,6 +260,19 @@ def hoist_system(conv: Conversation) -> tuple[list[Text], list[Message]]:
         # instructions become it (Go's Gemini translator does the same for a lone system message).
         return [], [Message("user", list(system))]
     return system, rest
+
+
+def system_reminder(texts: list[str]) -> Message | None:
+    """A Claude client's mid-conversation system message as the user turn other targets get.
+
+    The Messages API has no system role inside `messages`; Claude Code sends one anyway. For
+    other providers it becomes a user turn of its own, the text inside `<system-reminder>`
+    tags as Claude Code itself writes reminders (CLIProxyAPI does the same); None when empty.
+    """
+    text = "\n".join(t for t in texts if t)
+    if not text.strip():
+        return None
+    return Message("user", [Text(f"<system-reminder>\n{text}\n</system-reminder>")], True)
 
 
 def call_names(messages: list[Message]) -> dict[str, str]:

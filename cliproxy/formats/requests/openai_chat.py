@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from cliproxy.formats import Format
 from cliproxy.formats.json_types import JSON, JSONObject
-from cliproxy.formats.requests import thinking
+from cliproxy.formats.requests import gemini, thinking
 from cliproxy.formats.requests._wire import (
     args_text,
     as_int,
@@ -16,6 +16,7 @@ from cliproxy.formats.requests._wire import (
     audio_mime,
     content_items,
     data_url,
+    default_filename,
     function_of,
     get,
     json_text,
@@ -156,7 +157,10 @@ def _read_settings(conv: Conversation, body: JSONObject) -> None:
     """Sampling, limits and output format from the top level of the body into `conv`."""
     if isinstance(body.get("parallel_tool_calls"), bool):
         conv.parallel_tool_calls = body["parallel_tool_calls"]
-    conv.max_tokens = as_int(body.get("max_completion_tokens")) or as_int(body.get("max_tokens"))
+    # both present: `max_tokens` wins (CLIProxyAPI reads them in that order)
+    conv.max_tokens = as_int(body.get("max_tokens"))
+    if conv.max_tokens is None:
+        conv.max_tokens = as_int(body.get("max_completion_tokens"))
     conv.temperature = as_number(body.get("temperature"))
     conv.top_p = as_number(body.get("top_p"))
     conv.top_k = as_int(body.get("top_k"))
@@ -168,6 +172,34 @@ def _read_settings(conv: Conversation, body: JSONObject) -> None:
     # Claude-minded clients name the end user in `metadata.user_id` (CLIProxyAPI keeps it)
     conv.user = as_str(body.get("user")) or as_str(get(body.get("metadata"), "user_id"))
     conv.response_format = openai_response_format(body.get("response_format"), nested=True)
+    conv.service_tier = as_str(body.get("service_tier"))
+    _gemini_generation_config(conv, body.get("generationConfig"))
+
+
+#: the settings a Chat body's Gemini-style `generationConfig` may supply
+_GEMINI_SETTINGS = (
+    "temperature",
+    "top_p",
+    "top_k",
+    "max_tokens",
+    "stop",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+)
+
+
+def _gemini_generation_config(conv: Conversation, gen: JSON) -> None:
+    """The sampling settings of a Gemini `generationConfig` object inside a Chat body (a
+    CLIProxyAPI extension some clients use), where the Chat fields do not set them. Its
+    response schema is not read: `response_format` is the Chat way to ask for one."""
+    if not isinstance(gen, dict):
+        return
+    extra = Conversation()
+    gemini.read_generation_config(extra, gen)
+    for name in _GEMINI_SETTINGS:
+        if getattr(conv, name) is None:
+            setattr(conv, name, getattr(extra, name))
 
 
 def _thought_signature(tool_call: JSONObject) -> str | None:
@@ -213,7 +245,13 @@ def _parse_content_part(item: JSONObject, kind: JSON) -> Part | None:
         image = item.get("image_url")
         url = image.get("url") if isinstance(image, dict) else image
         detail = as_str(get(image, "detail"))
+        file_id = as_str(get(image, "file_id"))
+        if file_id and not url:  # an uploaded image, as Responses' input_image takes it
+            return Media("image", file_id=file_id, detail=detail)
         return media_from_url("image", url, detail=detail)
+    if kind == "video_url":  # not OpenAI's, but vLLM-style servers and CLIProxyAPI take it
+        video = item.get("video_url")
+        return media_from_url("video", video.get("url") if isinstance(video, dict) else video)
     if kind == "input_audio":
         audio = item.get("input_audio")
         data = as_str(get(audio, "data"))
@@ -230,6 +268,8 @@ def _parse_content_part(item: JSONObject, kind: JSON) -> Part | None:
         if as_str(f.get("file_id")):
             mime = mime_from_name(filename)
             return Media(kind_of_mime(mime), mime, file_id=f["file_id"], filename=filename)
+        if as_str(f.get("file_url")):
+            return media_from_url("document", f["file_url"], filename=filename)
     return None
 
 
@@ -296,7 +336,11 @@ def emit(
         elif msg.role == "user":
             messages.extend(_emit_user(msg.parts))
         else:
-            messages.append(_emit_assistant(msg.parts))
+            assistant = _emit_assistant(msg.parts)
+            # a turn with nothing left to say (only another provider's hidden thoughts) is
+            # left out rather than sent as an empty assistant message
+            if assistant["content"] or len(assistant) > 2:
+                messages.append(assistant)
 
     body: JSONObject = {"model": model, "messages": messages, "stream": stream}
     if stream:
@@ -319,7 +363,7 @@ def emit(
     # top_k is not OpenAI's, but CLIProxyAPI sends it and OpenAI-compatible servers take it.
     _put(body, "top_k", conv.top_k)
     if conv.stop:
-        body["stop"] = conv.stop[0] if len(conv.stop) == 1 else list(conv.stop)
+        body["stop"] = list(conv.stop)
     _put(body, "n", conv.n)
     _put(body, "seed", conv.seed)
     _put(body, "presence_penalty", conv.presence_penalty)
@@ -385,6 +429,9 @@ def _user_part(part: Text | Media) -> JSONObject:
         if part.detail:
             image["detail"] = part.detail
         return {"type": "image_url", "image_url": image}
+    if part.kind == "video" and (part.data is not None or part.url):
+        url = data_url(part.mime, part.data) if part.data is not None else part.url
+        return {"type": "video_url", "video_url": {"url": url}}
     if part.kind == "audio" and part.data is not None:
         return {
             "type": "input_audio",
@@ -394,7 +441,7 @@ def _user_part(part: Text | Media) -> JSONObject:
         f: JSONObject = {}
         if part.data is not None:
             f["file_data"] = data_url(part.mime, part.data)
-            f["filename"] = part.filename or _default_filename(part.mime)
+            f["filename"] = part.filename or default_filename(part.mime)
         else:
             f["file_id"] = part.file_id
             if part.filename:
@@ -406,11 +453,6 @@ def _user_part(part: Text | Media) -> JSONObject:
     return {"type": "text", "text": fallback.text}
 
 
-def _default_filename(mime: str | None) -> str:
-    sub = (mime or "application/octet-stream").split("/", 1)[-1]
-    return "document." + {"plain": "txt", "octet-stream": "bin"}.get(sub, sub)
-
-
 def _emit_assistant(parts: list[Part]) -> JSONObject:
     texts = [p for p in parts if isinstance(p, Text)]
     calls = [p for p in parts if isinstance(p, ToolCall)]
@@ -420,12 +462,15 @@ def _emit_assistant(parts: list[Part]) -> JSONObject:
     else:
         # null beside tool calls is what the OpenAI SDKs themselves send back
         msg["content"] = None if calls else ""
+    # Unsigned thinking (a DeepSeek or Kimi answer a Claude client replays, with an empty
+    # signature) goes back as reasoning_content, which those servers want with a tool-call
+    # turn; another provider's signed thinking means nothing here.
     reasoning = [
         p.text
         for p in parts
         if isinstance(p, Thinking)
         and p.text
-        and (p.signature is None or signature_provider(p.signature)[0] == "openai")
+        and (not p.signature or signature_provider(p.signature)[0] == "openai")
     ]
     if reasoning:
         msg["reasoning_content"] = "\n\n".join(reasoning)

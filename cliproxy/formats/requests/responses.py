@@ -24,6 +24,7 @@ from cliproxy.formats.requests._wire import (
     audio_format,
     audio_mime,
     data_url,
+    default_filename,
     function_of,
     get,
     json_text,
@@ -142,6 +143,7 @@ def _read_settings(conv: Conversation, body: JSONObject) -> None:
     conv.stop = stop_list(get(body, "stop_sequences", "stop"))
     conv.user = as_str(body.get("user")) or as_str(body.get("safety_identifier"))
     conv.response_format = openai_response_format(get(body.get("text"), "format"), nested=False)
+    conv.service_tier = as_str(body.get("service_tier"))
 
 
 def _parse_message(item: JSONObject, where: str) -> Message:
@@ -351,13 +353,8 @@ def emit(
     tools = [_emit_tool(t, tool_name) for t in conv.tools]
     if tools:
         body["tools"] = tools
-        choice = conv.tool_choice
-        if choice is not None:
-            body["tool_choice"] = (
-                {"type": "function", "name": tool_name(choice.name or "")}
-                if choice.mode == "tool"
-                else choice.mode
-            )
+        if conv.tool_choice is not None:
+            body["tool_choice"] = _emit_tool_choice(conv, conv.tool_choice, tool_name)
     if conv.parallel_tool_calls is not None:
         body["parallel_tool_calls"] = conv.parallel_tool_calls
     if conv.max_tokens is not None:
@@ -368,6 +365,8 @@ def emit(
         body["top_p"] = conv.top_p
     if conv.user is not None:
         body["user"] = conv.user
+    if conv.service_tier is not None:
+        body["service_tier"] = conv.service_tier
     rf = conv.response_format
     if rf is not None:
         if rf.type == "json_schema" and rf.schema is not None:
@@ -383,6 +382,18 @@ def emit(
             body["text"] = {"format": {"type": rf.type}}
     thinking.emit(Format.OPENAI_RESPONSES, body, conv.reasoning, caps)
     return body
+
+
+def _emit_tool_choice(
+    conv: Conversation, choice: ToolChoice, tool_name: Callable[[str], str]
+) -> JSON:
+    if choice.mode != "tool":
+        return choice.mode
+    searches = {t.name for t in conv.tools if t.kind == "web_search"}
+    functions = {t.name for t in conv.tools if t.kind == "function"}
+    if choice.name in searches and choice.name not in functions:
+        return {"type": "web_search"}  # forcing the server-side search, not a function
+    return {"type": "function", "name": tool_name(choice.name or "")}
 
 
 def _message(role: str, content: list[JSONObject]) -> JSONObject:
@@ -432,15 +443,17 @@ def _input_part(part: Text | Media) -> JSONObject:
             out["image_url"] = data_url(part.mime, part.data) if part.data is not None else part.url
         out["detail"] = part.detail or "auto"
         return out
-    if part.kind == "document" and (part.data is not None or part.url or part.file_id):
+    if part.kind in ("document", "video") and (part.data is not None or part.url or part.file_id):
         out = {"type": "input_file"}
         if part.data is not None:
             out["file_data"] = data_url(part.mime, part.data)
-            out["filename"] = part.filename or "document"
+            out["filename"] = part.filename or default_filename(part.mime)
         elif part.url:
             out["file_url"] = part.url
         else:
             out["file_id"] = part.file_id
+            if part.filename:
+                out["filename"] = part.filename
         return out
     if part.kind == "audio" and part.data is not None:
         return {
@@ -505,6 +518,7 @@ def _emit_tool(tool: Tool, tool_name: Callable[[str], str]) -> JSONObject:
 
 _CODEX_DROP = (
     "previous_response_id",
+    "prompt_cache_options",
     "prompt_cache_retention",
     "safety_identifier",
     "stream_options",
@@ -531,34 +545,54 @@ def codex_fixups(body: JSONObject) -> JSONObject:
         out.pop("service_tier", None)
     out["stream"] = True
     out["store"] = False
+    # parallel calls on unless the client said otherwise (Codex CLI itself sends false for
+    # models without them), and only the encrypted reasoning included, as Codex CLI asks
     out.setdefault("parallel_tool_calls", True)
     if not isinstance(out.get("instructions"), str):
         out["instructions"] = ""
-    include = [i for i in out.get("include") or [] if isinstance(i, str)]
-    if "reasoning.encrypted_content" not in include:
-        include.append("reasoning.encrypted_content")
-    out["include"] = include
+    out["include"] = ["reasoning.encrypted_content"]
     if isinstance(out.get("reasoning"), dict) and out["reasoning"].get("effort") != "none":
         out["reasoning"] = {"summary": "auto", **out["reasoning"]}
     raw = out.get("input")
     if isinstance(raw, str):
         out["input"] = [_message("user", [{"type": "input_text", "text": raw}])]
     elif isinstance(raw, list):
-        out["input"] = [
-            {**item, "role": "developer"}
-            if isinstance(item, dict) and item.get("role") == "system"
-            else item
-            for item in raw
-        ]
+        out["input"] = [_codex_item(item) for item in raw]
     if isinstance(out.get("tools"), list):
         out["tools"] = [_codex_tool(t) for t in out["tools"]]
     choice = out.get("tool_choice")
-    if isinstance(choice, dict) and str(choice.get("type", "")).startswith("web_search_preview"):
-        out["tool_choice"] = {**choice, "type": "web_search"}
+    if isinstance(choice, dict):
+        choice = _codex_tool(choice)
+        if isinstance(choice, dict) and isinstance(choice.get("tools"), list):
+            choice = {**choice, "tools": [_codex_tool(t) for t in choice["tools"]]}
+        out["tool_choice"] = choice
     return out
 
 
+def _codex_item(item: JSON) -> JSON:
+    """An input item as Codex takes it: `system` spelled `developer`, and no per-part
+    `prompt_cache_breakpoint` hints (which the backend refuses; GitHub Copilot sends them)."""
+    if not isinstance(item, dict):
+        return item
+    if item.get("role") == "system":
+        item = {**item, "role": "developer"}
+    content = item.get("content")
+    if isinstance(content, list) and any(
+        isinstance(p, dict) and "prompt_cache_breakpoint" in p for p in content
+    ):
+        parts = [
+            {k: v for k, v in p.items() if k != "prompt_cache_breakpoint"}
+            if isinstance(p, dict)
+            else p
+            for p in content
+        ]
+        item = {**item, "content": parts}
+    return item
+
+
 def _codex_tool(tool: JSON) -> JSON:
+    """A built-in tool (or tool choice) under the name Codex knows: the `web_search_preview*`
+    variants are `web_search` there."""
     if isinstance(tool, dict) and str(tool.get("type", "")).startswith("web_search_preview"):
         return {**tool, "type": "web_search"}
     return tool

@@ -231,11 +231,48 @@ def object_schema(schema: JSON) -> JSONObject:
     servers refuse an object schema without one)."""
     if not isinstance(schema, dict):
         return {"type": "object", "properties": {}}
-    out = dict(schema)
+    out = _flatten_root_unions(schema)
     out.setdefault("type", "object")
     filled = _with_properties(out)
     assert isinstance(filled, dict)
     return filled
+
+
+def _flatten_root_unions(schema: JSONObject) -> JSONObject:
+    """A copy of a tool schema without `anyOf`/`oneOf`/`allOf` at its root, which Anthropic
+    and OpenAI refuse there: the properties of every branch that can be an object join the
+    root's (the root's own first, then earlier branches first), `allOf` branches also add
+    their required names, and the root is `type: object`. A union of alternatives thus
+    accepts any of them, its "one of these is required" rules left to the description."""
+    unions = [k for k in ("anyOf", "oneOf", "allOf") if k in schema]
+    if not unions:
+        return dict(schema)
+    out = {k: v for k, v in schema.items() if k not in unions}
+    props = dict(out["properties"]) if isinstance(out.get("properties"), dict) else {}
+    required = [r for r in out.get("required") or [] if isinstance(r, str)]
+    for key in unions:
+        for branch in list_of_dicts(schema[key]):
+            if not _can_be_object(branch):
+                continue
+            for name, prop in (branch.get("properties") or {}).items():
+                props.setdefault(name, prop)
+            if key == "allOf":
+                required += [r for r in branch.get("required") or [] if r not in required]
+    out["type"] = "object"
+    out["properties"] = props
+    if required:
+        out["required"] = required
+    return out
+
+
+def list_of_dicts(value: JSON) -> list[JSONObject]:
+    """The objects of a list (nothing when `value` is not a list)."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _can_be_object(schema: JSONObject) -> bool:
+    kind = schema.get("type", "object")
+    return kind == "object" or (isinstance(kind, list) and "object" in kind)
 
 
 _SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")

@@ -23,7 +23,12 @@ from cliproxy.formats.json_types import JSON, JSONObject
 from cliproxy.formats.requests import claude, gemini, openai_chat, responses, thinking
 from cliproxy.formats.requests.errors import TranslationError
 from cliproxy.formats.requests.gemini_fixups import backfill_function_response_names
-from cliproxy.formats.requests.ir import Conversation, orphan_results_as_text, unique_call_ids
+from cliproxy.formats.requests.ir import (
+    Conversation,
+    dedupe_results,
+    orphan_results_as_text,
+    unique_call_ids,
+)
 from cliproxy.formats.requests.limits import clamp_output_tokens
 from cliproxy.formats.requests.tool_map import rename_tools
 
@@ -57,6 +62,7 @@ def parse_request(src: Format, body: JSON) -> Conversation:
         # caller must get the one exception it knows how to turn into a 400.
         raise TranslationError(f"malformed {src.value} request: {e}") from e
     unique_call_ids(conv.messages)
+    dedupe_results(conv.messages)
     orphan_results_as_text(conv.messages)
     return conv
 

@@ -130,6 +130,7 @@ class ChatDecoder(Decoder):
         super().__init__(sink, nonce=nonce)
         self._tools: dict[int, _Tool] = {}
         self._begun = False
+        self._saw_tool = False
 
     def feed(self, event: SSEEvent) -> None:
         data = event.data
@@ -169,6 +170,8 @@ class ChatDecoder(Decoder):
             if reason is not None and not self.finished:
                 self._end_tools()
                 self.finished = True
+                if reason == TOOL_USE and not self._saw_tool:
+                    reason = STOP  # no call was announced: a tool-use stop would dangle
                 sink.finish(reason)
 
     def _delta(self, delta: JSONObject) -> None:
@@ -216,11 +219,14 @@ class ChatDecoder(Decoder):
                 self.sink.tool_args(index, args)
             else:
                 tool.pending.append(args)
-        if not tool.started and tool.name and not self.finished:
+        # a call starts once its name and id are both known (some upstreams send the id in
+        # a later delta); one that never gets both starts at the end (`_end_tools`)
+        if not tool.started and tool.name and tool.id and not self.finished:
             self._start(index, tool)
 
     def _start(self, index: int, tool: _Tool) -> None:
         tool.started = True
+        self._saw_tool = True
         if not tool.id:
             tool.id = self.new_call_id()
         self.sink.tool_start(index, tool.id, tool.name or "", tool.signature)
@@ -229,11 +235,17 @@ class ChatDecoder(Decoder):
             tool.pending = []
 
     def _end_tools(self) -> None:
+        """Start the calls still waiting, in index order, and end them all.
+
+        A call with neither name, id nor arguments is dropped; one without a name is
+        `tool_<index>` (an upstream that never names its calls still gets them answered).
+        """
         if not self._tools:
             return
         for index in sorted(self._tools):
             tool = self._tools[index]
-            if not tool.started and tool.name:
+            if not tool.started and (tool.name or tool.id or tool.pending):
+                tool.name = tool.name or f"tool_{index}"
                 self._start(index, tool)
             if tool.started:
                 self.sink.tool_end(index)

@@ -26,6 +26,15 @@ from cliproxy.formats.sse import SSEEvent
 _CALLS = {"function_call": "arguments", "custom_tool_call": "input"}
 
 
+_IMAGE_TYPES = {"jpeg": "image/jpeg", "jpg": "image/jpeg", "webp": "image/webp", "gif": "image/gif"}
+
+
+def image_url(b64: str, output_format: JSON) -> str:
+    """A Codex image (base64 in its `output_format`, png by default) as a `data:` URL."""
+    kind = output_format.strip().lower() if isinstance(output_format, str) else ""
+    return f"data:{_IMAGE_TYPES.get(kind, 'image/png')};base64,{b64}"
+
+
 def usage_from_responses(raw: JSONObject) -> Usage:
     return openai_usage(raw, "input", "output")
 
@@ -87,6 +96,7 @@ class ResponsesDecoder(Decoder):
         self._by_call_id: dict[str, ToolKey] = {}  # a call's key, for events that lack it
         self._tools_seen = False
         self._anything = False
+        self._images: dict[ToolKey, str] = {}  # image item -> the last image sent for it
 
     def feed(self, event: SSEEvent) -> None:
         obj = loads_object(event.data) if event.data else None
@@ -212,6 +222,8 @@ class ResponsesDecoder(Decoder):
                     sink.text(text)
             self._text_items.discard(key)
             sink.block_end()
+        elif kind == "image_generation_call":
+            self._image(key, item.get("result"), item.get("output_format"))
         elif kind in _CALLS:
             if key not in self._tools:  # `added` named it by index or call id, `done` by id
                 key = self._by_call_id.pop(opt_str(item.get("call_id")) or "", key)
@@ -222,6 +234,18 @@ class ResponsesDecoder(Decoder):
                 if isinstance(args, str) and args:
                     sink.tool_args(key, args)
             sink.tool_end(key)
+
+    def _image(self, key: ToolKey, b64: JSON, output_format: JSON) -> None:
+        """One image (a partial one, or the result); the same image twice is sent once."""
+        if not isinstance(b64, str) or not b64 or self._images.get(key) == b64:
+            return
+        self._begin(None)
+        self._images[key] = b64
+        self._anything = True
+        self.sink.image(image_url(b64, output_format))
+
+    def _partial_image(self, obj: JSONObject) -> None:
+        self._image(_key(obj, None), obj.get("partial_image_b64"), obj.get("output_format"))
 
     def _completed(self, obj: JSONObject) -> None:
         response = obj.get("response")
@@ -273,6 +297,7 @@ _HANDLERS = {
     "response.custom_tool_call_input.delta": ResponsesDecoder._args_delta,
     "response.custom_tool_call_input.done": ResponsesDecoder._args_done,
     "response.output_item.done": ResponsesDecoder._item_done,
+    "response.image_generation_call.partial_image": ResponsesDecoder._partial_image,
     "response.completed": ResponsesDecoder._completed,
     "response.incomplete": ResponsesDecoder._completed,
     "response.failed": ResponsesDecoder._failed,
@@ -310,6 +335,10 @@ def message_from_responses(body: JSONObject, *, nonce: str | None = None) -> Mes
             msg.add_thinking(summary_text(item), opt_str(item.get("encrypted_content")) or "")
         elif kind == "message":
             msg.add_text(message_text(item))
+        elif kind == "image_generation_call":
+            result = item.get("result")
+            if isinstance(result, str) and result:
+                msg.images.append(image_url(result, item.get("output_format")))
         elif kind in _CALLS:
             args = item.get(_CALLS[kind])
             msg.blocks.append(

@@ -66,6 +66,10 @@ def _tool_call(
     return call
 
 
+def _image(url: str, index: int) -> JSONObject:
+    return {"type": "image_url", "image_url": {"url": url}, "index": index}
+
+
 class ChatEncoder(Encoder):
     """`data: <chunk>\\n\\n` per event; usage rides on the finish chunk; then `data: [DONE]`."""
 
@@ -103,6 +107,9 @@ class ChatEncoder(Encoder):
 
     def thinking(self, text: str) -> None:
         self._delta({"reasoning_content": text})
+
+    def image(self, url: str) -> None:
+        self._delta({"role": "assistant", "images": [_image(url, 0)]})
 
     def tool_start(self, key: ToolKey, id: str, name: str, signature: str | None = None) -> None:
         if self.done or key in self._tools:
@@ -163,6 +170,8 @@ def chat_from_message(
         message["reasoning_content"] = "\n\n".join(thoughts)
     if calls:
         message["tool_calls"] = calls
+    if msg.images:
+        message["images"] = [_image(url, n) for n, url in enumerate(msg.images)]
     out: JSONObject = {
         "id": msg.id or f"chatcmpl-{nonce}",
         "object": "chat.completion",

@@ -66,6 +66,8 @@ _TEXT, _THINKING, _TOOL = 1, 2, 3
 class ClaudeEncoder(Encoder):
     """Claude SSE with one open content block at a time and indexes counted from 0."""
 
+    call_id_prefix = "toolu_"
+
     def __init__(self, model: str, **kw: Unpack[EncoderOptions]) -> None:
         super().__init__(model, **kw)
         self.id = ""

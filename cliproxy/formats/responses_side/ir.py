@@ -242,6 +242,8 @@ class Message:
     finish: str | None = None
     stop_sequence: str | None = None
     usage: Usage = field(default_factory=Usage)
+    #: images the model made, as `data:` URLs (Codex's image_generation_call results)
+    images: list[str] = field(default_factory=list)
 
     def add_text(self, text: str) -> None:
         if not text:
@@ -273,10 +275,15 @@ class Message:
 class Encoder:
     """A client encoder: neutral stream events in, client-framed bytes appended to `out`.
 
+    `call_id_prefix` is how the client's own tool call ids start (a decoder inventing an id
+    for a call that came without one uses it).
+
     Contract for decoders: call `set_usage` before `start` when one upstream event carries both
     (so a header that shows usage can show it); `start` may be skipped (encoders start lazily);
     `stop` and `error` are terminal, after them every call is ignored.
     """
+
+    call_id_prefix = "call_"
 
     def __init__(
         self,
@@ -334,6 +341,9 @@ class Encoder:
     def block_end(self) -> None:
         """The current text or thinking block is complete; more of the same kind starts anew."""
 
+    def image(self, url: str) -> None:
+        """An image the model made, as a `data:` URL (only Chat clients have a place for it)."""
+
     def tool_start(self, key: ToolKey, id: str, name: str, signature: str | None = None) -> None:
         raise NotImplementedError
 
@@ -374,7 +384,7 @@ class Decoder:
     def new_call_id(self) -> str:
         """An id for a tool call upstream sent without one (clients need one to answer it)."""
         self._call_ids += 1
-        return f"call_{self.nonce}{self._call_ids}"
+        return f"{self.sink.call_id_prefix}{self.nonce}{self._call_ids}"
 
     def feed(self, event: SSEEvent) -> None:
         raise NotImplementedError
