@@ -167,7 +167,9 @@ class ClaudeExecutor(Executor):
         client_headers: Mapping[str, str],
     ) -> dict[str, Any]:
         """An entry's `cloak` block (mode auto|always|never, strict-mode); none: no cloak."""
-        mode, strict = cloak_settings(cred, "never")
+        # an sk-ant-oat key is a subscription token: Anthropic takes it only from Claude Code
+        default = "auto" if cred.api_key.startswith(OAUTH_TOKEN_PREFIX) else "never"
+        mode, strict = cloak_settings(cred, default)
         if wants_cloak(mode, model, client_headers):
             return cloak_body(payload, strict=strict)
         return payload

@@ -32,6 +32,21 @@ _ERROR_TYPES = {
 }
 
 
+#: what the real API needs to take a subscription (OAuth) token, and what it says otherwise
+OAUTH_TOKEN_PREFIX = "sk-ant-oat"
+OAUTH_BETA = "oauth-2025-04-20"
+CLAUDE_CODE_SYSTEM = "You are Claude Code, Anthropic's official CLI for Claude."
+#: the identity lines Claude Code itself sends (checked with Claude Code 2.1.197)
+CLAUDE_CODE_IDENTITIES = (
+    CLAUDE_CODE_SYSTEM[:-1],
+    "You are a Claude agent, built on Anthropic's Claude Agent SDK.",
+)
+CLAUDE_CODE_ONLY = (
+    "This credential is only authorized for use with Claude Code and cannot be used for "
+    "other API requests."
+)
+
+
 def _tool_id(turn: Turn, i: int) -> str:
     return turn.tool_calls[i].id or f"toolu_fake_{i + 1:02d}"
 
@@ -193,6 +208,10 @@ class FakeClaude(ModelFake):
 
     Attributes:
         strict: reject requests the real API rejects (no model, no messages, no max_tokens).
+        oauth_rules: a subscription token (`sk-ant-oat...` as a bearer) is taken as the real
+            API takes it: only with the `oauth-2025-04-20` beta (else 401) and only for
+            Claude Code, told by its identity line among the first system blocks (else 400),
+            with the real error bodies.
     """
 
     name = "fake-claude"
@@ -201,6 +220,7 @@ class FakeClaude(ModelFake):
 
     def __init__(self, keys=None, clock=None, reactor=None, models=None) -> None:
         self.strict = True
+        self.oauth_rules = True
         super().__init__(keys=keys, clock=clock, reactor=reactor, models=models)
 
     def install_builtins(self) -> None:
@@ -242,8 +262,23 @@ class FakeClaude(ModelFake):
             return claude_error_reply(400, "messages: at least one message is required")
         return None
 
+    def _oauth_refusal(self, rec: RecordedRequest) -> Reply | None:
+        token = bearer(rec) or ""
+        if not self.oauth_rules or not token.startswith(OAUTH_TOKEN_PREFIX):
+            return None
+        betas = [b.strip() for b in (rec.header("anthropic-beta") or "").split(",")]
+        if OAUTH_BETA not in betas:
+            return claude_error_reply(401, "OAuth authentication is currently not supported.")
+        system = rec.json.get("system") if isinstance(rec.json, dict) else None
+        blocks = system if isinstance(system, list) else [{"text": system}]
+        # Claude Code opens with a billing line, then its identity (print mode: the Agent SDK's)
+        texts = [b.get("text") for b in blocks[:3] if isinstance(b, dict)]
+        if not any(isinstance(t, str) and t.startswith(CLAUDE_CODE_IDENTITIES) for t in texts):
+            return claude_error_reply(400, CLAUDE_CODE_ONLY)
+        return None
+
     def _messages(self, rec: RecordedRequest, m) -> Reply:
-        return self._invalid(rec) or self.answer(rec)
+        return self._invalid(rec) or self._oauth_refusal(rec) or self.answer(rec)
 
     def _count_tokens(self, rec: RecordedRequest, m) -> Reply:
         if not isinstance(rec.json, dict) or "messages" not in rec.json:

@@ -6,6 +6,8 @@ Every test talks over loopback sockets: autobahn's client protocol to cliproxy's
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import pytest_twisted
 from twisted.internet import defer
@@ -307,3 +309,69 @@ async def test_posts_still_reach_the_http_endpoint(start_fake, start_proxy):
     assert plain.code == 405
     await plain.content()
     await defer.succeed(None)
+
+
+# -- failures and flow control ----------------------------------------------------------------
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_pin_moves_when_its_credential_is_rate_limited(start_fake, start_proxy):
+    codex = start_fake(FakeCodex)
+    proxy = start_proxy(two_codex_keys(codex))
+    ws = await open_session(proxy)
+    await ws.turn(create("one"))
+    pinned = codex.last.key
+    other = ({"sk-codex-test-1", "sk-codex-test-2"} - {pinned}).pop()
+    codex.script_error(429, "slow down", retry_after=600, key=pinned)
+    second = await ws.turn(create("two"))
+    assert second[-1]["type"] == "response.completed"  # failed over within the turn
+    assert codex.last.key == other
+    await ws.turn(create("three"))
+    assert codex.last.key == other  # the session now stays on the other credential
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_upstream_reset_mid_answer_is_an_error_frame_and_the_session_goes_on(
+    start_fake, start_proxy
+):
+    codex = start_fake(FakeCodex)
+    events = response_events(Turn(text="a long answer"), MODEL, "resp_x", True)
+    codex.script("POST", codex.generation_path, Reply(sse=events[:4], reset_after=1))
+    proxy = start_proxy(providers(codex=codex))
+    ws = await open_session(proxy)
+    ws.send_json(create("hello"))
+    frames = await ws.until("error", "response.failed", "response.completed")
+    assert frames[-1]["type"] in ("error", "response.failed")
+    assert "mid-stream" in json.dumps(frames[-1])
+    done = await ws.turn(create("again"))
+    assert done[-1]["type"] == "response.completed"
+    # the failed turn is not part of the transcript: the retry starts from the first request
+    assert texts(codex.last.json["input"]) == ["again"]
+
+
+#: one Responses text delta of about 1 KB, as an upstream SSE event
+DELTA = (
+    b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
+    b'"item_id":"msg_1","output_index":0,"content_index":0,"delta":"' + b"x" * 900 + b'"}\n\n'
+)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_client_that_stops_reading_pauses_the_upstream(start_fake, start_proxy):
+    codex = start_fake(FakeCodex)
+    events = response_events(Turn(text="x"), MODEL, "resp_x", True)
+    codex.script(
+        "POST", codex.generation_path, Reply(sse=events[:2], repeat=DELTA, repeat_count=20000)
+    )
+    proxy = start_proxy(providers(codex=codex))
+    ws = await open_session(proxy)
+    ws.transport.pauseProducing()  # the client stops reading its socket
+    ws.send_json(create("hello"))
+    await codex.wait_requests(1)
+    rec = codex.last
+    await codex.wait_for(lambda: rec.pauses > 0, timeout=10)
+    assert rec.bytes_sent < 20000 * len(DELTA) // 2  # most of it is still upstream
+    ws.transport.resumeProducing()
+    ws.transport.abortConnection()
+    await codex.wait_for(lambda: rec.outcome is not None)
+    assert rec.outcome == "client-gone"

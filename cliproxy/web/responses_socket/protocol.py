@@ -232,8 +232,12 @@ class ResponsesSocketProtocol(WebSocketServerProtocol):
         self._emit(data)
 
     def _emit(self, data: bytes) -> None:
-        if not self.gone:
-            self.sendMessage(data, isBinary=False)  # type: ignore[no-untyped-call]
+        if self.gone:
+            return
+        if self.state != self.STATE_OPEN:  # the client's close frame came: nothing more is sent
+            self._stop_all()
+            return
+        self.sendMessage(data, isBinary=False)  # type: ignore[no-untyped-call]
 
     def _shut(self, code: int, reason: str) -> None:
         log.info("closing a responses websocket ({code}): {why}", code=code, why=reason)

@@ -56,9 +56,12 @@ class ResponsesSocket(Resource):
         self.http = http
         self.backend = backend
         self.factory = WebSocketServerFactory()  # type: ignore[no-untyped-call]
-        # a protocol error closes with its code (1009, 1007, ...) instead of dropping TCP
+        # a protocol error closes with its code (1009, 1007, ...) instead of dropping TCP,
+        # and the client has time to finish sending (an oversized message is read and
+        # dropped) before its close reply is due: cutting it short would reset the socket
+        # and could take the close frame with it
         self.factory.setProtocolOptions(  # type: ignore[no-untyped-call]
-            failByDrop=False, openHandshakeTimeout=30
+            failByDrop=False, openHandshakeTimeout=30, closeHandshakeTimeout=30
         )
 
     def render_GET(self, request: Request) -> bytes | int:
