@@ -46,7 +46,6 @@ _MODEL_KEPT: dict[str, tuple[type, ...]] = {
     "max-context-length": (int,),
     "is-compat": (bool,),
     "force-mapping": (bool,),
-    "input-modalities": (list,),
     "output-modalities": (list,),
 }
 
@@ -67,6 +66,7 @@ ENTRY_KEYS = (
     "image",
     "thinking",
     "levels",
+    "input-modalities",
     "disabled",
     "api-key-entries",
     "fork",
@@ -84,7 +84,8 @@ def _kept(sec: Section, table: dict[str, tuple[type, ...]]) -> tuple[tuple[str, 
 
 
 def read_models(sec: Section, *, require_alias: bool = False) -> tuple[ModelEntry, ...]:
-    """`models: [{name, alias, image, thinking: {levels}}]`; alias defaults to name."""
+    """`models: [{name, alias, image, thinking: {levels}, input-modalities}]`; alias defaults
+    to name."""
     out = []
     for path, line, item, _ in sec.sequence("models"):
         model = Section.of(sec.ctx, item, path, line)
@@ -100,9 +101,10 @@ def read_models(sec: Section, *, require_alias: bool = False) -> tuple[ModelEntr
         if thinking is not None:
             levels = thinking.unique_strings("levels", lower=True)
             thinking.finish()
+        modalities = model.unique_strings("input-modalities", lower=True)
         _kept(model, _MODEL_KEPT)
         model.finish()
-        out.append(ModelEntry(name, alias or name, image, levels))
+        out.append(ModelEntry(name, alias or name, image, levels, modalities))
     return tuple(out)
 
 

@@ -168,6 +168,8 @@ class ModelEntry:
     alias: str
     image: bool = False
     thinking_levels: tuple[str, ...] = ()
+    #: `input-modalities` (lowercased): what the model reads; empty means not said
+    input_modalities: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ def _models(entries: Iterable[ModelEntry]) -> tuple[ModelAlias, ...]:
             alias=m.alias or m.name,
             image=bool(getattr(m, "image", False)),
             thinking_levels=tuple(getattr(m, "thinking_levels", ()) or ()),
+            input_modalities=tuple(getattr(m, "input_modalities", ()) or ()),
         )
         for m in entries
     )

@@ -17,6 +17,14 @@ class ModelAlias:
     image: bool = False
     #: thinking levels the upstream accepts (openai-compatibility `thinking.levels`)
     thinking_levels: tuple[str, ...] = ()
+    #: what the model reads (openai-compatibility `input-modalities`, lowercased); () = not said
+    input_modalities: tuple[str, ...] = ()
+
+    @property
+    def text_only(self) -> bool:
+        """`input-modalities` names text and not image: images must not be sent to it."""
+        mods = {m.strip().lower() for m in self.input_modalities}
+        return "text" in mods and "image" not in mods
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,6 +14,61 @@ from cliproxy.upstream.base import Executor, UpstreamCall, base_url, json_bytes
 from cliproxy.upstream.headers import HeaderMap
 
 USER_AGENT = "cli-proxy-openai-compat"
+#: what a text-only model gets in place of an image in a tool result
+IMAGE_OMITTED = "[image omitted: unsupported by upstream]"
+_IMAGE_PART_TYPES = ("image", "image_url", "input_image")
+
+
+def text_only_model(cred: Credential, model: str) -> bool:
+    """Whether `model` (an upstream name, else a client alias) is configured text-only.
+
+    A name match decides; otherwise every entry offering the alias must be text-only.
+    """
+    model = model.strip().lower()
+    if not model:
+        return False
+    for m in cred.models:
+        if m.name.strip().lower() == model:
+            return m.text_only
+    aliased = [m for m in cred.models if m.alias.strip().lower() == model]
+    return bool(aliased) and all(m.text_only for m in aliased)
+
+
+def _is_image_part(part: object) -> bool:
+    if not isinstance(part, dict):
+        return False
+    kind = part.get("type")
+    if isinstance(kind, str) and kind.strip().lower() in _IMAGE_PART_TYPES:
+        return True
+    return "image_url" in part or "input_image" in part
+
+
+def _part_text(part: object) -> str:
+    if isinstance(part, str):
+        return part
+    if _is_image_part(part):
+        return IMAGE_OMITTED
+    if isinstance(part, dict) and isinstance(part.get("text"), str):
+        return str(part["text"])
+    return json.dumps(part, separators=(",", ":"), ensure_ascii=False)
+
+
+def tool_results_as_text(payload: dict[str, Any]) -> None:
+    """Chat `tool` messages with part arrays become one string, in place: text parts are
+    kept (joined by a blank line) and each image becomes `IMAGE_OMITTED`."""
+    messages = payload.get("messages")
+    if not isinstance(messages, list):
+        return
+    out = []
+    for msg in messages:
+        if isinstance(msg, dict) and msg.get("role") == "tool":
+            content = msg.get("content")
+            if isinstance(content, list):
+                msg = {**msg, "content": "\n\n".join(_part_text(p) for p in content)}
+            elif isinstance(content, dict):
+                msg = {**msg, "content": _part_text(content)}
+        out.append(msg)
+    payload["messages"] = out
 
 
 class OpenAICompatExecutor(Executor):
@@ -54,6 +110,8 @@ class OpenAICompatExecutor(Executor):
 
         payload = dict(body)
         payload["model"] = model
+        if self.format is Format.OPENAI_CHAT and text_only_model(cred, model):
+            tool_results_as_text(payload)
         self._fix_stream_fields(payload, stream)
         self._accept(h, stream)
         if stream:

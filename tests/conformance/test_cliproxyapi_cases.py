@@ -21,14 +21,14 @@ from typing import Any
 import pytest
 
 from cliproxy.config import parse_config
-from cliproxy.credentials.model import Credential
+from cliproxy.credentials.model import Credential, ModelAlias
 from cliproxy.formats import Format
 from cliproxy.formats.requests import apply_thinking, translate_request
 from cliproxy.formats.requests.errors import TranslationError
 from cliproxy.formats.requests.thinking import parse_thinking_suffix
 from cliproxy.formats.responses_side import stream_translator, translate_response
 from cliproxy.formats.sse import SSEDecoder
-from cliproxy.registry.catalog import load_catalog
+from cliproxy.registry import ModelRegistry
 from cliproxy.routing.bodies import aggregate, thinking_caps
 from cliproxy.upstream import executor_for
 from cliproxy.upstream.payload import apply_payload_rules, client_protocol, provider_protocol
@@ -99,7 +99,7 @@ def _listed() -> dict[str, str]:
 LISTED = _listed()
 
 
-def _credential(spec: dict[str, Any]) -> Credential:
+def _credential(spec: dict[str, Any], model: str = "") -> Credential:
     kind = spec["kind"].replace("-key", "-api-key").replace("openai-compat", "openai-compatibility")
     provider = {
         "claude-api-key": "claude",
@@ -108,6 +108,18 @@ def _credential(spec: dict[str, Any]) -> Credential:
         "vertex-api-key": "vertex",
     }.get(kind, spec.get("name", "openai-compatibility"))
     options = tuple(sorted((k, v) for k, v in spec.items() if k in ("plan_type", "cloak")))
+    # an openai-compatibility model entry, as config would give it (name, alias, levels, ...)
+    models: tuple[ModelAlias, ...] = ()
+    if kind == "openai-compatibility" and ("model_name" in spec or "thinking-levels" in spec):
+        name = spec.get("model_name") or model or "m"
+        models = (
+            ModelAlias(
+                name=name,
+                alias=spec.get("model_alias") or name,
+                thinking_levels=tuple(spec.get("thinking-levels") or ()),
+                input_modalities=tuple(spec.get("input-modalities") or ()),
+            ),
+        )
     return Credential(
         id=f"{kind}:conformance",
         provider=provider,
@@ -116,6 +128,7 @@ def _credential(spec: dict[str, Any]) -> Credential:
         base_url=BASES.get(kind, ""),
         headers=tuple((spec.get("headers") or {}).items()),
         options=options,
+        models=models,
     )
 
 
@@ -135,7 +148,9 @@ def _send(
     executor = executor_for(cred)
     upstream_stream = stream or (executor.always_streams and action == "generate")
     # the executor set runs with the shipped catalog's limits, as the router passes them
-    caps = thinking_caps(load_catalog().find(model)) if catalog else None
+    # (a configured model's entry, e.g. openai-compatibility thinking levels, as the registry
+    # built from the credential describes it)
+    caps = thinking_caps(ModelRegistry([cred]).spec(model)) if catalog else None
     out = translate_request(
         src, executor.format, body, model=model, stream=upstream_stream, model_caps=caps
     )
@@ -182,7 +197,7 @@ def test_translator_case(case):
 
 @pytest.mark.parametrize("case", _cases("cliproxyapi-executor-cases"))
 def test_executor_case(case):
-    _run(case, _credential(case["credential"]), catalog=True)
+    _run(case, _credential(case["credential"], case.get("model") or ""), catalog=True)
 
 
 # ---- response cases: the upstream's answer -> what the client receives ------------------

@@ -40,6 +40,7 @@ openai-compatibility:
     models:
       - {name: vendor/model-a, alias: fast, thinking: {levels: [low, high]}}
       - {name: vendor/model-b, alias: fast, image: true}
+      - {name: vendor/model-c, input-modalities: [Text]}
   - name: Local
     base-url: http://127.0.0.1:11434/v1
     disabled: true
@@ -90,6 +91,8 @@ def test_openai_compat_yields_one_credential_per_key_with_its_own_proxy():
     assert a.id != b.id
     assert a.models[0].thinking_levels == ("low", "high")
     assert a.models[1].image is True
+    assert a.models[2].input_modalities == ("text",) and a.models[2].text_only
+    assert a.models[0].input_modalities == () and not a.models[0].text_only
 
 
 def test_keyless_disabled_compat_provider_is_kept_as_disabled():

@@ -78,8 +78,8 @@ def test_claude_level_suffix_on_a_budget_model_becomes_a_budget():
 def test_claude_adaptive_model_clamps_levels():
     out = apply_thinking(Format.CLAUDE, claude_body(), "xhigh", model_caps=CLAUDE_ADAPTIVE)
     assert out["thinking"] == {"type": "adaptive"}
-    # xhigh is not offered: high and max are equally near, and ties go to the lower level
-    assert out["output_config"] == {"effort": "high"}
+    # xhigh is not offered: max is the same "top effort" intent (as CLIProxyAPI maps it)
+    assert out["output_config"] == {"effort": "max"}
     out = apply_thinking(Format.CLAUDE, claude_body(), "max", model_caps=CLAUDE_ADAPTIVE)
     assert out["output_config"] == {"effort": "max"}
     out = apply_thinking(Format.CLAUDE, claude_body(), "minimal", model_caps=CLAUDE_ADAPTIVE)
@@ -237,3 +237,59 @@ def test_claude_default_max_tokens_respects_the_model_output_limit():
     assert out["max_tokens"] == 8192
     out = translate_request(Format.OPENAI_CHAT, Format.CLAUDE, chat, model="m", stream=False)
     assert out["max_tokens"] == 32000
+
+
+# -- OpenAI-compatible models with configured levels (openai-compatibility `thinking.levels`)
+
+COMPAT_HIGH_MAX = {"levels": ["high", "max"]}
+
+
+@pytest.mark.parametrize(
+    "asked, levels, want",
+    [
+        ("xhigh", ["high", "max", "xhigh"], "xhigh"),
+        ("xhigh", ["high", "max"], "max"),
+        ("xhigh", ["high"], "high"),
+        ("max", ["high", "xhigh", "max"], "max"),
+        ("max", ["high", "xhigh"], "xhigh"),
+        ("max", ["high"], "high"),
+    ],
+)
+def test_top_effort_takes_its_twin_before_a_lower_level(asked, levels, want):
+    body = {"messages": [{"role": "user", "content": "hi"}], "reasoning_effort": asked}
+    out = translate_request(
+        Format.OPENAI_CHAT,
+        Format.OPENAI_CHAT,
+        body,
+        model="m",
+        stream=False,
+        model_caps={"levels": levels},
+    )
+    out = apply_thinking(Format.OPENAI_CHAT, out, None, model_caps={"levels": levels})
+    assert out["reasoning_effort"] == want
+
+
+def test_max_stays_max_for_a_model_offering_it_and_is_xhigh_otherwise():
+    out = apply_thinking(Format.OPENAI_CHAT, {}, "max", model_caps=COMPAT_HIGH_MAX)
+    assert out["reasoning_effort"] == "max"
+    out = apply_thinking(Format.OPENAI_CHAT, {}, "max", model_caps=None)
+    assert out["reasoning_effort"] == "xhigh"
+    out = apply_thinking(Format.OPENAI_RESPONSES, {}, "max", model_caps=COMPAT_HIGH_MAX)
+    assert out["reasoning"]["effort"] == "max"
+
+
+@pytest.mark.parametrize("caps", [None, COMPAT_HIGH_MAX], ids=["unknown", "configured"])
+def test_a_summary_alone_sets_no_chat_effort(caps):
+    body = {"model": "m", "reasoning": {"summary": "auto"}, "input": "hi"}
+    out = translate_request(
+        Format.OPENAI_RESPONSES, Format.OPENAI_CHAT, body, model="m", stream=False, model_caps=caps
+    )
+    out = apply_thinking(Format.OPENAI_CHAT, out, None, model_caps=caps)
+    assert "reasoning_effort" not in out
+    assert out["messages"] == [{"role": "user", "content": "hi"}]
+    # with an effort it is carried as before
+    body["reasoning"] = {"summary": "auto", "effort": "high"}
+    out = translate_request(
+        Format.OPENAI_RESPONSES, Format.OPENAI_CHAT, body, model="m", stream=False, model_caps=caps
+    )
+    assert out["reasoning_effort"] == "high"

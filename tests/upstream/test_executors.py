@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
-from cliproxy.credentials.model import Credential
+from cliproxy.credentials.model import Credential, ModelAlias
 from cliproxy.formats import Format
 from cliproxy.upstream import (
     NoExecutor,
@@ -311,3 +312,47 @@ def test_json_body_survives_lone_surrogates_and_keeps_unicode():
     assert json.loads(call.body)["messages"][0]["content"] == "héllo \ud800"
     call = OpenAICompatExecutor().build(c, model="m", body={"x": "héllo"}, stream=False)
     assert "héllo".encode() in call.body
+
+
+# -- openai-compatibility models configured text-only ---------------------------------------
+
+TOOL_RESULT_BODY = {
+    "messages": [
+        {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function"}]},
+        {
+            "role": "tool",
+            "tool_call_id": "call_1",
+            "content": [
+                {"type": "text", "text": "image inspected"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}},
+            ],
+        },
+        {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "u"}}]},
+    ]
+}
+
+
+def compat_with(*models):
+    c = cred("openai-compatibility", "p", "https://api.example/v1")
+    return dataclasses.replace(c, models=tuple(models))
+
+
+@pytest.mark.parametrize("model", ["up-model", "client-alias"])
+def test_text_only_model_gets_tool_result_images_as_a_marker(model):
+    c = compat_with(ModelAlias("up-model", "client-alias", input_modalities=("text",)))
+    call = OpenAICompatExecutor().build(c, model=model, body=TOOL_RESULT_BODY, stream=True)
+    messages = json.loads(call.body)["messages"]
+    assert messages[1]["content"] == "image inspected\n\n[image omitted: unsupported by upstream]"
+    assert messages[1]["tool_call_id"] == "call_1"
+    # only tool results are reshaped; the client's own turns pass as they are
+    assert messages[2] == TOOL_RESULT_BODY["messages"][2]
+    assert TOOL_RESULT_BODY["messages"][1]["content"][1]["type"] == "image_url"
+
+
+@pytest.mark.parametrize(
+    "modalities", [(), ("text", "image"), ("image",)], ids=["unsaid", "multimodal", "image"]
+)
+def test_models_that_read_images_keep_tool_result_parts(modalities):
+    c = compat_with(ModelAlias("up-model", "up-model", input_modalities=modalities))
+    call = OpenAICompatExecutor().build(c, model="up-model", body=TOOL_RESULT_BODY, stream=False)
+    assert json.loads(call.body)["messages"][1] == TOOL_RESULT_BODY["messages"][1]

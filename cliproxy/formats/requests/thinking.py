@@ -9,7 +9,8 @@ below are the only places that know them, used both by the translators and by
 Deliberate differences from CLIProxyAPI, chosen for what a client expects:
 * out-of-range budgets and unsupported levels from the body are clamped, never a 400;
 * Claude AUTO on a budget-only model becomes a medium budget (Claude needs `budget_tokens`);
-* OpenAI targets get `medium` for AUTO and `xhigh` for `max` (they know neither word);
+* OpenAI targets get `medium` for AUTO and `xhigh` for `max` (they know neither word) unless
+  the model's levels name `max` (an OpenAI-compatible server that takes it);
 * a budget that does not fit under Claude's `max_tokens` switches thinking off rather than
   sending a request Claude will refuse.
 """
@@ -124,11 +125,21 @@ class ModelCaps:
         )
 
 
+#: the two names for "above high": one stands for the other where only that one is offered
+_TOP_LEVEL_TWIN = {"xhigh": "max", "max": "xhigh"}
+
+
 def _nearest_level(level: str, levels: tuple[str, ...]) -> str:
-    """`level` if supported, else the closest supported one (ties go to the lower level)."""
+    """`level` if supported, else the closest supported one (ties go to the lower level).
+
+    `xhigh` and `max` mean the same intent (the top effort), so either takes the other
+    before falling back to a lower level.
+    """
     choices = [lv for lv in levels if lv in LEVELS]
     if not choices or level in choices:
         return level
+    if _TOP_LEVEL_TWIN.get(level) in choices:
+        return _TOP_LEVEL_TWIN[level]
     want = LEVELS.index(level) if level in LEVELS else LEVELS.index("medium")
     return min(choices, key=lambda lv: (abs(LEVELS.index(lv) - want), LEVELS.index(lv)))
 
@@ -272,7 +283,8 @@ def write(fmt: Format, body: JSONObject, cfg: Reasoning, caps: ModelCaps | None)
     can be passed without touching the client's own dicts.
     """
     if cfg.mode is None:
-        if not cfg.include_thoughts:
+        # Chat has no field for "show the thoughts": a summary alone sets no effort there
+        if not cfg.include_thoughts or fmt is Format.OPENAI_CHAT:
             return
         cfg = Reasoning("auto", include_thoughts=True, summary=cfg.summary)
     if fmt is Format.CLAUDE:
@@ -280,11 +292,11 @@ def write(fmt: Format, body: JSONObject, cfg: Reasoning, caps: ModelCaps | None)
     elif fmt is Format.GEMINI:
         _write_gemini(body, cfg, caps)
     elif fmt is Format.OPENAI_CHAT:
-        body["reasoning_effort"] = _openai_effort(cfg)
+        body["reasoning_effort"] = _openai_effort(cfg, caps)
     else:
         old = body.get("reasoning")
         reasoning = dict(old) if isinstance(old, dict) else {}
-        reasoning["effort"] = _openai_effort(cfg)
+        reasoning["effort"] = _openai_effort(cfg, caps)
         if cfg.summary and "summary" not in reasoning:
             reasoning["summary"] = cfg.summary
         elif cfg.include_thoughts and cfg.mode != "none" and "summary" not in reasoning:
@@ -292,7 +304,8 @@ def write(fmt: Format, body: JSONObject, cfg: Reasoning, caps: ModelCaps | None)
         body["reasoning"] = reasoning
 
 
-def _openai_effort(cfg: Reasoning) -> str:
+def _openai_effort(cfg: Reasoning, caps: ModelCaps | None = None) -> str:
+    """The effort word; `max` becomes `xhigh` (OpenAI's name) unless the model offers `max`."""
     if cfg.mode == "none":
         return "none"
     level: str | None
@@ -302,7 +315,9 @@ def _openai_effort(cfg: Reasoning) -> str:
         level = cfg.level if cfg.mode == "level" else "auto"
     if level == "auto":
         return "medium"
-    return "xhigh" if level == "max" else (level or "medium")
+    if level == "max" and not (caps is not None and "max" in caps.levels):
+        return "xhigh"
+    return level or "medium"
 
 
 def _claude_effort(level: str, caps: ModelCaps | None) -> str:
