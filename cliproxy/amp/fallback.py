@@ -47,7 +47,14 @@ from cliproxy.upstream.body import BodyDecodeError, BodyTooLarge, Decompressor, 
 from cliproxy.usage import Usage
 from cliproxy.web.endpoints import AnswerFilter, GeminiModel, IAnswerFilter
 from cliproxy.web.errors import error_response, family_for_path
-from cliproxy.web.jsonbody import BodyError, load_json_body, too_deep_message
+from cliproxy.web.jsonbody import (
+    MAX_JSON_DEPTH,
+    PIECEWISE_BYTES,
+    BodyError,
+    json_depth,
+    load_json_body,
+    too_deep_message,
+)
 from cliproxy.web.state import client_gone, state_of
 
 log = Logger()
@@ -141,6 +148,10 @@ def read_amp_body(raw: bytes) -> AmpBody:
     """
     if not raw.strip():
         return AmpBody(raw, None)
+    if len(raw) < PIECEWISE_BYTES and json_depth(raw) > MAX_JSON_DEPTH:
+        # whole-body parsers may stop short of their own recursion error (large bodies are
+        # parsed in pieces, which raise it, and their depth is checked once parsed)
+        return AmpBody(raw, None, too_deep=True)
     try:
         body = load_json_body(raw)
     except BodyError as e:

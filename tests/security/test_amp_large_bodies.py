@@ -11,10 +11,12 @@ import json
 import threading
 from typing import Any
 
+import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 
+from cliproxy.amp.fallback import AmpBody, read_amp_body
 from cliproxy.routing.offload import LargeBodies
 from tests.amp.kit import amp_config, claude_provider, raw_connect
 from tests.fakes import FakeAmp, FakeClaude
@@ -207,3 +209,20 @@ async def test_a_large_amp_body_gets_a_503_in_claudes_shape_when_the_pool_is_ful
     body = answer.json()
     assert body["type"] == "error" and "large-body-queue" in body["error"]["message"]
     assert claude.requests == []
+
+
+@pytest.mark.parametrize("padding", [0, 300 * 1024])  # read whole, and in pieces
+def test_read_amp_body_parses_once_sanitises_and_refuses_deep_bodies(padding):
+    pad = b" " * padding
+    deep = b'{"model": "m", "a": ' + b"[" * 2000 + b"]" * 2000 + b"}" + pad
+    assert read_amp_body(deep).too_deep
+    broken = b'{"model": "m", "messages": [' + pad
+    assert read_amp_body(broken) == AmpBody(broken, None)
+    turns = amp_turns(256)
+    raw = json.dumps({"model": " amp-big ", "messages": turns}).encode() + pad
+    got = read_amp_body(raw)
+    assert got.requested() == "amp-big" and not got.too_deep
+    assert json.loads(got.raw) == {"model": " amp-big ", "messages": sanitised(turns)}
+    assert got.body == json.loads(got.raw)
+    clean = json.dumps({"model": "m", "messages": sanitised(turns)}).encode() + pad
+    assert read_amp_body(clean).raw is clean  # nothing changed: the same bytes
