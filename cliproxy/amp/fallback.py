@@ -9,6 +9,11 @@ endpoint's own error. `force-model-mappings` tries the mapping first. With
 Local answers go through the same endpoint resources as `/v1` (subclassed here only to
 rewrite what they send: see `rewriter.py`) after the body is sanitised and the
 1M-context beta flag is dropped. Each decision is logged and counted per model.
+
+The body is parsed once (`read_amp_body`: the model, the sanitiser). Bodies of at least
+`limits.large-body-size` are parsed, sanitised and, for a mapping, re-encoded on the
+`LargeBodies` worker threads (`cliproxy.routing.offload`), and the decision is taken,
+counted and logged on the reactor in between; a full queue gets a 503 in the client's shape.
 """
 
 from __future__ import annotations
