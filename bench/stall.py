@@ -15,7 +15,14 @@ work is done on the reactor thread as before issue 14; `--mode after` with the d
 (256 KiB: the work goes to worker threads). `--max-body` adds one request of
 `limits.max-body-size` (32 MiB) to measure the peak memory one request can take.
 
+`--route amp` sends the large bodies to Amp's `/api/provider/anthropic/v1/messages`
+instead: Claude Messages bodies for a model that `ampcode.model-mappings` maps to the
+Claude model, with an unsigned thinking block in every assistant turn, so the Amp
+fallback parses, sanitises and re-encodes each one before the `/v1/messages` endpoint
+reads it.
+
     python3 bench/stall.py --mode both --max-body
+    python3 bench/stall.py --mode after --route amp
 """
 
 from __future__ import annotations
@@ -113,7 +120,7 @@ def _chunk(text: str) -> dict[str, Any]:
 
 def start_daemon(
     python: str, port: int, upstream_port: int, workdir: Path, large_body_size: str
-) -> subprocess.Popen[bytes]:
+) -> subprocess.Popen[bytes]:  # the ampcode section only matters to `--route amp`
     config = workdir / "config.yaml"
     config.write_text(
         f'host: "127.0.0.1"\nport: {port}\napi-keys: ["{KEY}"]\nauth-dir: "{workdir}/auth"\n'
@@ -125,6 +132,7 @@ def start_daemon(
         '    api-key-entries: [{api-key: "sk-tick"}]\n'
         "    models: [{name: tick-model, alias: tick-model}]\n"
         f'limits: {{large-body-size: "{large_body_size}"}}\n'
+        "ampcode:\n  model-mappings: [{from: amp-stall, to: claude-stall}]\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CLIPROXY_LOCAL_MODEL": "1"}
     log = (workdir / "twistd.log").open("wb")
@@ -157,18 +165,37 @@ def post(path: str, body: bytes, stream: bool = False) -> bytes:
     return (head + "\r\n").encode() + body
 
 
-def large_body(size: int) -> bytes:
-    """A Chat request of about `size` bytes: short alternating turns, ending with the user."""
+#: where the large bodies go, per `--route`
+LARGE_PATHS = {"chat": "/v1/chat/completions", "amp": "/api/provider/anthropic/v1/messages"}
+
+
+def large_body(size: int, route: str = "chat") -> bytes:
+    """A request of about `size` bytes: short alternating turns, ending with the user.
+
+    `chat`: an OpenAI Chat body for the Claude model. `amp`: a Claude Messages body for
+    the model Amp's mapping sends to it; each assistant turn replays an unsigned thinking
+    block (the Amp sanitiser drops it).
+    """
     turn = 0
     parts: list[bytes] = []
     total = 0
     while total < size - 200 or turn % 2 == 0:
         role = "user" if turn % 2 == 0 else "assistant"
-        part = json.dumps({"role": role, "content": f"turn {turn}: a few short words"}).encode()
+        content: Any = f"turn {turn}: a few short words"
+        if route == "amp" and role == "assistant":
+            content = [
+                {"type": "thinking", "thinking": "hmm", "signature": ""},
+                {"type": "text", "text": content},
+            ]
+        part = json.dumps({"role": role, "content": content}).encode()
         parts.append(part)
         total += len(part) + 1
         turn += 1
-    return b'{"model":"claude-stall","messages":[' + b",".join(parts) + b"]}"
+    if route == "amp":
+        head = b'{"model":"amp-stall","max_tokens":64,"messages":['
+    else:
+        head = b'{"model":"claude-stall","messages":['
+    return head + b",".join(parts) + b"]}"
 
 
 class Stream:
@@ -199,10 +226,10 @@ class Stream:
         return max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0)
 
 
-async def one_large(port: int, body: bytes) -> tuple[float, int]:
+async def one_large(port: int, body: bytes, path: str) -> tuple[float, int]:
     began = time.monotonic()
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(post("/v1/chat/completions", body))
+    writer.write(post(path, body))
     await writer.drain()
     answer = await reader.read()
     writer.close()
@@ -210,12 +237,14 @@ async def one_large(port: int, body: bytes) -> tuple[float, int]:
     return time.monotonic() - began, status
 
 
-async def phase(port: int, pid: int, stream: Stream, body: bytes, at_once: int) -> dict[str, Any]:
+async def phase(
+    port: int, pid: int, stream: Stream, body: bytes, at_once: int, path: str
+) -> dict[str, Any]:
     await asyncio.sleep(0.5)
     reset_peak(pid)
     before = memory_kib(pid)["VmRSS"]
     start = time.monotonic()
-    results = await asyncio.gather(*(one_large(port, body) for _ in range(at_once)))
+    results = await asyncio.gather(*(one_large(port, body, path) for _ in range(at_once)))
     await asyncio.sleep(0.3)
     end = time.monotonic()
     peak = memory_kib(pid)["VmHWM"]
@@ -248,11 +277,13 @@ async def run_mode(args: argparse.Namespace, mode: str) -> dict[str, Any]:
         quiet = time.monotonic()
         await asyncio.sleep(1.0)
         out["idle_gap_ms"] = round(stream.longest_gap(quiet, time.monotonic()) * 1000)
-        body = large_body(int(args.size_mib * MiB))
-        out["one"] = await phase(port, proc.pid, stream, body, 1)
-        out["two"] = await phase(port, proc.pid, stream, body, 2)
+        body = large_body(int(args.size_mib * MiB), args.route)
+        path = LARGE_PATHS[args.route]
+        out["one"] = await phase(port, proc.pid, stream, body, 1, path)
+        out["two"] = await phase(port, proc.pid, stream, body, 2, path)
         if args.max_body:
-            out["max"] = await phase(port, proc.pid, stream, large_body(MAX_BODY - 4096), 1)
+            biggest = large_body(MAX_BODY - 4096, args.route)
+            out["max"] = await phase(port, proc.pid, stream, biggest, 1, path)
         out["claude_bodies_mib"] = [round(n / MiB, 2) for n in upstream.claude_bodies]
     finally:
         if stream.task is not None:
@@ -274,7 +305,11 @@ async def run_mode(args: argparse.Namespace, mode: str) -> dict[str, Any]:
 def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     lines = [
         f"stream chunk every {args.interval * 1000:.0f} ms; large bodies {args.size_mib} MiB "
-        "of short Chat turns, translated for Claude",
+        + (
+            "of short Claude turns on Amp's /api/provider route, mapped to a Claude model"
+            if args.route == "amp"
+            else "of short Chat turns, translated for Claude"
+        ),
         "",
         "| mode | phase | body MiB | statuses | slowest large request s "
         "| longest stream gap ms | RSS before MB | RSS peak MB |",
@@ -303,6 +338,9 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=0.02, help="stream chunk interval, s")
     parser.add_argument("--size-mib", type=float, default=5.0, help="size of each large body")
     parser.add_argument("--max-body", action="store_true", help="also one 32 MiB body")
+    parser.add_argument(
+        "--route", choices=tuple(LARGE_PATHS), default="chat", help="where the large bodies go"
+    )
     parser.add_argument("--json", action="store_true", help="print raw results as JSON too")
     args = parser.parse_args()
     modes = ("before", "after") if args.mode == "both" else (args.mode,)
