@@ -27,7 +27,9 @@ from tests.web.httpwire import parse_answers
 
 MESSAGES = "/api/provider/anthropic/v1/messages"
 #: stream rounds that must pass while the large body is read
-ROUNDS = 20
+# on the reactor only the rounds around the window's edges run (3 seen); how many run
+# while a worker translates depends on the machine (11 to 47 seen, idle 2 cores): a low bar
+ROUNDS = 6
 #: rounds that let the large body's first bytes reach cliproxy before its last one is sent
 SETTLE = 60
 

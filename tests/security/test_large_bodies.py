@@ -168,7 +168,9 @@ def stall_config(claude1: Any, claude2: Any, paced_port: int, large_body_size: s
 
 
 #: stream rounds that must pass while the large body is translated
-ROUNDS = 20
+# on the reactor only the rounds around the window's edges run (3 seen); how many run
+# while a worker translates depends on the machine (11 to 47 seen, idle 2 cores): a low bar
+ROUNDS = 6
 
 
 @pytest_twisted.ensureDeferred
