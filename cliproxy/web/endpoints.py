@@ -97,7 +97,7 @@ class BadRequest(Exception):
     pass
 
 
-def _client_headers(request: Request) -> dict[str, str]:
+def client_headers(request: Request) -> dict[str, str]:
     """The client's headers (lower-cased names, first values) that executors, payload rules
     and session affinity may read: never its credentials, nor hop-by-hop ones."""
     out: dict[str, str] = {}
@@ -238,7 +238,7 @@ class InferenceResource(ApiResource):
             return error_response(request, self.family_for(request), 400, str(e))
         state = state_of(request)
         creq.client_key = state.client_key
-        creq.headers = _client_headers(request)
+        creq.headers = client_headers(request)
         creq.route = answer_filter(request).route
         creq.transcript = state.upstream  # for the request log
         creq.size = size

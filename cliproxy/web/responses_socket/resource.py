@@ -23,7 +23,7 @@ from twisted.web.resource import IResource, Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
 from cliproxy.twisted_compat import pipelined_bytes
-from cliproxy.web.endpoints import Backend, _client_headers
+from cliproxy.web.endpoints import Backend, client_headers
 from cliproxy.web.responses_socket.protocol import ResponsesSocketProtocol, SessionContext
 from cliproxy.web.state import state_of
 
@@ -92,7 +92,7 @@ class ResponsesSocket(Resource):
             clock=self.backend.reactor,
             idle_timeout=config.streaming.idle_timeout_seconds,
             client_key=state_of(request).client_key,
-            headers=_client_headers(request),
+            headers=client_headers(request),
             closed=lambda: self._channel_closed(channel),
         )
         proto = ResponsesSocketProtocol(context)
