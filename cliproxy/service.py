@@ -38,6 +38,7 @@ from cliproxy.observe.logfiles import AppLogService
 from cliproxy.web.errors import finish_with_error
 from cliproxy.web.http import CliproxySite
 from cliproxy.web.relay import SHUTDOWN_MESSAGE, IStreamEnd
+from cliproxy.web.sessions import ILongSession
 
 log = Logger()
 
@@ -147,8 +148,14 @@ class Drain(Service):
         for channel in list(site.channels):
             if not channel.requests and channel.transport is not None:
                 channel.transport.loseConnection()
+        grace = self.grace()
+        deadline = self.reactor.seconds() + grace
+        # WebSocket sessions close between turns with 1001; one in a turn finishes it first
+        sessions = site.upgraded.going_away()
         if site.active:
-            yield self._wait(site, self.grace())
+            yield self._wait(site, grace)
+        if len(site.upgraded):
+            yield self._wait_sessions(site, sessions, max(0.0, deadline - self.reactor.seconds()))
         if self.close is not None:
             yield self.close()
 
@@ -176,11 +183,33 @@ class Drain(Service):
                 transport = channel.transport
                 if not channel.requests and transport is not None:
                     transport.loseConnection()  # flushes the terminal events written above
-                elif ITCPTransport.providedBy(transport):
+                elif ITCPTransport.providedBy(transport) and not _holds_session(channel):
                     transport.abortConnection()
         else:
             if timer.active():
                 timer.cancel()
+
+    @defer.inlineCallbacks
+    def _wait_sessions(self, site: CliproxySite, closed: defer.Deferred[None], grace: float) -> Any:
+        log.info(
+            "shutting down: waiting up to {grace}s for {n} websocket session(s) to end a turn",
+            grace=round(grace, 1),
+            n=len(site.upgraded),
+        )
+        timer = self.reactor.callLater(grace, closed.cancel)
+        try:
+            yield closed
+        except defer.CancelledError:
+            log.warn("shutdown grace period over: closing {n} websocket(s)", n=len(site.upgraded))
+            site.upgraded.close_all()
+        else:
+            if timer.active():
+                timer.cancel()
+
+
+def _holds_session(channel: Any) -> bool:
+    """A connection upgraded to a long-lived session (closed by `Sessions`, not cut)."""
+    return any(ILongSession(r, None) is not None for r in channel.requests)
 
 
 def _open_store(config: Config, reactor: IClientReactor) -> Any:

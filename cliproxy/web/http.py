@@ -34,6 +34,7 @@ from cliproxy.web.errors import family_for_path, reason_phrase
 from cliproxy.web.framing import HeaderFraming
 from cliproxy.web.origin import cors_headers
 from cliproxy.web.paths import normalise
+from cliproxy.web.sessions import Sessions
 from cliproxy.web.state import IRequestState, RequestState, state_of
 
 if TYPE_CHECKING:
@@ -426,6 +427,8 @@ class CliproxySite(server.Site):
         self.limits = limits
         self.channels: set[LimitedHTTPChannel] = set()
         self.active: set[CliproxyRequest] = set()
+        #: upgraded connections (WebSocket sessions) the drain asks to go away
+        self.upgraded = Sessions()
         self._idle_waiters: list[defer.Deferred[None]] = []
 
     def getResourceFor(self, request: server.Request) -> IResource:

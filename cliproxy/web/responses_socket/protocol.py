@@ -31,6 +31,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from cliproxy.formats import Family, Format
 from cliproxy.formats.errors import error_object
@@ -39,6 +40,7 @@ from cliproxy.routing import ClientRequest, JSONResult, RouteError, Router, Stre
 from cliproxy.web.errors import json_bytes
 from cliproxy.web.responses_socket.relay import SocketRelay, TurnEnd
 from cliproxy.web.responses_socket.transcript import FrameRefused, Transcript, Turn, warmup_events
+from cliproxy.web.sessions import ILongSession, Sessions
 
 log = Logger()
 
@@ -46,6 +48,9 @@ log = Logger()
 UNSUPPORTED_DATA = 1003
 INVALID_PAYLOAD = 1007
 TOO_BIG = 1009
+#: the daemon is shutting down (sent between turns during the drain)
+GOING_AWAY = 1001
+GOING_AWAY_REASON = "cliproxy is shutting down; reconnect to go on"
 #: frames queued behind a turn in progress; more than this closes the session (1008)
 MAX_QUEUED = 16
 POLICY_VIOLATION = 1008
@@ -65,6 +70,8 @@ class SessionContext:
     headers: dict[str, str]
     #: the connection's bookkeeping in the Site, run once when it closes
     closed: Callable[[], None]
+    #: the Site's long-lived sessions, which the graceful drain asks to go away
+    sessions: Sessions | None = None
 
 
 def error_event(status: int, error: JSONObject) -> bytes:
@@ -73,6 +80,7 @@ def error_event(status: int, error: JSONObject) -> bytes:
     return json_bytes({"type": "error", "status": status, "error": inner})
 
 
+@implementer(ILongSession)
 class ResponsesSocketProtocol(WebSocketServerProtocol):
     """One client's Responses WebSocket session (see the module docstring)."""
 
@@ -87,6 +95,9 @@ class ResponsesSocketProtocol(WebSocketServerProtocol):
         self._call: defer.Deferred[Any] | None = None
         self._relay: SocketRelay | None = None
         self._bookkept = False
+        #: the drain asked this session to end after the turn in progress
+        self.leaving = False
+        self._registered = False
 
     def limit_messages(self, size: int) -> None:
         """Refuse (1009) messages and frames over `size` bytes, from their headers."""
@@ -104,6 +115,9 @@ class ResponsesSocketProtocol(WebSocketServerProtocol):
 
     def onOpen(self) -> None:
         log.info("responses websocket open from {peer}", peer=self.peer)
+        if self.context.sessions is not None:
+            self._registered = True
+            self.context.sessions.opened(self)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:  # noqa: N803
         if self.gone:
@@ -133,10 +147,32 @@ class ResponsesSocketProtocol(WebSocketServerProtocol):
             if not self._bookkept:
                 self._bookkept = True
                 self.context.closed()
+                if self._registered and self.context.sessions is not None:
+                    self.context.sessions.closed(self)
+
+    # -- the drain (ILongSession) ----------------------------------------------------------
+
+    def going_away(self) -> None:
+        """End after the turn in progress (now, between turns) with 1001."""
+        self.leaving = True
+        if not self.busy:
+            self._shut(GOING_AWAY, GOING_AWAY_REASON)
+
+    def close_now(self) -> None:
+        """The grace period is over: stop the turn, send 1001 and close the connection."""
+        self.leaving = True
+        if not self.gone:
+            self._shut(GOING_AWAY, GOING_AWAY_REASON)
+        if self.transport is not None:
+            self.transport.loseConnection()  # flushes the close frame; no wait for its reply
 
     # -- turns -----------------------------------------------------------------------------
 
     def _next(self) -> None:
+        if self.leaving and not self.busy and not self.gone:
+            # frames still queued are not served: the client replays them after reconnecting
+            self._shut(GOING_AWAY, GOING_AWAY_REASON)
+            return
         while not self.busy and not self.gone and self.queue:
             frame = self.queue.popleft()
             try:

@@ -25,6 +25,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 from cliproxy.twisted_compat import pipelined_bytes
 from cliproxy.web.endpoints import Backend, client_headers
 from cliproxy.web.responses_socket.protocol import ResponsesSocketProtocol, SessionContext
+from cliproxy.web.sessions import ILongSession
 from cliproxy.web.state import state_of
 
 log = Logger()
@@ -94,6 +95,7 @@ class ResponsesSocket(Resource):
             client_key=state_of(request).client_key,
             headers=client_headers(request),
             closed=lambda: self._channel_closed(channel),
+            sessions=getattr(getattr(channel, "site", None), "upgraded", None),
         )
         proto = ResponsesSocketProtocol(context)
         proto.factory = self.factory
@@ -108,6 +110,8 @@ class ResponsesSocket(Resource):
         Protocol.makeConnection(proto, transport)
         proto.limit_messages(limit)
         transport.resumeProducing()
+        # the drain tells this connection from a request in flight by this component
+        request.setComponent(ILongSession, proto)
         proto.dataReceived(_handshake(request) + pending)
         self._request_done(request, channel)
         return NOT_DONE_YET
