@@ -118,6 +118,8 @@ class CooldownState:
     quota: bool
     failures: int
     suspends: bool = False
+    #: the provider's reason for a quota bench, "" when it gave none
+    reason: str = ""
 
 
 class CredentialPool:
@@ -196,7 +198,9 @@ class CredentialPool:
     def states(self) -> list[CooldownState]:
         """Every remembered state (resting or recently failed)."""
         return [
-            CooldownState(cid, model, s.until, s.level, s.status, s.quota, s.failures, s.suspends)
+            CooldownState(
+                cid, model, s.until, s.level, s.status, s.quota, s.failures, s.suspends, s.reason
+            )
             for (cid, model), s in self._states.items()
         ]
 
@@ -382,7 +386,7 @@ class CredentialPool:
 
     def _tell(self, cid: str, model: str | None, s: _State) -> None:
         view = CooldownState(
-            cid, model, s.until, s.level, s.status, s.quota, s.failures, s.suspends
+            cid, model, s.until, s.level, s.status, s.quota, s.failures, s.suspends, s.reason
         )
         for watcher in self._watchers:
             watcher(view)
@@ -397,6 +401,7 @@ class CredentialPool:
             return
         mine.until, mine.level, mine.status = state.until, state.level, state.last_status
         mine.quota, mine.suspends, mine.updated = state.quota, state.suspends, self._now()
+        mine.reason = state.reason if state.quota else ""
 
     def _count_failure(self, key: tuple[str, str | None], status: int, now: float) -> _State:
         """The pair's state with this failure counted (pruning old states now and then)."""

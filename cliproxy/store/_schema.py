@@ -72,6 +72,12 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             ADD COLUMN reasoning_tokens BIGINT NOT NULL DEFAULT 0;
         """,
     ),
+    (
+        4,
+        """
+        ALTER TABLE cliproxy_cooldown ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+        """,
+    ),
 )
 
 

@@ -5,6 +5,7 @@ Each bench the pool decides is upserted into `cliproxy_cooldown` and announced w
 NOTIFY in the same statement; every instance applies the announcements it hears (its
 own are skipped) and, at start and after each reconnection, reloads the table, so a
 bench survives a restart of any instance and one missed while the database was away.
+A quota bench carries the provider's reason, so every instance's cooling-down 429 names it.
 Times cross hosts as wall-clock epochs (hosts are assumed to be NTP-synchronised).
 """
 
@@ -27,11 +28,11 @@ CHANNEL = "cliproxy_cooldown"
 
 _UPSERT = (
     "INSERT INTO cliproxy_cooldown AS c"
-    " (credential_id, model, until, level, status, quota, suspends)"
-    " VALUES (%(c)s, %(m)s, %(u)s, %(l)s, %(s)s, %(q)s, %(x)s)"
+    " (credential_id, model, until, level, status, quota, suspends, reason)"
+    " VALUES (%(c)s, %(m)s, %(u)s, %(l)s, %(s)s, %(q)s, %(x)s, %(r)s)"
     " ON CONFLICT (credential_id, model) DO UPDATE SET until = EXCLUDED.until,"
     " level = EXCLUDED.level, status = EXCLUDED.status, quota = EXCLUDED.quota,"
-    " suspends = EXCLUDED.suspends WHERE c.until < EXCLUDED.until;"
+    " suspends = EXCLUDED.suspends, reason = EXCLUDED.reason WHERE c.until < EXCLUDED.until;"
     " SELECT pg_notify('" + CHANNEL + "', %(payload)s)"
 )
 
@@ -74,6 +75,7 @@ class SharedCooldowns:
             "s": state.last_status,
             "q": state.quota,
             "x": state.suspends,
+            "r": state.reason,
         }
         fields["payload"] = json.dumps({**fields, "i": self.store.instance})
         self._send(fields)
@@ -113,6 +115,7 @@ class SharedCooldowns:
                 quota=bool(fields["q"]),
                 failures=0,
                 suspends=bool(fields["x"]),
+                reason=str(fields.get("r") or ""),  # NOTIFYs of older instances have none
             )
         )
 
@@ -125,15 +128,15 @@ class SharedCooldowns:
                 self._send(fields)
         d = defer.ensureDeferred(
             self.store.query(
-                "SELECT credential_id, model, until, level, status, quota, suspends"
+                "SELECT credential_id, model, until, level, status, quota, suspends, reason"
                 " FROM cliproxy_cooldown WHERE until > %s",
                 (self._wall(),),
             )
         )
 
         def apply(rows: list[tuple[Any, ...]]) -> None:
-            for c, m, u, lv, s, q, x in rows:
-                self._apply({"c": c, "m": m, "u": u, "l": lv, "s": s, "q": q, "x": x})
+            for c, m, u, lv, s, q, x, r in rows:
+                self._apply({"c": c, "m": m, "u": u, "l": lv, "s": s, "q": q, "x": x, "r": r})
 
         def failed(failure: Any) -> None:
             self.log.warn("store: cooldowns not reloaded: {e}", e=failure.getErrorMessage())

@@ -141,3 +141,39 @@ async def test_a_429_while_the_database_is_down_reaches_the_others_when_it_retur
         await _until(lambda: instances[1].benched_until() > soon, seconds=15.0)
     finally:
         await stop_all(instances)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_quota_reason_reaches_the_other_instances_and_survives_a_restart(
+    start_fake, pg_dsn, tmp_path
+):
+    """The provider's reason for a quota bench crosses instances with the bench, so every
+    instance's cooling-down 429 names it (and the reset time)."""
+    from tests.fakes.claude import claude_error_reply
+
+    oauth, claude, instances = _start(start_fake, pg_dsn, tmp_path, time.time() + 8 * 3600, n=2)
+    try:
+        await _until(lambda: all(i.shared.listener.connected for i in instances))
+        reply = claude_error_reply(429, "rate limited", type="rate_limit_error")
+        reply.headers = {
+            "anthropic-ratelimit-unified-5h-status": "rejected",
+            "anthropic-ratelimit-unified-5h-reset": str(int(time.time()) + 3600),
+        }
+        claude.script("POST", claude.generation_path, reply)
+        code, _ = await post(instances[0], "/v1/chat/completions", chat(MODEL))
+        assert code == 429
+        soon = time.time() + 3000
+        await _until(lambda: instances[1].benched_until() > soon, seconds=2.0)
+        for other in (instances[1], None):
+            if other is None:  # a restarted instance reads the reason from the table
+                await instances[1].stop()
+                instances[1] = other = Instance(pg_dsn, tmp_path / "i1", oauth, claude)
+                await _until(lambda: instances[1].benched_until() > soon, seconds=2.0)
+            served = len(claude.requests)
+            code, body = await post(other, "/v1/chat/completions", chat(MODEL))
+            message = json.loads(body)["error"]["message"]
+            assert code == 429 and len(claude.requests) == served
+            assert "Anthropic 5h limit resets" in message, message
+            assert "UTC" in message, message
+    finally:
+        await stop_all(instances)
