@@ -15,8 +15,7 @@ from cliproxy.credentials.model import Credential
 from cliproxy.credentials.pool import CredentialPool
 from cliproxy.formats import Family
 from cliproxy.registry import GeminiModel, ModelList, ModelRegistry
-from cliproxy.registry.catalog import Catalog as ModelCatalog
-from cliproxy.registry.catalog import load_catalog
+from cliproxy.registry.catalog import ModelSpecs, load_catalog
 
 log = Logger()
 
@@ -33,7 +32,7 @@ class Catalog:
         self.authdir = authdir
         self.pool = pool
         #: the model catalog in use: the shipped one until a refresh replaces it
-        self.models: ModelCatalog = load_catalog()
+        self.models: ModelSpecs = load_catalog()
         self._registry = self._build(store.current)
         store.subscribe(self._config_changed)
         authdir.subscribe(self._accounts_changed)
@@ -47,7 +46,7 @@ class Catalog:
         creds += self.authdir.credentials(config.oauth_endpoints)
         return ModelRegistry.from_config(config, creds, self.models)
 
-    def replace_models(self, models: ModelCatalog) -> None:
+    def replace_models(self, models: ModelSpecs) -> None:
         """A refreshed model catalog: rebuild the registry with it (cliproxy.catalog_refresh)."""
         self.models = models
         self._swap(self._build(self.store.current))

@@ -6,8 +6,8 @@ shapes the `GET .../models` answers.
 """
 
 from cliproxy.registry.catalog import (
-    Catalog,
     ModelSpec,
+    ModelSpecs,
     ThinkingSpec,
     load_catalog,
     parse_catalog,
@@ -34,7 +34,7 @@ __all__ = [
     "COMPAT_THINKING_LEVELS",
     "LIST_HINT",
     "Candidate",
-    "Catalog",
+    "ModelSpecs",
     "ClaudeModelList",
     "GeminiModel",
     "GeminiModelList",

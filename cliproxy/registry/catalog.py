@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_registry -*-
 """The shipped model catalog (`cliproxy/data/models.yaml`): what each built-in provider serves.
 
-A `Catalog` holds every model's spec (listing fields, limits, thinking) and, per provider
+`ModelSpecs` holds every model's spec (listing fields, limits, thinking) and, per provider
 section, the ordered specs that section lists (a section may override fields of a model).
 """
 
@@ -60,7 +60,7 @@ class ModelSpec:
     user_defined: bool = False
 
 
-class Catalog:
+class ModelSpecs:
     """The parsed `models.yaml`: model specs by id and the ordered list per section."""
 
     def __init__(
@@ -175,8 +175,8 @@ def _section_entry(
     return spec
 
 
-def parse_catalog(data: Mapping[str, object]) -> Catalog:
-    """Build a `Catalog` from the loaded YAML; `ValueError` names the bad entry."""
+def parse_catalog(data: Mapping[str, object]) -> ModelSpecs:
+    """Build a `ModelSpecs` from the loaded YAML; `ValueError` names the bad entry."""
     raw_models = data.get("models")
     raw_sections = data.get("providers")
     if not isinstance(raw_models, Mapping) or not isinstance(raw_sections, Mapping):
@@ -193,11 +193,11 @@ def parse_catalog(data: Mapping[str, object]) -> Catalog:
             raise ValueError(f"providers.{name}: expected a list")
         for i, item in enumerate(items or ()):
             specs.append(_section_entry(item, f"providers.{name}[{i}]", models))
-    return Catalog({k: v[1] for k, v in models.items()}, sections)
+    return ModelSpecs({k: v[1] for k, v in models.items()}, sections)
 
 
 @functools.cache
-def load_catalog() -> Catalog:
+def load_catalog() -> ModelSpecs:
     """The catalog shipped as package data (parsed once per process)."""
     text = importlib.resources.files("cliproxy").joinpath("data/models.yaml").read_text("utf-8")
     data = yaml.safe_load(text)

@@ -18,8 +18,8 @@ from cliproxy.credentials.pool import NoCredential, SelectionError
 from cliproxy.registry.catalog import (
     COMPAT_KIND,
     OAUTH_KIND,
-    Catalog,
     ModelSpec,
+    ModelSpecs,
     ThinkingSpec,
     load_catalog,
 )
@@ -192,7 +192,7 @@ class ModelRegistry:
         force_model_prefix: bool = False,
         oauth_model_alias: Mapping[str, Sequence[OAuthModelAlias]] | None = None,
         oauth_excluded_models: Mapping[str, Sequence[str]] | None = None,
-        catalog: Catalog | None = None,
+        catalog: ModelSpecs | None = None,
         created: int = 0,
     ) -> None:
         self.catalog = catalog if catalog is not None else load_catalog()
@@ -210,7 +210,7 @@ class ModelRegistry:
 
     @classmethod
     def from_config(
-        cls, config: Config, credentials: Iterable[Credential], catalog: Catalog | None = None
+        cls, config: Config, credentials: Iterable[Credential], catalog: ModelSpecs | None = None
     ) -> ModelRegistry:
         """Build with the global keys of a `cliproxy.config.Config` (and a refreshed catalog)."""
         return cls(

@@ -1,5 +1,5 @@
 # -*- test-case-name: tests.test_catalog_refresh -*-
-"""CLIProxyAPI's published `models.json` read into a `Catalog` over the shipped one.
+"""CLIProxyAPI's published `models.json` read into `ModelSpecs` over the shipped ones.
 
 The document maps a section name (`claude`, `gemini`, `vertex`, `codex-pro`, `kimi`,
 `xai`, ...) to a list of model entries (`id`, `created`, `owned_by`, `display_name`,
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cliproxy.registry.catalog import Catalog, ModelSpec, ThinkingSpec
+from cliproxy.registry.catalog import ModelSpec, ModelSpecs, ThinkingSpec
 
 __all__ = ["CatalogDocumentError", "catalog_from_document", "changed_sections"]
 
@@ -83,7 +83,7 @@ def _entry(raw: Any, where: str, known: ModelSpec | None) -> ModelSpec:
     )
 
 
-def catalog_from_document(doc: Any, base: Catalog) -> Catalog:
+def catalog_from_document(doc: Any, base: ModelSpecs) -> ModelSpecs:
     """`base` with every section the document has replaced by the document's.
 
     Raises:
@@ -108,10 +108,10 @@ def catalog_from_document(doc: Any, base: Catalog) -> Catalog:
         count += len(specs)
     if count < MIN_MODELS:
         raise CatalogDocumentError("lists no models")
-    return Catalog(models, sections)
+    return ModelSpecs(models, sections)
 
 
-def changed_sections(old: Catalog, new: Catalog) -> list[str]:
+def changed_sections(old: ModelSpecs, new: ModelSpecs) -> list[str]:
     """The section names whose model lists differ."""
     names = set(old.sections) | set(new.sections)
     return sorted(n for n in names if old.sections.get(n) != new.sections.get(n))
