@@ -46,7 +46,7 @@ HOUR = 3600.0
 DAY = 24 * HOUR
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ProviderSpec:
     """The fixed facts of one OAuth provider.
 
@@ -66,15 +66,17 @@ class ProviderSpec:
     file_type: str
     routing: str
     client_id: str
-    client_secret: str
     scopes: tuple[str, ...]
-    callback_port: int
-    callback_path: str
-    extra_auth_params: tuple[tuple[str, str], ...]
-    refresh_lead: float | None
-    margin: float
-    json_token_body: bool
     rotates: bool
+    #: public installed-app clients (Google's) have a secret that is not secret
+    client_secret: str = ""
+    #: the browser login's loopback callback (0 and "": a device login, no callback)
+    callback_port: int = 0
+    callback_path: str = ""
+    extra_auth_params: tuple[tuple[str, str], ...] = ()
+    refresh_lead: float | None = 5 * 60.0
+    margin: float = 60.0
+    json_token_body: bool = False
     refresh_scope: str = ""
 
     def endpoints(self, all_endpoints: OAuthEndpoints) -> ProviderEndpoints:
@@ -163,7 +165,6 @@ CLAUDE = ProviderSpec(
     file_type="claude",
     routing="claude",
     client_id="9d1c250a-e61b-44d9-88ed-5944d1962f5e",
-    client_secret="",
     scopes=(
         "user:profile",
         "user:inference",
@@ -173,9 +174,7 @@ CLAUDE = ProviderSpec(
     ),
     callback_port=54545,
     callback_path="/callback",
-    extra_auth_params=(),
     refresh_lead=4 * HOUR,
-    margin=60.0,
     json_token_body=True,
     rotates=True,
 )
@@ -186,7 +185,6 @@ CODEX = ProviderSpec(
     file_type="codex",
     routing="codex",
     client_id="app_EMoamEEZ73f0CkXaXp7hrann",
-    client_secret="",
     scopes=("openid", "email", "profile", "offline_access"),
     callback_port=1455,
     callback_path="/auth/callback",
@@ -196,8 +194,6 @@ CODEX = ProviderSpec(
         ("codex_cli_simplified_flow", "true"),
     ),
     refresh_lead=5 * DAY,
-    margin=60.0,
-    json_token_body=False,
     rotates=True,
     refresh_scope="openid profile email",
 )
@@ -220,7 +216,6 @@ GEMINI = ProviderSpec(
     extra_auth_params=(("access_type", "offline"), ("prompt", "consent")),
     refresh_lead=None,
     margin=10.0,
-    json_token_body=False,
     rotates=False,
 )
 
@@ -232,14 +227,7 @@ KIMI = ProviderSpec(
     file_type="kimi",
     routing="kimi",
     client_id="17e5f671-d194-4dfb-9706-5516cb48c098",
-    client_secret="",
     scopes=(),
-    callback_port=0,
-    callback_path="",
-    extra_auth_params=(),
-    refresh_lead=5 * 60.0,
-    margin=60.0,
-    json_token_body=False,
     rotates=True,
 )
 
@@ -263,9 +251,6 @@ ANTIGRAVITY = ProviderSpec(
     callback_port=51121,
     callback_path="/oauth-callback",
     extra_auth_params=(("access_type", "offline"), ("prompt", "consent")),
-    refresh_lead=5 * 60.0,
-    margin=60.0,
-    json_token_body=False,
     rotates=False,
 )
 
@@ -277,14 +262,7 @@ XAI = ProviderSpec(
     file_type="xai",
     routing="xai",
     client_id="b1a00492-073a-47ea-816f-4c329264a828",
-    client_secret="",
     scopes=("openid", "profile", "email", "offline_access", "grok-cli:access", "api:access"),
-    callback_port=0,
-    callback_path="",
-    extra_auth_params=(),
-    refresh_lead=5 * 60.0,
-    margin=60.0,
-    json_token_body=False,
     rotates=True,
 )
 
