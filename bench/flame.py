@@ -105,6 +105,11 @@ def summarize(raw: Path, top: int = 15) -> dict[str, Any]:
         "inclusive": {fn: pct(v) for fn, v in incl.items() if v >= total / 200},
         "own": {fn: pct(v) for fn, v in own_fn.items() if v >= total / 200},
         "self": [[fn, pct(v)] for fn, v in leaves[:top]],
+        # one identical stack with many samples: py-spy samples a runnable thread even while
+        # the kernel has it off the CPU, so on a loaded machine a preemption shows as a burst
+        "largest_stack": [strip_line(big[0][-1]), pct(big[1])]
+        if (big := max(busy, key=lambda b: b[1], default=None))
+        else None,
     }
 
 
@@ -214,6 +219,12 @@ def render(profiles: dict[str, dict[str, Any]]) -> str:
                 )
                 + f"; `{p['svg']}`"
             )
+            big = s.get("largest_stack")
+            if big and big[1] > 5:
+                lines.append(
+                    f"  - one stack alone holds {big[1]} % (leaf `{big[0]}`): probably the process "
+                    "preempted there while runnable (py-spy samples wall time), not CPU spent"
+                )
         lines.append("")
         if floor is not None:
             for c in cols:
