@@ -75,23 +75,39 @@ def tree(pid: int) -> list[int]:
     return out
 
 
-def run_time(pid: int) -> float:
-    """CPU seconds of `pid`'s threads, to the nanosecond (schedstat's time on a CPU).
+def run_time(pid: int) -> tuple[float, float, frozenset[str]]:
+    """(schedstat seconds, stat seconds, thread ids) of `pid`.
 
-    /proc/<pid>/stat counts in 10 ms ticks: 16 streams in a row at ~8 ms each would be
-    read to ±5 %. Falls back to stat when schedstat is missing (no CONFIG_SCHEDSTATS).
+    schedstat (time on a CPU, summed over the threads) is exact to the nanosecond but loses
+    a thread's time when the thread exits; /proc/<pid>/stat keeps it but counts in 10 ms
+    ticks (16 streams in a row at ~8 ms each would be read to ±5 %). `cpu_between` takes
+    schedstat when no thread went away, else stat (LiteLLM's threads come and go).
     """
+    stat = Proc(pid).cpu()
     try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-        return sum(
-            int(Path(f"/proc/{pid}/task/{t}/schedstat").read_text().split()[0]) / 1e9 for t in tasks
-        )
+        tasks = frozenset(os.listdir(f"/proc/{pid}/task"))
+        exact = 0.0
+        for t in tasks:
+            exact += int(Path(f"/proc/{pid}/task/{t}/schedstat").read_text().split()[0]) / 1e9
+        return exact, stat, tasks
     except (OSError, ValueError, IndexError):
-        return Proc(pid).cpu()
+        return stat, stat, frozenset()
 
 
-def tree_cpu(pid: int) -> float:
-    return sum(run_time(p) for p in tree(pid))
+def tree_cpu(pid: int) -> dict[int, tuple[float, float, frozenset[str]]]:
+    return {p: run_time(p) for p in tree(pid)}
+
+
+def cpu_between(
+    before: dict[int, tuple[float, float, frozenset[str]]],
+    after: dict[int, tuple[float, float, frozenset[str]]],
+) -> float:
+    """CPU seconds used between two `tree_cpu` readings (see `run_time`)."""
+    total = 0.0
+    for p, (exact1, stat1, tasks1) in after.items():
+        exact0, stat0, tasks0 = before.get(p, (0.0, 0.0, frozenset()))
+        total += exact1 - exact0 if tasks0 <= tasks1 else stat1 - stat0
+    return total
 
 
 def tree_user(pids: list[int]) -> float:
@@ -195,7 +211,7 @@ class Compare(Bench):
         ng = nginx_pids(self.nginx.pid)
         ng0, px0 = tree_user(ng), tree_user(pids)
         (_, cl0), (_, mu0) = children_cpu_s(), machine_cpu_s()
-        c0, t0 = (tree_cpu(pid) if pid else 0.0), time.monotonic()
+        c0, t0 = (tree_cpu(pid) if pid else {}), time.monotonic()
         if kind == "nonstream":
             res = self.wrk(port, conc, self.args.duration, flavour)
             n = res["requests"]
@@ -203,7 +219,7 @@ class Compare(Bench):
             res = self.streams(port, conc, per_conn, flavour)
             n = res.get("streams") or 0
         wall = time.monotonic() - t0
-        cpu = (tree_cpu(pid) - c0) if pid else 0.0
+        cpu = cpu_between(c0, tree_cpu(pid)) if pid else 0.0
         (_, cl1), (_, mu1) = children_cpu_s(), machine_cpu_s()
         ngu, pxu = tree_user(ng) - ng0, tree_user(pids) - px0
         res["cpu_pct"] = round(100 * cpu / wall, 1)
