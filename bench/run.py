@@ -205,7 +205,7 @@ class Bench:
         }
 
     def streams(
-        self, port: int, conc: int, per_conn: int, flavour: str = "openai"
+        self, port: int, conc: int, per_conn: int, flavour: str = "openai", timeout: float = 30.0
     ) -> dict[str, Any]:
         cmd = [
             sys.executable,
@@ -224,6 +224,8 @@ class Bench:
             str(per_conn),
             "--ramp",
             str(self.args.ramp),
+            "--timeout",
+            str(timeout),
         ]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
