@@ -8,7 +8,7 @@ from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
-CLIENT_KEY = "bench-client-key-7f3a"
+CLIENT_KEY = "sk-bench-client-key-7f3a"  # sk-: LiteLLM wants its master key so
 UPSTREAM_KEY = "bench-upstream-key-91c2"
 MODEL = "bench-model"
 #: served by a `claude-api-key` entry pointing at the same nginx (its /v1/messages)
@@ -82,11 +82,18 @@ FLAVOURS = {
     "openai": ("/v1/chat/completions", MODEL, "chat"),
     "claude": ("/v1/messages", CLAUDE_MODEL, "claude"),
     "chat2claude": ("/v1/chat/completions", CLAUDE_MODEL, "chat"),
+    # OpenAI chat to LiteLLM, whose upstream client never asks for text/event-stream (nginx
+    # picks SSE by Accept): its streams ask for a second model name whose upstream requests
+    # carry that header (compare.litellm_config)
+    "litellm": ("/v1/chat/completions", MODEL, "chat"),
 }
+LITELLM_STREAM_MODEL = MODEL + "-stream"
 
 
 def request_body(stream: bool, flavour: str = "openai") -> bytes:
     _, model, shape = FLAVOURS[flavour]
+    if flavour == "litellm" and stream:
+        model = LITELLM_STREAM_MODEL
     system = "You are a helpful assistant."
     user = {"role": "user", "content": "Say hello in one short sentence."}
     body: dict[str, Any]

@@ -193,20 +193,6 @@ def report(res: dict[str, Any]) -> str:
         "",
     ]
     out += table(["target", "measured", "met"], targets(res))
-    for name, prof in res.get("profiles", {}).items():
-        out += [
-            "",
-            f"### py-spy: {name} ({prof['samples']} busy samples; {prof['idle_samples']} idle "
-            f"left out; thread pool {prof['thread_pool_pct']}%)",
-        ]
-        for key, title in (
-            ("phases", "Where the busy time went"),
-            ("self", "Top self time (leaf frame)"),
-            ("cliproxy", "cliproxy frames, inclusive"),
-            ("inclusive", "Any function, inclusive"),
-        ):
-            out += ["", f"{title}:", ""]
-            out += [f"- {pct}% `{frame}`" for frame, _, pct in prof[key]]
     return "\n".join(out) + "\n"
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Benchmark cliproxy against a fake OpenAI-compatible upstream, in one command.
 
-    bench/run [--python /path/to/python] [--duration 10] [--profile] [--quick]
+    bench/run [--python /path/to/python] [--duration 10] [--quick]
+    bench/run --compare [--reps 5] [--compare-workers] [--profile] [--litellm-python PY]
 
 What runs (loopback only, each in its own process):
 - nginx (with Debian's echo module) as the fake upstream: a canned chat.completion for
@@ -43,7 +44,6 @@ from fake import (
     nginx_config,
     request_body,
 )
-from profiling import summarize_profile
 from report import report
 from sysinfo import (
     Proc,
@@ -55,11 +55,11 @@ from sysinfo import (
     machine,
     machine_cpu_s,
     nginx_pids,
-    other_load,
     pythonpath,
     tcp_active_opens,
     usage_of_direct,
     wait_http,
+    wait_quiet,
 )
 
 
@@ -205,7 +205,7 @@ class Bench:
         }
 
     def streams(
-        self, port: int, conc: int, per_conn: int, flavour: str = "openai"
+        self, port: int, conc: int, per_conn: int, flavour: str = "openai", timeout: float = 30.0
     ) -> dict[str, Any]:
         cmd = [
             sys.executable,
@@ -224,6 +224,8 @@ class Bench:
             str(per_conn),
             "--ramp",
             str(self.args.ramp),
+            "--timeout",
+            str(timeout),
         ]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
@@ -304,35 +306,6 @@ class Bench:
             f"{direct['total_ms'].get('p50')} ms, proxy {proxy['total_ms'].get('p50')} ms"
         )
 
-    def profile(self) -> None:
-        """Extra proxy-only legs under py-spy (after the measured ones, so they stay clean)."""
-        spy = shutil.which("py-spy") or shutil.which(
-            "py-spy", path=str(Path(self.args.python).parent)
-        )
-        if spy is None:
-            log("--profile: py-spy not found (pip install py-spy); skipping")
-            return
-        legs = [
-            ("nonstream-c64", lambda: self.wrk(self.px_port, 64, self.args.duration)),
-            ("stream-c256", lambda: self.streams(self.px_port, 256, self.args.per_conn_256)),
-        ]
-        self.results["profiles"] = {}
-        for name, leg in legs:
-            raw = self.out / f"profile-{name}.txt"
-            log(f"profiling {name} with py-spy -> {raw}")
-            spy_cmd = [spy, "record", "--nonblocking", "-r", "250", "-f", "raw", "-o", str(raw)]
-            p = subprocess.Popen(
-                [*spy_cmd, "-p", str(self.cliproxy.pid)],
-                stdout=subprocess.DEVNULL,
-                stderr=open(self.out / f"py-spy-{name}.log", "wb"),
-            )
-            time.sleep(1.0)  # let py-spy attach
-            leg()
-            p.send_signal(signal.SIGINT)
-            p.wait(timeout=30)
-            if raw.exists():
-                self.results["profiles"][name] = summarize_profile(raw)
-
     def run(self) -> dict[str, Any]:
         a = self.args
         started = time.time()
@@ -340,16 +313,8 @@ class Bench:
         self.results["command"] = " ".join(["bench/run", *sys.argv[1:]])
         self.results["label"] = a.label
         self.results["date"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-        load = other_load()
-        waited = 0.0
-        while load > QUIET_CORES and waited < a.wait_quiet:
-            log(f"machine busy ({load:.2f} cores used by others); waiting for it to calm down")
-            time.sleep(4)
-            waited += 5
-            load = other_load()
+        load = wait_quiet(a.wait_quiet, QUIET_CORES)
         self.results["other_load_before_cores"] = round(load, 2)
-        if load > QUIET_CORES:
-            log(f"warning: other processes use {load:.2f} cores; figures will be disturbed")
         try:
             self.start_nginx()
             self.start_cliproxy()
@@ -367,8 +332,6 @@ class Bench:
             self.results["cliproxy_peak_rss_kb"] = max(peaks)
             self.results["cliproxy_cpu_s_total"] = round(self.px.cpu() - cpu_start, 2)
             self.results["cliproxy_rss_end_kb"] = self.px.status_kb("VmRSS")
-            if a.profile:
-                self.profile()
         finally:
             self.stop()
         self.results["elapsed_s"] = round(time.time() - started, 1)
@@ -398,7 +361,12 @@ def main(argv: list[str] | None = None) -> int:
         "0 starts them all at once)",
     )
     p.add_argument("--quick", action="store_true", help="short legs, to check the harness")
-    p.add_argument("--profile", action="store_true", help="then profile cliproxy with py-spy")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="flame graphs (py-spy) of the floor and cliproxy, non-stream c64 and 256 streams; "
+        "after the --compare repetitions, or alone (flame.py)",
+    )
     p.add_argument(
         "--wait-quiet",
         type=float,
@@ -423,6 +391,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--compare-workers", action="store_true", help="--compare: add cliproxy with 2 workers"
     )
+    p.add_argument(
+        "--litellm-python",
+        metavar="PY",
+        help="--compare: interpreter that can `import litellm` (a venv outside the project) "
+        "for the LiteLLM leg; default: --python when it can",
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.duration, args.per_conn_16, args.per_conn_256 = 2.0, 4, 2
@@ -430,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit("bench: needs Linux (/proc)")
     args.python = shutil.which(args.python) or args.python
     ensure_tools(install=not args.no_install)
+    if args.profile and not args.compare and not args.icount:
+        args.compare, args.reps = True, 0  # flame graphs only
     if args.icount or args.compare:
         import compare
         import icount

@@ -162,6 +162,23 @@ def other_load(seconds: float = 1.0) -> float:
     return (machine_busy_s() - b0) / seconds
 
 
+def wait_quiet(limit: float, quiet: float) -> float:
+    """Wait up to `limit` seconds for other processes to use under `quiet` cores.
+
+    Returns the last reading (cores used by others); logs a warning when it never got quiet.
+    """
+    load = other_load()
+    waited = 0.0
+    while load > quiet and waited < limit:
+        log(f"machine busy ({load:.2f} cores used by others); waiting for it to calm down")
+        time.sleep(4)
+        waited += 5
+        load = other_load()
+    if load > quiet:
+        log(f"warning: other processes use {load:.2f} cores; figures will be disturbed")
+    return load
+
+
 def nginx_pids(master: int) -> list[int]:
     pids = [master]
     try:
