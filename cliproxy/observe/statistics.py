@@ -139,8 +139,9 @@ class UsageStatistics:
             }
         )
         del details[:-DETAILS_KEPT]
-        day = time.strftime("%Y-%m-%d", time.gmtime(e.time))
-        hour = time.strftime("%H", time.gmtime(e.time))
+        # day and hour from the per-second ISO stamp: no strftime per call
+        stamp = _iso(e.time)
+        day, hour = stamp[:10], stamp[11:13]
         for table, key, n in (
             (self.by_day, day, 1),
             (self.by_hour, hour, 1),
