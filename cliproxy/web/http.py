@@ -89,6 +89,8 @@ class LimitedHTTPChannel(HTTPChannel):
     _request_method: bytes = b""
     _framing: HeaderFraming | None = None
     peer_host: str = "-"
+    #: the connection's (loopback, secure) facts, worked out at its first request
+    _local_facts: tuple[bool, bool] | None = None
     _counted = False
     site: CliproxySite
 
@@ -206,16 +208,21 @@ class LimitedHTTPChannel(HTTPChannel):
         if admission is None or not self.requests:
             return True
         request = self.requests[-1]
-        assert self.transport is not None
-        local = getattr(self.transport.getHost(), "host", "")
+        facts = self._local_facts
+        if facts is None:
+            # the same for every request on this connection: parsed once, not per request
+            assert self.transport is not None
+            local = getattr(self.transport.getHost(), "host", "")
+            facts = self._local_facts = (is_loopback_host(local), request.isSecure())
+        on_loopback, secure = facts
         verdict = admission.check(
             RequestHead(
                 method=self._request_method,
                 target=self._request_path or b"/",
                 headers=request.requestHeaders,
                 peer=self.peer_host,
-                on_loopback=is_loopback_host(local),
-                secure=request.isSecure(),
+                on_loopback=on_loopback,
+                secure=secure,
                 has_body=self.length != 0,
             )
         )
