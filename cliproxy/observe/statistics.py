@@ -151,6 +151,8 @@ class UsageStatistics:
             table[key] = table.get(key, 0) + n
 
     def _expire(self) -> None:
+        if not self.queue:
+            return  # nothing to expire (the queue stays empty while statistics are off)
         horizon = self._now() - min(max(self._retention(), 0.0), 3600.0)
         while self.queue and self.queue[0][0] < horizon:
             self.queue.popleft()
