@@ -20,7 +20,6 @@ better: a float with a small exponent is written `1e-7` (the standard library:
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 try:
@@ -29,8 +28,16 @@ except ImportError:  # the standard library only
     orjson = None  # type: ignore[assignment]
 
 #: an integer literal orjson may read as a float (or 19+ digits anywhere: then the
-#: standard library parses, which is only slower)
-_LONG_DIGITS = re.compile(rb"\d{19}")
+#: standard library parses, which is only slower). Found as a run of b"0" once every
+#: ASCII digit is mapped to b"0" and every other byte to b" ": a translate and a substring
+#: search are ~10x cheaper than searching for the regex \d{19}, on every body parsed.
+_DIGITS_AS_ZEROS = bytes(0x30 if 0x30 <= c <= 0x39 else 0x20 for c in range(256))
+_LONG_DIGITS = b"0" * 19
+
+
+def _long_digits(raw: bytes | bytearray) -> bool:
+    """Whether `raw` holds 19 or more ASCII digits in a row."""
+    return _LONG_DIGITS in raw.translate(_DIGITS_AS_ZEROS)
 
 
 def std_loads(data: bytes | bytearray | str) -> Any:
@@ -46,7 +53,7 @@ def std_dumps(obj: Any) -> bytes:
 
 def fast_loads(data: bytes | bytearray | str) -> Any:
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
-    if _LONG_DIGITS.search(raw) is None:
+    if not _long_digits(raw):
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:

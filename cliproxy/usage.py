@@ -142,10 +142,9 @@ def _gemini_usage(meta: Mapping[str, object]) -> Usage:
 def _openai_or_claude(usage: Mapping[str, object]) -> Usage:
     # Chat says prompt/completion, Responses and Claude say input/output; only Claude
     # has the cache_* counts, only OpenAI the *_details objects.
-    cache_read = _int(usage.get("cache_read_input_tokens"))
-    cache_write = _int(usage.get("cache_creation_input_tokens"))
-    prompt = _int(usage.get("prompt_tokens")) or _int(usage.get("input_tokens"))
-    completion = _int(usage.get("completion_tokens")) or _int(usage.get("output_tokens"))
+    cache_read, cache_write, prompt, input_, completion, output = _ints(usage, _OPENAI_CLAUDE)
+    prompt = prompt or input_
+    completion = completion or output
     return Usage(
         input_tokens=prompt + cache_read + cache_write,
         output_tokens=completion,
@@ -167,6 +166,24 @@ def _detail(usage: Mapping[str, object], holders: tuple[str, ...], name: str) ->
 
 def _int(v: object) -> int:
     return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
+
+
+_OPENAI_CLAUDE = (
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "prompt_tokens",
+    "input_tokens",
+    "completion_tokens",
+    "output_tokens",
+)
+
+
+def _ints(usage: Mapping[str, object], names: tuple[str, ...]) -> list[int]:
+    """`_int` of each named count, in one comprehension (once per answer: no call per count)."""
+    return [
+        v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
+        for v in map(usage.get, names)
+    ]
 
 
 # -- timing ----------------------------------------------------------------------------------

@@ -116,14 +116,24 @@ class Metrics:
         )
         self.reloads = Counter("cliproxy_reloads", "Config reloads applied", registry=r)
         r.register(_StateCollector(credentials, open_streams, amp_routes, refreshes))
+        # labelled children by label values: `.labels()` checks, converts and locks on
+        # every call, and the same few label sets recur on every request
+        self._children: dict[tuple[object, ...], Any] = {}
+
+    def _child(self, metric: Any, *values: str) -> Any:
+        key = (metric, *values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
 
     def call_finished(self, event: CallEvent) -> None:
         status = str(event.status)
-        self.requests.labels(event.route, event.provider, event.model, status).inc()
+        self._child(self.requests, event.route, event.provider, event.model, status).inc()
         if event.latency is not None:
-            self.duration.labels(event.provider).observe(event.latency)
+            self._child(self.duration, event.provider).observe(event.latency)
         if event.ttft is not None:
-            self.ttft.labels(event.provider).observe(event.ttft)
+            self._child(self.ttft, event.provider).observe(event.ttft)
         for direction, n in (
             ("input", event.input_tokens),
             ("output", event.output_tokens),
@@ -131,9 +141,9 @@ class Metrics:
             ("cached", event.cached_tokens),
         ):
             if n:
-                self.tokens.labels(event.provider, event.model, direction).inc(n)
+                self._child(self.tokens, event.provider, event.model, direction).inc(n)
         if event.failed:
-            self.errors.labels(event.provider, status).inc()
+            self._child(self.errors, event.provider, status).inc()
 
     def config_reloaded(self, old: object, new: object) -> None:
         self.reloads.inc()

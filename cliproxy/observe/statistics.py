@@ -139,8 +139,9 @@ class UsageStatistics:
             }
         )
         del details[:-DETAILS_KEPT]
-        day = time.strftime("%Y-%m-%d", time.gmtime(e.time))
-        hour = time.strftime("%H", time.gmtime(e.time))
+        # day and hour from the per-second ISO stamp: no strftime per call
+        stamp = _iso(e.time)
+        day, hour = stamp[:10], stamp[11:13]
         for table, key, n in (
             (self.by_day, day, 1),
             (self.by_hour, hour, 1),
@@ -150,6 +151,8 @@ class UsageStatistics:
             table[key] = table.get(key, 0) + n
 
     def _expire(self) -> None:
+        if not self.queue:
+            return  # nothing to expire (the queue stays empty while statistics are off)
         horizon = self._now() - min(max(self._retention(), 0.0), 3600.0)
         while self.queue and self.queue[0][0] < horizon:
             self.queue.popleft()

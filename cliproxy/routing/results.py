@@ -93,8 +93,13 @@ class UpstreamExchange:
     def tee(self, on_data: Callable[[bytes], None]) -> Callable[[bytes], None]:
         """`on_data`, keeping a copy of what passes through."""
 
-        def both(data: bytes) -> None:
-            self.received(data)
+        body = self.response_body
+
+        def both(data: bytes) -> None:  # per stream event: `received` inlined
+            room = EXCHANGE_BODY_CAP - len(body)
+            if room > 0:
+                body.extend(data[:room])
+            self.response_size += len(data)
             on_data(data)
 
         return both

@@ -20,7 +20,7 @@ from twisted.logger import Logger
 from cliproxy.config import Config
 from cliproxy.credentials.affinity import SessionAffinity
 from cliproxy.credentials.pool import CredentialPool, SelectionError
-from cliproxy.registry import Candidate, ModelRegistry, Resolution
+from cliproxy.registry import ModelRegistry, Resolution
 from cliproxy.routing.attempt import Attempt, AttemptServices
 from cliproxy.routing.classify import AttemptFailure, selection_error, upstream_error
 from cliproxy.routing.offload import LargeBodies
@@ -160,7 +160,10 @@ class Router:
         for tried, candidate in enumerate(ordered):
             if limit and tried >= limit:
                 break
-            outcome = await self._attempt(req, candidate, resolution)
+            attempt = Attempt(
+                req, candidate, resolution.thinking_suffix, self._config(), self._services
+            )
+            outcome = await attempt.run()
             if not isinstance(outcome, AttemptFailure):
                 req.served_by = candidate.credential.id
                 if session and self.affinity:
@@ -173,11 +176,3 @@ class Router:
                 break
         assert last is not None  # the pool orders at least one candidate or raises
         return last
-
-    async def _attempt(
-        self, req: ClientRequest, candidate: Candidate, resolution: Resolution
-    ) -> JSONResult | StreamResult | AttemptFailure:
-        attempt = Attempt(
-            req, candidate, resolution.thinking_suffix, self._config(), self._services
-        )
-        return await attempt.run()

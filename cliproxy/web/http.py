@@ -79,8 +79,11 @@ class LimitedHTTPChannel(HTTPChannel):
     is handed), so nothing here reads HTTPChannel's private parsing state.
     """
 
-    _header_timer: IDelayedCall | None = None
-    _body_timer: IDelayedCall | None = None
+    #: one timer per connection for the header and body read timeouts (see `_arm`)
+    _timer: IDelayedCall | None = None
+    #: what the timer guards now ("headers", "body" or None) and the reactor time it ends
+    _timer_phase: str | None = None
+    _deadline = 0.0
     rejected = False
     _body_received = 0
     #: header bytes of the request being read, and bytes seen since the last request ended
@@ -90,6 +93,8 @@ class LimitedHTTPChannel(HTTPChannel):
     _request_method: bytes = b""
     _framing: HeaderFraming | None = None
     peer_host: str = "-"
+    #: the connection's (loopback, secure) facts, worked out at its first request
+    _local_facts: tuple[bool, bool] | None = None
     _counted = False
     site: CliproxySite
 
@@ -111,7 +116,7 @@ class LimitedHTTPChannel(HTTPChannel):
             self._refuse_connection(refused)
             return
         self._counted = True
-        self._arm_header_timer()
+        self._arm("headers", self._limits.header_timeout_seconds)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._cancel_timers()
@@ -125,7 +130,7 @@ class LimitedHTTPChannel(HTTPChannel):
         if self.transport is not None and not self.rejected and not self.requests:
             self._body_received = 0
             self._bytes_since_idle = 0
-            self._arm_header_timer()
+            self._arm("headers", self._limits.header_timeout_seconds)
 
     def dataReceived(self, data: bytes) -> None:
         if self.rejected:
@@ -159,7 +164,7 @@ class LimitedHTTPChannel(HTTPChannel):
         self._reject(431, "a request header line is longer than %d bytes" % self.MAX_LENGTH)
 
     def allHeadersReceived(self) -> None:
-        self._cancel_header_timer()
+        self._timer_phase = None  # the headers are in
         self._header_bytes = 0
         self._framing = None
         limits = self._limits
@@ -175,18 +180,13 @@ class LimitedHTTPChannel(HTTPChannel):
         if not self._admit():
             return
         HTTPChannel.allHeadersReceived(self)
-        if self.length != 0 and limits.body_timeout_seconds:
-            self._body_timer = self.site.reactor.callLater(
-                limits.body_timeout_seconds, self._timed_out, "body"
-            )
+        if self.length != 0:
+            self._arm("body", limits.body_timeout_seconds)
 
     def allContentReceived(self) -> None:
         if self.rejected:
             return
-        if self._body_timer is not None:
-            if self._body_timer.active():
-                self._body_timer.cancel()
-            self._body_timer = None
+        self._timer_phase = None  # the body is in
         HTTPChannel.allContentReceived(self)
 
     def rawDataReceived(self, data: bytes) -> None:
@@ -207,16 +207,21 @@ class LimitedHTTPChannel(HTTPChannel):
         if admission is None or not self.requests:
             return True
         request = self.requests[-1]
-        assert self.transport is not None
-        local = getattr(self.transport.getHost(), "host", "")
+        facts = self._local_facts
+        if facts is None:
+            # the same for every request on this connection: parsed once, not per request
+            assert self.transport is not None
+            local = getattr(self.transport.getHost(), "host", "")
+            facts = self._local_facts = (is_loopback_host(local), request.isSecure())
+        on_loopback, secure = facts
         verdict = admission.check(
             RequestHead(
                 method=self._request_method,
                 target=self._request_path or b"/",
                 headers=request.requestHeaders,
                 peer=self.peer_host,
-                on_loopback=is_loopback_host(local),
-                secure=request.isSecure(),
+                on_loopback=on_loopback,
+                secure=secure,
                 has_body=self.length != 0,
             )
         )
@@ -237,34 +242,50 @@ class LimitedHTTPChannel(HTTPChannel):
 
     # -- timers ------------------------------------------------------------------
 
-    def _arm_header_timer(self) -> None:
-        self._cancel_header_timer()
-        seconds = self._limits.header_timeout_seconds
-        if seconds:
-            self._header_timer = self.site.reactor.callLater(seconds, self._timed_out, "headers")
+    def _arm(self, phase: str, seconds: float) -> None:
+        """Time out `phase` `seconds` from now (0: never).
 
-    def _cancel_header_timer(self) -> None:
-        if self._header_timer is not None:
-            if self._header_timer.active():
-                self._header_timer.cancel()
-            self._header_timer = None
+        A pending timer that fires no later than that is kept, and re-aimed when it fires
+        (`_timer_fired`): a keep-alive request then costs no callLater/cancel pair per phase.
+        """
+        if not seconds:
+            self._timer_phase = None
+            return
+        reactor = self.site.reactor
+        self._timer_phase, self._deadline = phase, reactor.seconds() + seconds
+        timer = self._timer
+        if timer is not None:
+            if timer.getTime() <= self._deadline:
+                return
+            timer.cancel()
+        self._timer = reactor.callLater(seconds, self._timer_fired)
+
+    def _timer_fired(self) -> None:
+        self._timer = None
+        phase = self._timer_phase
+        if phase is None:
+            return  # the phase it was set for ended in time
+        left = self._deadline - self.site.reactor.seconds()
+        if left > 0:
+            self._timer = self.site.reactor.callLater(left, self._timer_fired)
+            return
+        self._timer_phase = None
+        self._timed_out(phase)
 
     def _cancel_timers(self) -> None:
-        self._cancel_header_timer()
-        if self._body_timer is not None and self._body_timer.active():
-            self._body_timer.cancel()
-        self._body_timer = None
+        self._timer_phase = None
+        if self._timer is not None:
+            if self._timer.active():
+                self._timer.cancel()
+            self._timer = None
 
     def _timed_out(self, phase: str) -> None:
         if phase == "headers":
-            self._header_timer = None
             if not self._bytes_since_idle:
                 # An idle keep-alive connection: close it without an unasked-for answer.
                 if self.transport is not None:
                     self.transport.loseConnection()
                 return
-        else:
-            self._body_timer = None
         self._reject(408, "timed out reading the request %s" % phase)
 
     # -- rejecting -------------------------------------------------------------

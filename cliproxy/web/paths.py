@@ -15,15 +15,24 @@ from urllib.parse import unquote_to_bytes
 def normalise(raw_path: bytes) -> tuple[str, ...]:
     """Path segments with escapes undone, an encoded `/` splitting, and `.`/`..`/empty removed."""
     path = raw_path.split(b"?", 1)[0]
+    parts: list[str]
+    if b"%" not in path:
+        # nothing escaped (nearly every request): one decode instead of one unquote per
+        # segment; "/" never falls inside a UTF-8 sequence, so the parts are the same
+        parts = path.decode("utf-8", "replace").split("/")
+    else:
+        parts = [
+            part
+            for raw in path.split(b"/")
+            for part in unquote_to_bytes(raw).decode("utf-8", "replace").split("/")
+        ]
     out: list[str] = []
-    for raw in path.split(b"/"):
-        text = unquote_to_bytes(raw).decode("utf-8", "replace")
-        for part in text.split("/"):
-            if part in ("", "."):
-                continue
-            if part == "..":
-                if out:
-                    out.pop()
-                continue
-            out.append(part)
+    for part in parts:
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if out:
+                out.pop()
+            continue
+        out.append(part)
     return tuple(out)
