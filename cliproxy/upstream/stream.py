@@ -165,7 +165,8 @@ class StreamReader(Protocol):
             return
         self._arm()
         try:
-            out = self._decode(data)
+            # most streams are plain bytes: no call into the decoder once sniffing is over
+            out = self._decode(data) if self._sniffing or self._decoder is not None else data
             if out:
                 self._on_data(out)
         except (BodyDecodeError, BodyTooLarge):

@@ -174,7 +174,8 @@ class StreamRelay:
     def _write(self, data: bytes) -> None:
         if self._client_gone:
             return
-        self._commit()
+        if not self._committed:
+            self._commit()
         self.request.write(data)
         self._arm_keepalive()
 
