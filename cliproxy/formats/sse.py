@@ -98,6 +98,9 @@ class SSEDecoder:
         out: list[SSEEvent] = []
         start = 0
         n = len(buf)
+        # find, not `in`: bytes' `in` builds and drops a TypeError before it searches
+        if not self._raw and buf.find(b"\r") < 0:
+            start = self._whole_events(buf, out)
         while start < n:
             lf = buf.find(b"\n", start)
             cr = buf.find(b"\r", start, lf if lf >= 0 else n)
@@ -118,9 +121,45 @@ class SSEDecoder:
                 out.append(ev)
             start = nxt
         self._buf = buf[start:]
-        if len(self._buf) + sum(len(d) for d in self._data) > self.max_event_bytes:
+        pending = len(self._buf) + (sum(len(d) for d in self._data) if self._data else 0)
+        if pending > self.max_event_bytes:
             raise ValueError("SSE event larger than %d bytes" % self.max_event_bytes)
         return out
+
+    def _whole_events(self, buf: bytes, out: list[SSEEvent]) -> int:
+        """The events of `buf` that end in it, for the shape nearly every provider sends:
+        LF line ends, `buf` starting where an event starts. One search per event instead
+        of two per line. Returns where the rest (an unfinished event) starts."""
+        start = 0
+        n = len(buf)
+        while start < n:
+            if buf[start] == 10:  # a blank line with nothing pending dispatches nothing
+                start += 1
+                continue
+            end = buf.find(b"\n\n", start)
+            if end < 0:
+                break
+            for line in buf[start:end].split(b"\n"):
+                # the usual `data: ` and `event: ` lines read here as _line reads them
+                # (a call per line cost as much as the rest of the event's handling)
+                if line[:6] == b"data: ":
+                    self._data.append(line[6:])
+                    self._has_field = True
+                elif line[:7] == b"event: ":
+                    self._event = line[7:].decode("utf-8", "replace")
+                    self._has_field = True
+                else:
+                    self._line(line)
+            if self._has_field:  # what _dispatch does, with the raw bytes in one piece
+                out.append(
+                    SSEEvent(b"\n".join(self._data), self._event, self._id, buf[start : end + 2])
+                )
+                self._data = []
+                self._event = None
+                self._id = None
+                self._has_field = False
+            start = end + 2
+        return start
 
     def close(self) -> list[SSEEvent]:
         """The stream ended: an unterminated last event is still dispatched."""

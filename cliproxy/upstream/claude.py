@@ -176,9 +176,16 @@ class ClaudeExecutor(Executor):
 
     def _identity(self, h: HeaderMap, client_headers: Mapping[str, str]) -> None:
         """Claude Code's client fingerprint; an API key keeps the client's own values."""
+        # `lookup` per header scanned every client header each time; one folded copy
+        # (first spelling wins, as in `lookup`) answers all eleven
+        folded: dict[str, str] = {}
+        for key, text in client_headers.items():
+            folded.setdefault(key.lower(), text)
         for name, default in CLIENT_DEFAULTS:
-            own = self.keeps_client_header(client_headers, name)
-            h[name] = (own and lookup(client_headers, name)) or default
+            value: str | None = None
+            if self.keeps_client_header(client_headers, name):
+                value = client_headers[name] if name in client_headers else folded.get(name.lower())
+            h[name] = value or default
 
     @staticmethod
     def _auth(h: HeaderMap, cred: Credential, base: str) -> None:

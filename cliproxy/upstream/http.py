@@ -10,7 +10,7 @@ treq traps handled here:
 * treq adds `Accept-Encoding: gzip` after ours (its `ContentDecoderAgent`); an agent
   under it puts our value back, so streams really ask for `identity`.
 * treq keeps a cookie jar per client; upstream cookies must not travel between
-  credentials, so ours refuses every cookie.
+  credentials, so ours refuses every cookie (and skips the stdlib's per-request work).
 * redirects are never followed (a POST body must not be replayed elsewhere).
 * treq 22.2 calls `method.encode()`: methods are passed as `str`.
 """
@@ -19,19 +19,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import lru_cache
-from http.cookiejar import DefaultCookiePolicy
-from typing import IO, TypeVar, cast
+from http.cookiejar import Cookie, DefaultCookiePolicy
+from typing import IO, Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 from hyperlink import EncodedURL
 from treq.client import HTTPClient
 from twisted.internet import defer
+from twisted.internet.abstract import isIPv6Address
 from twisted.internet.error import ConnectingCancelledError
 from twisted.internet.interfaces import IConsumer, IDelayedCall
 from twisted.internet.ssl import Certificate
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.client import (
+    URI,
     Agent,
     BrowserLikePolicyForHTTPS,
     FileBodyProducer,
@@ -46,6 +48,7 @@ from twisted.web.iweb import IAgent, IBodyProducer, IPolicyForHTTPS, IResponse
 from zope.interface import implementer
 
 from cliproxy.credentials.net import IClientReactor
+from cliproxy.twisted_compat import CopyCheapHeaders
 from cliproxy.upstream.handshakes import basic_proxy_authorization
 from cliproxy.upstream.headers import HeaderMap
 from cliproxy.upstream.proxy import (
@@ -104,6 +107,22 @@ def _producer(body: bytes | bytearray | IO[bytes]) -> IBodyProducer | None:
     return FileBodyProducer(_Borrowed(body))
 
 
+def _headers(headers: Mapping[str, Any] | None) -> Headers | dict[Any, Any]:
+    """The `Headers` treq would build from a dict (`addRawHeader` per text value,
+    `setRawHeaders` per list), built here: treq takes a `Headers` as it is, which saves
+    its copy of the dict on the way. Any other value goes to treq to refuse as it does.
+    They are `CopyCheapHeaders`: treq's ContentDecoderAgent copies them per request."""
+    h = CopyCheapHeaders()
+    for name, value in (headers or {}).items():
+        if isinstance(value, str | bytes):
+            h.addRawHeader(name, value)
+        elif isinstance(value, list):
+            h.setRawHeaders(name, value)
+        else:
+            return dict(headers or {})
+    return h
+
+
 class _Borrowed:
     """A file lent to FileBodyProducer, which closes what it reads: the owner (the
     client's Request) still needs it, so closing is left to the owner."""
@@ -146,12 +165,43 @@ class BytesProducer:
         pass
 
 
+class _ReadyURI(EncodedURL):
+    """An already-encoded URI whose text is computed once: treq calls
+    `url.to_uri().to_text()` on every request, which re-runs hyperlink's IDNA and
+    percent-encoding checks (a measurable share of a request)."""
+
+    _text: str
+
+    def to_uri(self) -> _ReadyURI:
+        return self
+
+    def to_text(self, with_password: bool = False) -> str:
+        return self._text if not with_password else super().to_text(with_password)
+
+
 @lru_cache(maxsize=512)
 def _encoded_url(url: str) -> EncodedURL:
     """`url` parsed once (treq takes a hyperlink URL as well as text): executors send to a
     handful of URLs, and parsing each on every request cost a measurable share of a
     request (bench/RESULTS.md)."""
-    return EncodedURL.from_text(url).to_uri()
+    uri = EncodedURL.from_text(url).to_uri()
+    ready = _ReadyURI.from_text(uri.to_text())
+    assert isinstance(ready, _ReadyURI)
+    ready._text = uri.to_uri().to_text()  # what treq would compute from `uri`
+    return ready
+
+
+@lru_cache(maxsize=512)
+def _host_value(uri: bytes) -> bytes:
+    """The `Host` header Twisted's Agent computes for `uri` (`Agent._computeHostValue`):
+    set here so the Agent does not copy the headers again to add it."""
+    parsed = URI.fromBytes(uri)
+    host: bytes = parsed.host
+    if isIPv6Address(host.decode("ascii")):
+        host = b"[" + host + b"]"
+    if (parsed.scheme, parsed.port) in ((b"http", 80), (b"https", 443)):
+        return host
+    return b"%b:%d" % (host, parsed.port)
 
 
 @lru_cache(maxsize=512)
@@ -162,13 +212,38 @@ def _target(url: str) -> tuple[str, str, int]:
     return scheme, parts.hostname or "", parts.port or (443 if scheme == "https" else 80)
 
 
-def _no_cookies() -> _CookieJar:
-    return _CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+class _NoCookies(_CookieJar):
+    """A jar that never holds, sends or takes a cookie: provider cookies must not travel
+    between credentials. treq wraps every request in a `CookieAgent` on its client's jar;
+    doing nothing here skips the stdlib's URL parsing of each request and answer."""
+
+    def __init__(self) -> None:
+        super().__init__(policy=DefaultCookiePolicy(allowed_domains=[]))
+
+    def add_cookie_header(self, request: Any) -> None:
+        pass
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        pass
+
+    def set_cookie(self, cookie: Cookie) -> None:
+        pass
+
+
+#: handed to treq as `cookies=` too: a jar (not a dict) spares treq building a new one
+#: per request to merge into ours
+_NO_COOKIES = _NoCookies()
 
 
 @implementer(IAgent)
 class _CallerAcceptEncoding:
-    """Undo the `Accept-Encoding: gzip` treq appends after the caller's own value."""
+    """Undo the `Accept-Encoding: gzip` treq appends after the caller's own value, and
+    add the `Host` header the Agent would add.
+
+    It sits under treq's `ContentDecoderAgent`, which hands it a fresh copy of the
+    caller's headers: that copy is edited in place, where copying it again (here, then in
+    the Agent for `Host`) cost two more passes over every header per request.
+    """
 
     def __init__(self, agent: IAgent) -> None:
         self._agent = agent
@@ -183,8 +258,9 @@ class _CallerAcceptEncoding:
         if headers is not None:
             values = headers.getRawHeaders(b"accept-encoding")
             if values and len(values) > 1:
-                headers = headers.copy()
                 headers.setRawHeaders(b"accept-encoding", values[:-1])
+            if not headers.hasHeader(b"host"):
+                headers.addRawHeader(b"host", _host_value(uri))
         return self._agent.request(method, uri, headers, bodyProducer)
 
 
@@ -287,7 +363,7 @@ class UpstreamHTTP:
             if spec is not None:
                 log.info("upstream connections via proxy {proxy}", proxy=spec.redacted)
             agent = self._build_agent(spec, self._pool(key))
-            client = HTTPClient(agent, cookiejar=_no_cookies())
+            client = HTTPClient(agent, cookiejar=_NO_COOKIES)
             self._clients[key] = client
         return client
 
@@ -338,13 +414,13 @@ class UpstreamHTTP:
             headers = headers.to_dict()
         if isinstance(method, bytes):  # callers typed loosely may still pass bytes
             method = method.decode("ascii")
-        treq_headers: dict[bytes | str, bytes | str] = {k: v for k, v in (headers or {}).items()}
         try:
             d = client.request(
                 method,
                 _encoded_url(url),
-                headers=treq_headers,
+                headers=_headers(headers),
                 data=_producer(body),
+                cookies=_NO_COOKIES,
                 allow_redirects=False,
                 unbuffered=True,
             )

@@ -80,7 +80,10 @@ def effective_proxy_url(credential_proxy: str, global_proxy: str) -> str:
 
 
 @lru_cache(maxsize=256)
+@lru_cache(maxsize=512)
 def _is_loopback(host: str) -> bool:
+    # cached: asked on every upstream request, and a host name fails ipaddress's IPv4 and
+    # IPv6 parsers (two exceptions) before it is known not to be an address
     if host.lower() == "localhost" or host.lower().endswith(".localhost"):
         return True
     try:

@@ -86,17 +86,20 @@ class StreamReader(Protocol):
         self._sniffing = decode
         self._sniff_buf = b""
         self._timer: IDelayedCall | None = None
+        self._deadline = 0.0
         self._paused = False
         self.ended = False
 
     # -- timer ---------------------------------------------------------------------------
 
     def _arm(self) -> None:
+        """Restart the idle period. A chunk only moves the deadline; the timer, when it
+        fires, re-arms itself for what is left (a `DelayedCall.reset` per chunk cost
+        more than the chunk's own handling)."""
         if self.idle_timeout is None or self.ended or self._paused:
             return
-        if self._timer is not None and self._timer.active():
-            self._timer.reset(self.idle_timeout)
-        else:
+        self._deadline = self._clock.seconds() + self.idle_timeout
+        if self._timer is None:
             self._timer = self._clock.callLater(self.idle_timeout, self._idle_expired)
 
     def _disarm(self) -> None:
@@ -106,6 +109,10 @@ class StreamReader(Protocol):
 
     def _idle_expired(self) -> None:
         self._timer = None
+        left = self._deadline - self._clock.seconds()
+        if left > 0:
+            self._timer = self._clock.callLater(left, self._idle_expired)
+            return
         self._abort(Failure(StreamIdleTimeout(self.idle_timeout or 0)))
 
     # -- ending --------------------------------------------------------------------------
@@ -158,7 +165,8 @@ class StreamReader(Protocol):
             return
         self._arm()
         try:
-            out = self._decode(data)
+            # most streams are plain bytes: no call into the decoder once sniffing is over
+            out = self._decode(data) if self._sniffing or self._decoder is not None else data
             if out:
                 self._on_data(out)
         except (BodyDecodeError, BodyTooLarge):

@@ -219,6 +219,10 @@ def _tls_endpoint(
     return wrapClientTLS(policy.creatorForNetloc(host.encode("idna"), port), inner)
 
 
+#: direct endpoints kept per factory (upstream hosts are few; the cache is dropped past this)
+_MAX_CACHED_ENDPOINTS = 256
+
+
 @implementer(IAgentEndpointFactory)
 class UpstreamEndpointFactory:
     """Endpoints for an `Agent`: direct, or through one proxy (CONNECT or SOCKS5).
@@ -241,6 +245,9 @@ class UpstreamEndpointFactory:
         self._proxy = proxy
         self._policy = IPolicyForHTTPS(tls_policy)
         self._timeout = connect_timeout
+        #: direct endpoints by (scheme, host, port): the Agent asks for one on every
+        #: request, even when a pooled connection will serve it, and they are reusable
+        self._direct: dict[tuple[str, str, int], IStreamClientEndpoint] = {}
 
     def _tcp(self, host: str, port: int) -> IStreamClientEndpoint:
         timeout = _TWISTED_CONNECT_TIMEOUT if self._timeout is None else self._timeout
@@ -287,14 +294,22 @@ class UpstreamEndpointFactory:
         if scheme not in ("http", "https"):
             raise ValueError(f"unsupported upstream scheme {scheme!r}")
         if self._proxy is None:
-            ep = self._tcp(host, uri.port)
-        else:
-            ep = TunnelEndpoint(
-                self.proxy_endpoint(),
-                self._handshake_maker(host, uri.port),
-                self._reactor,
-                self._timeout,
-            )
+            key = (scheme, host, uri.port)
+            ep = self._direct.get(key)
+            if ep is None:
+                ep = self._tcp(host, uri.port)
+                if scheme == "https":
+                    ep = _tls_endpoint(self._policy, host, uri.port, ep)
+                if len(self._direct) >= _MAX_CACHED_ENDPOINTS:
+                    self._direct.clear()
+                self._direct[key] = ep
+            return ep
+        ep = TunnelEndpoint(
+            self.proxy_endpoint(),
+            self._handshake_maker(host, uri.port),
+            self._reactor,
+            self._timeout,
+        )
         if scheme == "https":
             ep = _tls_endpoint(self._policy, host, uri.port, ep)
         return ep

@@ -69,6 +69,7 @@ class StreamRelay:
         self._client_gone = False
         self._ended = False
         self._keepalive_call: Any = None
+        self._ping_due = 0.0
 
     def start(self) -> None:
         started = getattr(self.result, "started", None)
@@ -173,7 +174,8 @@ class StreamRelay:
     def _write(self, data: bytes) -> None:
         if self._client_gone:
             return
-        self._commit()
+        if not self._committed:
+            self._commit()
         self.request.write(data)
         self._arm_keepalive()
 
@@ -199,16 +201,22 @@ class StreamRelay:
     # -- keep-alive ------------------------------------------------------------------------
 
     def _arm_keepalive(self) -> None:
+        """The next ping is due `keepalive` seconds after this write. A write only moves
+        the due time; the timer re-arms itself for what is left when it fires (cheaper
+        than a `DelayedCall.reset` per event)."""
         if not self.keepalive or self._ended:
             return
-        if self._keepalive_call is not None and self._keepalive_call.active():
-            self._keepalive_call.reset(self.keepalive)
-        else:
+        self._ping_due = self.clock.seconds() + self.keepalive
+        if self._keepalive_call is None:
             self._keepalive_call = self.clock.callLater(self.keepalive, self._ping)
 
     def _ping(self) -> None:
         self._keepalive_call = None
         if self._ended or self._client_gone:
+            return
+        left = self._ping_due - self.clock.seconds()
+        if left > 0:
+            self._keepalive_call = self.clock.callLater(left, self._ping)
             return
         self._commit()
         self.request.write(encode_comment("keep-alive"))

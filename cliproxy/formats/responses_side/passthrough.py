@@ -4,6 +4,10 @@
 Each event is relayed as the exact bytes it arrived as. Only the few events that carry usage
 or end the stream are parsed, chosen by cheap byte checks, so the cost per event stays a
 substring search. The client encoder of the same format is kept only to write error events.
+
+The byte checks are `data.find(x) >= 0`, not `x in data`: CPython's `bytes.__contains__`
+first tries `x` as an integer and builds (then drops) a TypeError each time, which cost more
+than the search itself.
 """
 
 from __future__ import annotations
@@ -114,7 +118,7 @@ class ClaudePassThrough(PassThrough[Encoder]):
         data = event.data
         if name is None:
             # no `event:` line: sniff the type, parsing only what may matter
-            if b'"message_' not in data and b'"error"' not in data:
+            if data.find(b'"message_') < 0 and data.find(b'"error"') < 0:
                 return out
             obj = self._parse(data)
             name = obj.get("type") if obj else None
@@ -161,10 +165,10 @@ class ChatPassThrough(PassThrough[Encoder]):
             return out
         # with include_usage every chunk says "usage":null: only an object is worth parsing
         if (
-            b'"usage":{' in data
-            or b'"usage": {' in data
-            or b'"finish_reason":"' in data
-            or b'"finish_reason": "' in data
+            data.find(b'"usage":{') >= 0
+            or data.find(b'"usage": {') >= 0
+            or data.find(b'"finish_reason":"') >= 0
+            or data.find(b'"finish_reason": "') >= 0
         ):
             obj = self._parse(data)
             if obj is not None:
@@ -196,7 +200,7 @@ class ResponsesPassThrough(PassThrough[ResponsesEncoder]):
         self._last = data
         name = event.event
         obj = None
-        if name is None and b'"type"' in data:
+        if name is None and data.find(b'"type"') >= 0:
             obj = self._parse(data)
             name = obj.get("type") if obj else None
         if name not in self._PARSED:
@@ -290,9 +294,9 @@ class GeminiPassThrough(PassThrough[GeminiEncoder]):
         # Gemini repeats cumulative usage on every chunk: read the first one (prompt size,
         # in case the stream dies) and the finishing one (the totals), not the rest
         if (
-            b'"finishReason"' in data
+            data.find(b'"finishReason"') >= 0
             or _is_error_body(data)
-            or (not self.usage.seen and b'"usageMetadata"' in data)
+            or (not self.usage.seen and data.find(b'"usageMetadata"') >= 0)
         ):
             obj = self._parse(data)
             if obj is not None:
