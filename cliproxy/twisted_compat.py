@@ -11,7 +11,6 @@ import inspect
 
 from twisted.enterprise import adbapi
 from twisted.web import http
-from twisted.web.http_headers import Headers
 
 
 def _accepts_form_flag() -> bool:
@@ -47,23 +46,6 @@ def pipelined_bytes(channel: http.HTTPChannel) -> bytes:
     return b"".join(held)
 
 
-class CopyCheapHeaders(Headers):
-    """`Headers` whose `copy()` copies the stored values as they are.
-
-    Twisted's `copy()` adds every header again, re-encoding and re-sanitising each value
-    that was encoded and sanitised when it was set; treq's ContentDecoderAgent copies every
-    upstream request's headers (about 4.5k instructions per header). The store is
-    `_rawHeaders`, a dict of name to list of values, on 22.4 and 24.7 to 26.10.
-    """
-
-    __slots__ = ()
-
-    def copy(self) -> CopyCheapHeaders:
-        new = CopyCheapHeaders()
-        new._rawHeaders = {name: list(values) for name, values in self._rawHeaders.items()}
-        return new
-
-
 class QuietDBConnection(adbapi.Connection):
     """`adbapi.Connection` whose rollback after the database went away says nothing.
 
@@ -82,10 +64,4 @@ class QuietDBConnection(adbapi.Connection):
             self._pool.disconnect(conn)
 
 
-__all__ = [
-    "FORM_PARSING_FLAG",
-    "CopyCheapHeaders",
-    "QuietDBConnection",
-    "pipelined_bytes",
-    "request_init_kwargs",
-]
+__all__ = ["FORM_PARSING_FLAG", "QuietDBConnection", "pipelined_bytes", "request_init_kwargs"]

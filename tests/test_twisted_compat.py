@@ -66,24 +66,3 @@ def test_a_dead_pooled_connection_leaves_the_pool_without_a_logged_traceback(tmp
     dead.close()  # as psycopg2 does when the server drops the connection
     conn.rollback()  # no exception: adbapi logs "Rollback failed" only when this raises
     assert pool.connections == {}
-
-
-def test_copy_cheap_headers_copy_like_twisted_does():
-    from twisted.web.http_headers import Headers
-
-    h = twisted_compat.CopyCheapHeaders()
-    h.addRawHeader("Content-Type", "application/json")
-    h.addRawHeader(b"x-multi", b"a")
-    h.addRawHeader("X-Multi", "b\r\nc")
-    h.setRawHeaders(b"X-Api-Key", [b"k"])
-    plain = Headers()
-    for name, values in h.getAllRawHeaders():
-        plain.setRawHeaders(name, list(values))
-    copied = h.copy()
-    assert isinstance(copied, twisted_compat.CopyCheapHeaders)
-    assert list(copied.getAllRawHeaders()) == list(plain.copy().getAllRawHeaders())
-    assert copied == h
-    copied.addRawHeader(b"x-multi", b"d")
-    copied.setRawHeaders(b"accept-encoding", [b"gzip"])
-    assert h.getRawHeaders(b"x-multi") == [b"a", b"b c"]
-    assert not h.hasHeader(b"accept-encoding")

@@ -48,7 +48,6 @@ from twisted.web.iweb import IAgent, IBodyProducer, IPolicyForHTTPS, IResponse
 from zope.interface import implementer
 
 from cliproxy.credentials.net import IClientReactor
-from cliproxy.twisted_compat import CopyCheapHeaders
 from cliproxy.upstream.handshakes import basic_proxy_authorization
 from cliproxy.upstream.headers import HeaderMap
 from cliproxy.upstream.proxy import (
@@ -110,9 +109,8 @@ def _producer(body: bytes | bytearray | IO[bytes]) -> IBodyProducer | None:
 def _headers(headers: Mapping[str, Any] | None) -> Headers | dict[Any, Any]:
     """The `Headers` treq would build from a dict (`addRawHeader` per text value,
     `setRawHeaders` per list), built here: treq takes a `Headers` as it is, which saves
-    its copy of the dict on the way. Any other value goes to treq to refuse as it does.
-    They are `CopyCheapHeaders`: treq's ContentDecoderAgent copies them per request."""
-    h = CopyCheapHeaders()
+    its copy of the dict on the way. Any other value goes to treq to refuse as it does."""
+    h = Headers()
     for name, value in (headers or {}).items():
         if isinstance(value, str | bytes):
             h.addRawHeader(name, value)
