@@ -73,12 +73,16 @@ class Usage:
 
 def as_int(value: JSON) -> int:
     """A token count from JSON: ints and integral floats count, anything else is 0."""
+    # comparisons, not max(): this runs for every usage field of every answer
+    if type(value) is int:  # the usual case first (bool is not int here)
+        return value if value > 0 else 0
     if isinstance(value, bool):
         return 0
     if isinstance(value, int):
-        return max(value, 0)
+        return value if value > 0 else 0
     if isinstance(value, float) and value.is_integer():
-        return max(int(value), 0)
+        n = int(value)
+        return n if n > 0 else 0
     return 0
 
 
