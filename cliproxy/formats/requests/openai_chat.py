@@ -227,6 +227,8 @@ def _thought_signature(tool_call: JSONObject) -> str | None:
 
 def parse_parts(content: JSON, where: str) -> list[Part]:
     """Message content (a string or an array of parts) as IR parts."""
+    if type(content) is str:  # the common case, without the item loop
+        return [Text(content)] if content else []
     parts: list[Part] = []
     # A bare string becomes one string item, which _parse_part reads as text.
     for item in content_items(content, where):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import NotRequired, TypedDict
 
@@ -126,9 +126,9 @@ def _cache_write(details: JSON) -> int:
 _CACHE_WRITE = ("cache_write_tokens", "cached_creation_tokens")
 
 
-def dumps(obj: JSON) -> bytes:
-    """Compact UTF-8 JSON, the way every upstream we copy writes it."""
-    return jsonutil.dumps(obj)  # a lone surrogate from the upstream is \u-escaped
+#: Compact UTF-8 JSON, the way every upstream we copy writes it (a lone surrogate from the
+#: upstream is \u-escaped). jsonutil's own function, not a wrapper: a call fewer per chunk.
+dumps: Callable[[JSON], bytes] = jsonutil.dumps
 
 
 def dumps_str(obj: JSON) -> str:
