@@ -40,9 +40,26 @@ def _in_wire_order(body: JSONObject) -> Iterator[JSONObject]:
     yield from _message_blocks(body)
 
 
+def _cache_marks(body: JSONObject) -> list[JSONObject]:
+    """The blocks carrying `cache_control`, in wire order (one walk, no generator chain:
+    this runs on every Claude request)."""
+    marks: list[JSONObject] = []
+    for section in ("tools", "system"):
+        value = body.get(section)
+        if isinstance(value, list):
+            marks += [b for b in value if isinstance(b, dict) and "cache_control" in b]
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        for msg in messages:
+            content = msg.get("content") if isinstance(msg, dict) else None
+            if isinstance(content, list):
+                marks += [b for b in content if isinstance(b, dict) and "cache_control" in b]
+    return marks
+
+
 def count_breakpoints(body: JSONObject) -> int:
     """Blocks of `tools`, `system` and message content that carry `cache_control`."""
-    return sum(1 for b in _in_wire_order(body) if "cache_control" in b)
+    return len(_cache_marks(body))
 
 
 def _drop_cache(blocks: list[JSONObject], excess: int, *, keep_last: bool) -> int:
@@ -137,7 +154,14 @@ def fit_thinking_and_sampling(body: JSONObject) -> JSONObject:
 
 def messages_body_rules(body: JSONObject) -> JSONObject:
     """All of the above, in the order Anthropic's checks need them."""
-    return order_cache_ttls(limit_breakpoints(fit_thinking_and_sampling(body)))
+    out = fit_thinking_and_sampling(body)
+    # one walk decides whether either breakpoint rule has anything to do (mostly not)
+    marks = _cache_marks(out)
+    if len(marks) > MAX_CACHE_BREAKPOINTS:
+        out = limit_breakpoints(out)
+    if any(isinstance(cc := b["cache_control"], dict) and cc.get("ttl") == "1h" for b in marks):
+        out = order_cache_ttls(out)
+    return out
 
 
 __all__ = [

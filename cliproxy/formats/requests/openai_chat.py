@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from cliproxy.formats import Format
 from cliproxy.formats.json_types import JSON, JSONObject
 from cliproxy.formats.requests import gemini, thinking
@@ -161,20 +163,29 @@ def _read_settings(conv: Conversation, body: JSONObject) -> None:
     conv.max_tokens = as_int(body.get("max_tokens"))
     if conv.max_tokens is None:
         conv.max_tokens = as_int(body.get("max_completion_tokens"))
-    conv.temperature = as_number(body.get("temperature"))
-    conv.top_p = as_number(body.get("top_p"))
-    conv.top_k = as_int(body.get("top_k"))
-    conv.stop = stop_list(body.get("stop"))
-    conv.n = as_int(body.get("n"))
-    conv.seed = as_int(body.get("seed"))
-    conv.presence_penalty = as_number(body.get("presence_penalty"))
-    conv.frequency_penalty = as_number(body.get("frequency_penalty"))
+    # only the fields the body has are read (a fresh Conversation holds None for the rest)
+    for name, read in _SAMPLING:
+        value = body.get(name)
+        if value is not None:
+            setattr(conv, name, read(value))
     # Claude-minded clients name the end user in `metadata.user_id` (CLIProxyAPI keeps it)
     conv.user = as_str(body.get("user")) or as_str(get(body.get("metadata"), "user_id"))
     conv.response_format = openai_response_format(body.get("response_format"), nested=True)
     conv.service_tier = as_str(body.get("service_tier"))
     _gemini_generation_config(conv, body.get("generationConfig"))
 
+
+#: Chat's sampling fields, which keep their names in the Conversation, and their readers
+_SAMPLING: tuple[tuple[str, Callable[[JSON], JSON]], ...] = (
+    ("temperature", as_number),
+    ("top_p", as_number),
+    ("top_k", as_int),
+    ("stop", stop_list),
+    ("n", as_int),
+    ("seed", as_int),
+    ("presence_penalty", as_number),
+    ("frequency_penalty", as_number),
+)
 
 #: the settings a Chat body's Gemini-style `generationConfig` may supply
 _GEMINI_SETTINGS = (
@@ -216,6 +227,8 @@ def _thought_signature(tool_call: JSONObject) -> str | None:
 
 def parse_parts(content: JSON, where: str) -> list[Part]:
     """Message content (a string or an array of parts) as IR parts."""
+    if type(content) is str:  # the common case, without the item loop
+        return [Text(content)] if content else []
     parts: list[Part] = []
     # A bare string becomes one string item, which _parse_part reads as text.
     for item in content_items(content, where):

@@ -83,6 +83,8 @@ def client_tools(src: Format, dst: Format, body: JSON) -> dict[str, ClientTool]:
         declared = _declared(src, body)
     except (TranslationError, TypeError, ValueError, AttributeError, KeyError):
         return {}
+    if not declared:  # most requests declare no tools: nothing to map, no name table to build
+        return {}
     rename = upstream_namer(dst, [flat for flat, _ in declared])
     out: dict[str, ClientTool] = {}
     for flat, tool in declared:

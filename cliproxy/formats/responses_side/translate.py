@@ -68,6 +68,11 @@ _TO_BODY: dict[Format, Callable[..., JSONObject]] = {
 }
 
 
+def _format(value: Format | str) -> Format:
+    """`value` as a Format; a member as it is (calling the Enum costs ~5k instructions)."""
+    return value if type(value) is Format else Format(value)
+
+
 def translate_response(
     provider: Format,
     client: Format,
@@ -88,7 +93,7 @@ def translate_response(
 
     The same format on both sides returns `body` itself, untouched, like the stream fast path.
     """
-    provider, client = Format(provider), Format(client)
+    provider, client = _format(provider), _format(client)
     if provider is client:
         return body
     nonce = nonce or new_nonce()
@@ -165,7 +170,7 @@ def stream_translator(
             Gemini sends without `alt=sse`.
         created, nonce: the timestamp and the random part of generated ids (tests pin them).
     """
-    provider, client = Format(provider), Format(client)
+    provider, client = _format(provider), _format(client)
     nonce = nonce or new_nonce()
     encoder = _encoder(
         client, model, created=created, nonce=nonce, tool_names=tool_names, gemini_sse=gemini_sse
@@ -181,7 +186,7 @@ def error_event(client: Format, status: int, message: str, *, gemini_sse: bool =
     `message` may be plain text or an upstream JSON error body (its message is extracted).
     """
     encoder = _encoder(
-        Format(client), "", created=0, nonce=new_nonce(), tool_names=None, gemini_sse=gemini_sse
+        _format(client), "", created=0, nonce=new_nonce(), tool_names=None, gemini_sse=gemini_sse
     )
     encoder.error(status, message)
     return b"".join(encoder.drain())
