@@ -95,7 +95,12 @@ class ICount(Compare):
                 "floor": self.grind("floor", floor),
                 "cliproxy": self.grind("cliproxy", self.cliproxy(1)),
             }
-            for server, flavour in TARGETS:
+            targets = list(TARGETS)
+            if getattr(a, "treq_floor", False):  # cliproxy's provider client, nothing else
+                relay = [py, str(BENCH / "floor_treq.py"), "{port}", str(self.up_port)]
+                servers["treqfloor"] = self.grind("treqfloor", relay)
+                targets += [("treqfloor", "openai"), ("treqfloor", "claude")]
+            for server, flavour in targets:
                 port, pid, prefix = servers[server]
                 self.check(f"{server} {flavour}", port, flavour)  # also a warm-up
                 self.count("nonstream", 8, port, pid, flavour, prefix)  # fills the pool
@@ -106,7 +111,7 @@ class ICount(Compare):
                 )
                 log(f"icount rep {rep + 1}: idle Ir/s {self.results['idle_ir_per_s'][-1]}")
                 for kind, conc in LEGS:
-                    for server, flavour in TARGETS:
+                    for server, flavour in targets:
                         port, pid, prefix = servers[server]
                         ir = self.count(kind, conc, port, pid, flavour, prefix)
                         log(f"icount rep {rep + 1} {kind} c{conc} {server} {flavour}: {ir} Ir each")
@@ -136,7 +141,29 @@ def report(results: dict[str, Any]) -> str:
                 f"| {leg} | {flavour} | {kilo(floor)} | {kilo(mine)} | "
                 f"{statistics.median(ratios):.2f}x [{min(ratios):.2f}–{max(ratios):.2f}] |"
             )
+    if any("treqfloor openai" in by for by in results["legs"].values()):
+        lines += [
+            "",
+            "The treq floor (`--treq-floor`, bench/floor_treq.py): a bare Resource relaying "
+            "through treq's HTTPClient on a persistent pool, cliproxy's provider client with "
+            "none of cliproxy's work; its ratio to the stock floor, and cliproxy's to it:",
+            "",
+            "| leg | flavour | treq floor Ir | treq floor / floor | cliproxy / treq floor |",
+            "|---|---|---|---|---|",
+        ]
+        for leg, by in results["legs"].items():
+            for flavour in ("openai", "claude", "chat2claude"):
+                base = BASE[flavour]
+                relay, floor = by[f"treqfloor {base}"], by[f"floor {base}"]
+                mine = by[f"cliproxy {flavour}"]
+                over = [r / f for r, f in zip(relay, floor, strict=True) if r and f]
+                ours = [m / r for m, r in zip(mine, relay, strict=True) if m and r]
+                lines.append(f"| {leg} | {flavour} | {kilo(relay)} | {span(over)} | {span(ours)} |")
     return "\n".join(lines) + "\n"
+
+
+def span(ratios: list[float]) -> str:
+    return f"{statistics.median(ratios):.2f}x [{min(ratios):.2f}–{max(ratios):.2f}]"
 
 
 def kilo(values: list[int]) -> str:

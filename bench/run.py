@@ -387,6 +387,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="instructions per request/stream, floor and cliproxy under callgrind (icount.py)",
     )
+    p.add_argument(
+        "--treq-floor",
+        action="store_true",
+        help="--icount: also a bare treq relay (floor_treq.py), cliproxy's client without cliproxy",
+    )
     p.add_argument("--reps", type=int, default=3, help="--compare: alternating repetitions")
     p.add_argument(
         "--compare-workers", action="store_true", help="--compare: add cliproxy with 2 workers"
