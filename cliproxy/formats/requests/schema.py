@@ -279,22 +279,46 @@ _SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
 _SUBSCHEMA_MAPS = ("properties", "$defs", "definitions", "patternProperties")
 
 
+_SUBSCHEMA_NODES = frozenset(("items", "additionalProperties", "not"))
+
+
 def _with_properties(node: JSON) -> JSON:
-    """A copy of schema `node` where each `type: object` node has a `properties` map."""
+    """Schema `node` where each `type: object` node has a `properties` map: `node` itself
+    when nothing in it needs one, else a copy of the nodes on the way to the ones that do.
+
+    Copy on write, and one pass over each node's own keys, because copying every node of
+    twenty tool schemas dominated translating a long request. Sharing unchanged nodes with
+    the client's body is safe: nothing after translation writes inside a tool schema
+    (payload rules work on a deep copy, the Gemini cleaner deep-copies, executors only set
+    top-level keys)."""
     if not isinstance(node, dict):
         return node
+    changed: JSONObject = {}
+    for key, sub in node.items():
+        filled: JSON
+        if isinstance(sub, dict):
+            if key in _SUBSCHEMA_MAPS:
+                filled = {k: _with_properties(v) for k, v in sub.items()}
+                if all(filled[k] is v for k, v in sub.items()):
+                    continue
+            elif key in _SUBSCHEMA_NODES:
+                filled = _with_properties(sub)
+            else:
+                continue
+        elif isinstance(sub, list) and key in _SUBSCHEMA_LISTS:
+            filled = [_with_properties(v) for v in sub]
+            if all(a is b for a, b in zip(filled, sub, strict=True)):
+                continue
+        else:
+            continue
+        if filled is not sub:
+            changed[key] = filled
+    if node.get("type") == "object" and not isinstance(node.get("properties"), dict):
+        changed["properties"] = {}
+    if not changed:
+        return node
     out = dict(node)
-    for key in _SUBSCHEMA_MAPS:
-        if isinstance(out.get(key), dict):
-            out[key] = {k: _with_properties(v) for k, v in out[key].items()}
-    for key in _SUBSCHEMA_LISTS:
-        if isinstance(out.get(key), list):
-            out[key] = [_with_properties(v) for v in out[key]]
-    for key in ("items", "additionalProperties", "not"):
-        if isinstance(out.get(key), dict):
-            out[key] = _with_properties(out[key])
-    if out.get("type") == "object" and not isinstance(out.get("properties"), dict):
-        out["properties"] = {}
+    out.update(changed)
     return out
 
 
