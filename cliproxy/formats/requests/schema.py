@@ -294,6 +294,7 @@ _SUBSCHEMA_MAPS = ("properties", "$defs", "definitions", "patternProperties")
 
 
 _SUBSCHEMA_NODES = frozenset(("items", "additionalProperties", "not"))
+_NESTING_KEYS = _SUBSCHEMA_NODES.union(_SUBSCHEMA_LISTS, _SUBSCHEMA_MAPS)
 
 
 def _with_properties(node: JSON) -> JSON:
@@ -306,6 +307,10 @@ def _with_properties(node: JSON) -> JSON:
     (payload rules work on a deep copy, the Gemini cleaner deep-copies, executors only set
     top-level keys)."""
     if not isinstance(node, dict):
+        return node
+    if node.keys().isdisjoint(_NESTING_KEYS):  # a leaf, most nodes: one C-level test
+        if node.get("type") == "object":
+            return {**node, "properties": {}}
         return node
     changed: JSONObject = {}
     for key, sub in node.items():
