@@ -393,3 +393,20 @@ def test_apply_thinking_on_odd_bodies_raises_only_translation_errors(body, suffi
         except TranslationError:
             continue
         json.dumps(out)
+
+
+def test_dedupe_results_keeps_the_last_result_where_the_first_stood() -> None:
+    from cliproxy.formats.requests.ir import Message, dedupe_results
+
+    call = ToolCall("c1", "f", "{}")
+    first, second = ToolResult("c1", "f", [Text("old")]), ToolResult("c1", "f", [Text("new")])
+    messages = [
+        Message("assistant", [call]),
+        Message("user", [first, Text("hi")]),
+        Message("user", [second]),
+    ]
+    dedupe_results(messages)
+    assert [m.parts for m in messages] == [[call], [second, Text("hi")]]
+    unique = [Message("assistant", [call]), Message("user", [first])]
+    dedupe_results(unique)  # nothing repeated: unchanged
+    assert [m.parts for m in unique] == [[call], [first]]

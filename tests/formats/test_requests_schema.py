@@ -170,6 +170,8 @@ def test_object_schema_gives_every_nested_object_its_properties():
     assert props["either"]["anyOf"][0] == {"type": "object", "properties": {}}
     assert props["properties"] == {"type": "string"}  # a property name, not a keyword
     assert schema["properties"]["nested"] == {"type": "object"}  # the input is not modified
+    assert schema["properties"]["list"]["items"] == {"type": "object"}
+    assert schema["properties"]["either"]["anyOf"][0] == {"type": "object"}
 
 
 def test_object_schema_flattens_root_unions():

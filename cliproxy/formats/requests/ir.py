@@ -198,10 +198,14 @@ def dedupe_results(messages: list[Message]) -> None:
     one call, and Gemini would pair the spare with nothing.
     """
     last: dict[str, ToolResult] = {}
+    results = 0
     for msg in messages:
         for part in msg.parts:
             if isinstance(part, ToolResult) and part.id:
                 last[part.id] = part
+                results += 1
+    if results == len(last):
+        return  # no id answered twice, the usual case: nothing to drop, no lists to rebuild
     placed: set[str] = set()
     emptied: list[Message] = []
     for msg in messages:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 
 from cliproxy.formats.json_types import JSON, JSONObject
@@ -22,6 +21,7 @@ _HINT_KEYS = (
     "default",
     "examples",
 )
+_HINT_KEY_SET = frozenset(_HINT_KEYS)
 _DROP_KEYS = frozenset(
     _HINT_KEYS
     + (
@@ -56,8 +56,23 @@ def clean_schema_for_gemini(schema: JSON, *, response: bool = False) -> JSONObje
     if not isinstance(schema, dict):
         return {"type": "object", "properties": {}}
     drop = _RESPONSE_DROP_KEYS if response else _DROP_KEYS
-    cleaned, _nullable = _clean(copy.deepcopy(schema), drop)
+    cleaned, _nullable = _clean(_tree_copy(schema), drop)
     return cleaned
+
+
+def _tree_copy(node: JSONObject) -> JSONObject:
+    """A copy of a parsed JSON object whose dicts and lists are all new (what _clean may
+    change in place). Not copy.deepcopy: its memo and dispatch cost about four times as
+    much, and a parsed body shares no objects that the memo would have to preserve."""
+    return {k: _copy_value(v) for k, v in node.items()}
+
+
+def _copy_value(value: JSON) -> JSON:
+    if isinstance(value, dict):
+        return {k: _copy_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_value(v) for v in value]
+    return value  # str, number, bool, None: immutable
 
 
 def _hint(node: JSONObject, hint: str) -> None:
@@ -144,6 +159,8 @@ def _hint_constraints(node: JSONObject, drop: frozenset[str]) -> None:
             _hint(node, "Allowed: " + ", ".join(node["enum"]))
     if node.get("additionalProperties") is False and "additionalProperties" in drop:
         _hint(node, "No extra properties allowed")
+    if node.keys().isdisjoint(_HINT_KEY_SET):  # most nodes: one test, not eleven
+        return
     for key in _HINT_KEYS:
         if key in node:
             _hint(node, f"{key}: {_fmt(node[key])}")
@@ -279,22 +296,51 @@ _SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
 _SUBSCHEMA_MAPS = ("properties", "$defs", "definitions", "patternProperties")
 
 
+_SUBSCHEMA_NODES = frozenset(("items", "additionalProperties", "not"))
+_NESTING_KEYS = _SUBSCHEMA_NODES.union(_SUBSCHEMA_LISTS, _SUBSCHEMA_MAPS)
+
+
 def _with_properties(node: JSON) -> JSON:
-    """A copy of schema `node` where each `type: object` node has a `properties` map."""
+    """Schema `node` where each `type: object` node has a `properties` map: `node` itself
+    when nothing in it needs one, else a copy of the nodes on the way to the ones that do.
+
+    Copy on write, and one pass over each node's own keys, because copying every node of
+    twenty tool schemas dominated translating a long request. Sharing unchanged nodes with
+    the client's body is safe: nothing after translation writes inside a tool schema
+    (payload rules work on a deep copy, the Gemini cleaner deep-copies, executors only set
+    top-level keys)."""
     if not isinstance(node, dict):
         return node
+    if node.keys().isdisjoint(_NESTING_KEYS):  # a leaf, most nodes: one C-level test
+        if node.get("type") == "object":
+            return {**node, "properties": {}}
+        return node
+    changed: JSONObject = {}
+    for key, sub in node.items():
+        filled: JSON
+        if isinstance(sub, dict):
+            if key in _SUBSCHEMA_MAPS:
+                filled = {k: _with_properties(v) for k, v in sub.items()}
+                if all(filled[k] is v for k, v in sub.items()):
+                    continue
+            elif key in _SUBSCHEMA_NODES:
+                filled = _with_properties(sub)
+            else:
+                continue
+        elif isinstance(sub, list) and key in _SUBSCHEMA_LISTS:
+            filled = [_with_properties(v) for v in sub]
+            if all(a is b for a, b in zip(filled, sub, strict=True)):
+                continue
+        else:
+            continue
+        if filled is not sub:
+            changed[key] = filled
+    if node.get("type") == "object" and not isinstance(node.get("properties"), dict):
+        changed["properties"] = {}
+    if not changed:
+        return node
     out = dict(node)
-    for key in _SUBSCHEMA_MAPS:
-        if isinstance(out.get(key), dict):
-            out[key] = {k: _with_properties(v) for k, v in out[key].items()}
-    for key in _SUBSCHEMA_LISTS:
-        if isinstance(out.get(key), list):
-            out[key] = [_with_properties(v) for v in out[key]]
-    for key in ("items", "additionalProperties", "not"):
-        if isinstance(out.get(key), dict):
-            out[key] = _with_properties(out[key])
-    if out.get("type") == "object" and not isinstance(out.get("properties"), dict):
-        out["properties"] = {}
+    out.update(changed)
     return out
 
 
