@@ -81,3 +81,23 @@ async def test_grace_expiry_closes_the_session_and_cancels_its_upstream(start_fa
     await codex.wait_for(lambda: rec.outcome is not None)
     assert rec.outcome == "client-gone"
     assert len(proxy.site.upgraded) == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_session_opened_during_the_drain_goes_away_too(start_fake, start_proxy):
+    codex = start_fake(FakeCodex)
+    events = response_events(Turn(text="a long answer in many parts"), MODEL, "resp_l", True)
+    codex.script("POST", codex.generation_path, Reply(sse=events, chunk_delay=0.1))
+    proxy = start_proxy(providers(codex=codex))
+    busy = await open_session(proxy)
+    busy.send_json(create("hello"))
+    assert (await busy.next())["type"] == "response.created"
+
+    stopping = drain(proxy, 10.0)  # waits for the busy session's turn
+    late = await open_session(proxy)
+    code, _ = await late.closed
+    assert code == 1001
+    assert not stopping.called  # the busy session's turn is still running
+    code, _ = await busy.closed
+    assert code == 1001
+    await stopping
